@@ -1,0 +1,53 @@
+/* Checked parsers for numbers, sizes and durations, time helpers, base64,
+ * CRC32 and small string helpers shared by all tools. */
+#ifndef SM_UTIL_H
+#define SM_UTIL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define SM_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SM_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* All return SM_OK or SM_ECONFIG; the whole string must be consumed. */
+int sm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+int sm_parse_u64(const char *s, uint64_t max, uint64_t *out);
+int sm_parse_double(const char *s, double *out);
+int sm_parse_bool(const char *s, bool *out);       /* true/false/yes/no/on/off/1/0 */
+/* "512", "64KiB", "1MiB", "2GiB", "10MB" (MB = 10^6), "1k" */
+int sm_parse_size(const char *s, uint64_t *out);
+/* "250ms", "1s", "5m", "2h", "1.5s", bare number = seconds; out in milliseconds */
+int sm_parse_duration_ms(const char *s, uint64_t *out);
+
+uint64_t sm_now_ms(void);        /* CLOCK_MONOTONIC */
+uint64_t sm_now_ns(void);        /* CLOCK_MONOTONIC */
+uint64_t sm_wall_ms(void);       /* CLOCK_REALTIME */
+void     sm_sleep_ms(uint64_t ms);
+
+/* base64 (RFC 4648 standard alphabet, padded). Returns output length.
+ * sm_base64_encode writes base64 of n bytes into out (needs sm_base64_enc_len(n)+1 bytes, NUL-terminated). */
+size_t sm_base64_enc_len(size_t n);
+size_t sm_base64_encode(const void *in, size_t n, char *out);
+/* Decodes standard or URL-safe alphabet, padding optional, ignores trailing \r\n.
+ * out needs (n/4+1)*3 bytes. Returns SM_OK or SM_EPROTO; *outlen set. */
+int sm_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen);
+/* base64url without padding (Elasticsearch ids). */
+size_t sm_base64url_encode(const void *in, size_t n, char *out);
+
+/* CRC32 (zlib polynomial), incremental: crc = sm_crc32(crc, p, n) starting from 0. */
+uint32_t sm_crc32(uint32_t crc, const void *p, size_t n);
+
+/* Lowercase hex of n bytes into out (2n+1). */
+void sm_hex(const void *p, size_t n, char *out);
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated sm_malloc'd buffer. */
+int sm_read_file(const char *path, size_t max, uint8_t **out, size_t *outlen);
+/* Shell-style glob match for index patterns ("logs-*,metrics-?"); comma lists,
+ * a leading '-' excludes. */
+bool sm_pattern_match(const char *patterns, const char *name);
+
+/* Levenshtein distance, for "did you mean" suggestions. */
+size_t sm_edit_distance(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,87 @@
+#include <sm/mem.h>
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* < 0: never fail. Otherwise the number of allocations still allowed. */
+static _Atomic long fail_after = -1;
+static _Atomic int fail_init;
+
+static void init_from_env(void)
+{
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&fail_init, &expected, 1)) {
+        const char *e = getenv("SM_FAIL_ALLOC");
+        if (e && *e)
+            atomic_store(&fail_after, strtol(e, NULL, 10));
+    }
+}
+
+static int should_fail(void)
+{
+    init_from_env();
+    long v = atomic_load(&fail_after);
+    if (v < 0)
+        return 0;
+    if (v == 0)
+        return 1;
+    atomic_fetch_sub(&fail_after, 1);
+    return 0;
+}
+
+void sm_mem_fail_after(long n)
+{
+    atomic_store(&fail_init, 1);
+    atomic_store(&fail_after, n);
+}
+
+void *sm_malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *sm_calloc(size_t nmemb, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    return calloc(nmemb ? nmemb : 1, size ? size : 1);
+}
+
+void *sm_realloc(void *p, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void *sm_memdup(const void *p, size_t n)
+{
+    void *q = sm_malloc(n);
+    if (q && n)
+        memcpy(q, p, n);
+    return q;
+}
+
+char *sm_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *q = sm_malloc(len + 1);
+    if (!q)
+        return NULL;
+    memcpy(q, s, len);
+    q[len] = '\0';
+    return q;
+}
+
+char *sm_strdup(const char *s)
+{
+    return s ? sm_strndup(s, strlen(s)) : NULL;
+}
+
+void sm_free(void *p)
+{
+    free(p);
+}
