@@ -36,3 +36,36 @@ function(sm_script_test name)
     SKIP_RETURN_CODE 77
     ENVIRONMENT "SM_SOURCE_DIR=${CMAKE_SOURCE_DIR};SM_BINARY_DIR=${CMAKE_BINARY_DIR};${T_ENV}")
 endfunction()
+
+# sm_fuzz_target(<name> SOURCES ... LIBS ... [CORPUS dir] [SECONDS n])
+#   The harness defines LLVMFuzzerTestOneInput. Always builds <name>_replay
+#   (harness + tests/fuzz/replay_main.c) and registers a ctest that runs every
+#   corpus file through it (label "fuzz"). With SM_FUZZ=ON (clang) it also
+#   builds <name> with -fsanitize=fuzzer and registers <name>_run, a short
+#   fuzz session seeded from the corpus (label "fuzz").
+function(sm_fuzz_target name)
+  cmake_parse_arguments(F "" "CORPUS;SECONDS" "SOURCES;LIBS" ${ARGN})
+  if(NOT F_SECONDS)
+    set(F_SECONDS 20)
+  endif()
+  if(NOT F_CORPUS)
+    set(F_CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+  endif()
+  add_executable(${name}_replay ${F_SOURCES} ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.c)
+  sm_target_warnings(${name}_replay)
+  target_link_libraries(${name}_replay PRIVATE ${F_LIBS})
+  add_test(NAME ${name}_corpus COMMAND ${name}_replay ${F_CORPUS})
+  set_tests_properties(${name}_corpus PROPERTIES LABELS "fuzz" TIMEOUT 300)
+  if(SM_FUZZ)
+    add_executable(${name} ${F_SOURCES})
+    target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    target_link_libraries(${name} PRIVATE ${F_LIBS})
+    set(workdir ${CMAKE_BINARY_DIR}/fuzz-work/${name})
+    file(MAKE_DIRECTORY ${workdir})
+    add_test(NAME ${name}_run
+      COMMAND ${name} -max_total_time=${F_SECONDS} -rss_limit_mb=1024 -timeout=10
+              -print_final_stats=1 ${workdir} ${F_CORPUS})
+    set_tests_properties(${name}_run PROPERTIES LABELS "fuzz" TIMEOUT 600)
+  endif()
+endfunction()
