@@ -1,23 +1,217 @@
-/* searchmig-replay: placeholder main until the component lands. */
+/* searchmig-replay: replays captured TrafficStream records against the target
+ * cluster with the source's timing and order, pairs every request with the
+ * source and target responses and writes result tuples. */
 #include <sm/err.h>
+#include <sm/http.h>
+#include <sm/log.h>
+#include <sm/mem.h>
 #include <sm/opt.h>
+#include <sm/ts.h>
+#include <sm/util.h>
 
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
-struct cfg { int unused; };
-static const struct sm_opt opts[] = { SM_OPT_END };
+#include "accum/accum.h"
+#include "send/engine.h"
+#include "transform/transform.h"
+#include "tuple/tuple.h"
+
+struct replay_cfg {
+    struct sm_strlist inputs;
+    struct sm_http_opts target;
+    double speedup;
+    int64_t workers;
+    int64_t max_pending;
+    uint64_t expiry_ms;
+    char *tuples_dir;
+    bool tuples_gzip;
+    uint64_t tuples_rotate;
+    bool remove_auth;
+    struct sm_strlist add_headers, remove_headers, index_renames, drops;
+    bool remove_types;
+    char *log_level;
+    char *debug;
+    bool log_json;
+    char *summary_json;
+};
+
+#define OFF(f) offsetof(struct replay_cfg, f)
+static const struct sm_opt replay_opts[] = {
+    { "input", SM_OPT_LIST, OFF(inputs), NULL, "TrafficStream file(s): base64 lines, optionally gzip; - = stdin", NULL, 0, "FILE" },
+    SM_HTTP_OPTS("target", "SM_TARGET", struct replay_cfg, target),
+    { "speedup-factor", SM_OPT_DOUBLE, OFF(speedup), "1", "replay faster than the source (2 = twice as fast; 0 = as fast as the target answers)", NULL, 0, "F" },
+    { "workers", SM_OPT_INT, OFF(workers), "16", "concurrent target connections", NULL, 0, NULL },
+    { "max-pending", SM_OPT_INT, OFF(max_pending), "10000", "requests queued or in flight before input reading pauses", NULL, 0, NULL },
+    { "expiry", SM_OPT_DURATION, OFF(expiry_ms), "360s", "source connections idle this long (source time) are ended", NULL, 0, NULL },
+    { "tuples-dir", SM_OPT_STR, OFF(tuples_dir), "tuples", "directory for result tuples (- = stdout)", NULL, 0, "DIR" },
+    { "tuples-gzip", SM_OPT_BOOL, OFF(tuples_gzip), "false", "gzip tuple files", NULL, 0, NULL },
+    { "tuples-rotate-size", SM_OPT_SIZE, OFF(tuples_rotate), "256MiB", "start a new tuple file after this many bytes", NULL, 0, NULL },
+    { "remove-auth-header", SM_OPT_BOOL, OFF(remove_auth), "false", "do not forward the captured Authorization header", NULL, 0, NULL },
+    { "add-header", SM_OPT_LIST, OFF(add_headers), NULL, "add or replace a header: 'Name: value'", NULL, 0, "HEADER" },
+    { "remove-header", SM_OPT_LIST, OFF(remove_headers), NULL, "remove a header by name", NULL, 0, "NAME" },
+    { "index-rename", SM_OPT_LIST, OFF(index_renames), NULL, "rename indices: old=new, or prefix*=newprefix*", NULL, 0, "OLD=NEW" },
+    { "remove-types", SM_OPT_BOOL, OFF(remove_types), "false", "remove mapping types from paths and _bulk action lines (ES 6 to typeless targets)", NULL, 0, NULL },
+    { "drop-request", SM_OPT_LIST, OFF(drops), NULL, "do not replay requests whose 'METHOD /path?query' matches this regex", NULL, 0, "REGEX" },
+    { "summary-json", SM_OPT_STR, OFF(summary_json), NULL, "write the final summary as JSON to this file", NULL, 0, "FILE" },
+    { "log-level", SM_OPT_STR, OFF(log_level), "info", "error, warn, info or debug", NULL, 0, "LEVEL" },
+    { "log-json", SM_OPT_BOOL, OFF(log_json), "false", "log JSON lines", NULL, 0, NULL },
+    { "debug", SM_OPT_STR, OFF(debug), NULL, "debug contexts, e.g. replay,client", NULL, 0, "LIST" },
+    SM_OPT_END
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void write_summary(const struct replay_cfg *cfg, const struct replay_accum_stats *as,
+                          const struct replay_engine_stats *es, const struct sm_ts_reader_stats *rs)
+{
+    fprintf(stderr,
+            "searchmig-replay summary\n"
+            "  records read        %llu (malformed lines %llu)\n"
+            "  requests rebuilt    %llu (dropped by capture %llu, broken %llu)\n"
+            "  requests sent       %llu (target errors %llu, dropped by rules %llu, unparsable %llu)\n"
+            "  attempts            %llu\n"
+            "  status match        %llu of %llu compared\n"
+            "  tuples written      %llu\n"
+            "  schedule lag        p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+            (unsigned long long)as->records, (unsigned long long)rs->malformed,
+            (unsigned long long)as->requests, (unsigned long long)as->requests_dropped,
+            (unsigned long long)as->requests_broken, (unsigned long long)es->sent,
+            (unsigned long long)es->target_errors, (unsigned long long)es->dropped,
+            (unsigned long long)es->unparsable, (unsigned long long)es->attempts,
+            (unsigned long long)es->status_match,
+            (unsigned long long)(es->status_match + es->status_differ), (unsigned long long)es->tuples,
+            es->lag_p50_us / 1000.0, es->lag_p99_us / 1000.0, es->lag_max_us / 1000.0);
+    if (!cfg->summary_json)
+        return;
+    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                          "records", (json_int_t)as->records, "malformed_lines", (json_int_t)rs->malformed,
+                          "requests", (json_int_t)as->requests, "requests_dropped", (json_int_t)as->requests_dropped,
+                          "requests_broken", (json_int_t)as->requests_broken, "sent", (json_int_t)es->sent,
+                          "target_errors", (json_int_t)es->target_errors, "dropped_by_rules", (json_int_t)es->dropped,
+                          "unparsable", (json_int_t)es->unparsable, "attempts", (json_int_t)es->attempts,
+                          "status_match", (json_int_t)es->status_match, "status_differ", (json_int_t)es->status_differ,
+                          "tuples", (json_int_t)es->tuples, "lag_p99_us", (json_int_t)es->lag_p99_us);
+    if (j && json_dump_file(j, cfg->summary_json, JSON_INDENT(2)))
+        sm_log_err("cannot write %s", cfg->summary_json);
+    json_decref(j);
+}
 
 int main(int argc, char **argv)
 {
-    struct cfg cfg = { 0 };
-    struct sm_cli cli = { "searchmig-replay", "[OPTIONS]", "Not implemented yet.", opts, false };
-    char err[256];
+    struct replay_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    struct sm_cli cli = {
+        "searchmig-replay", "--input FILE --target URL [OPTIONS]",
+        "Replays captured traffic (TrafficStream records) against the target cluster with the\n"
+        "source's timing and per-connection order, and writes one result tuple per request\n"
+        "(source request and response, target request and response) in the Migration\n"
+        "Assistant's tuple layout.",
+        replay_opts, true,
+    };
+    char err[512];
     int rc = sm_opts_parse(&cli, &cfg, argc, argv, NULL, err, sizeof(err));
-    if (rc == SM_EEOF)
+    if (rc == SM_EEOF) {
+        sm_opts_free(replay_opts, &cfg);
         return 0;
+    }
+    struct sm_log_config lc = { SM_LOG_INFO, 0, cfg.log_json, false, "searchmig-replay" };
+    if (!rc && cfg.log_level && sm_log_parse_level(cfg.log_level, &lc.level))
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--log-level: '%s' is not error, warn, info or debug", cfg.log_level);
+    if (!rc && cfg.debug && sm_log_parse_debug(cfg.debug, &lc.debug))
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--debug: unknown context in '%s'", cfg.debug);
+    if (!rc && !cfg.inputs.n)
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--input FILE is required (see --help)");
+    if (!rc && !cfg.target.url)
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--target URL is required (see --help)");
+    if (!rc && (cfg.speedup < 0 || cfg.workers < 1 || cfg.workers > 4096 || cfg.max_pending < 1))
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--speedup-factor must be >= 0, --workers 1..4096, --max-pending >= 1");
     if (rc) {
         fprintf(stderr, "searchmig-replay: %s\n", err);
+        sm_opts_free(replay_opts, &cfg);
         return 2;
     }
-    return 0;
+    sm_log_init(&lc);
+
+    struct replay_transform_cfg tc = {
+        cfg.remove_auth, &cfg.add_headers, &cfg.remove_headers, &cfg.index_renames, cfg.remove_types, &cfg.drops,
+    };
+    struct replay_transform *tx = replay_transform_new(&tc, err, sizeof(err));
+    struct replay_tuple_writer *tw = tx ? replay_tuple_writer_open(cfg.tuples_dir, cfg.tuples_gzip, cfg.tuples_rotate,
+                                                                   err, sizeof(err)) : NULL;
+    struct replay_engine *eng = NULL;
+    if (tw) {
+        struct replay_engine_cfg ec = {
+            .target = &cfg.target, .workers = (unsigned)cfg.workers, .speedup = cfg.speedup,
+            .max_pending = (size_t)cfg.max_pending, .transform = tx, .tuples = tw,
+        };
+        eng = replay_engine_new(&ec, err, sizeof(err));
+    }
+    if (!eng) {
+        fprintf(stderr, "searchmig-replay: %s\n", err);
+        replay_tuple_writer_close(tw);
+        replay_transform_free(tx);
+        sm_opts_free(replay_opts, &cfg);
+        return 1;
+    }
+    struct replay_accum_cb acb = { eng, replay_engine_on_request, replay_engine_on_response, replay_engine_on_closed };
+    struct replay_accum_limits lim = { cfg.expiry_ms * 1000000ull, 0, 0 };
+    struct replay_accum *acc = replay_accum_new(&acb, &lim);
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+
+    int exit_code = 0;
+    struct sm_ts_reader_stats rs_total = { 0 };
+    for (size_t i = 0; i < cfg.inputs.n && !stop_flag && acc; i++) {
+        struct sm_ts_reader *r = sm_ts_reader_open(cfg.inputs.v[i], err, sizeof(err));
+        if (!r) {
+            sm_log_err("%s", err);
+            exit_code = 1;
+            break;
+        }
+        TrafficStream *ts;
+        while (!stop_flag && (rc = sm_ts_reader_next(r, &ts, NULL, NULL, err, sizeof(err))) == SM_OK) {
+            if (replay_accum_feed(acc, ts) == SM_EPROTO)
+                sm_log_warn("%s: record without connectionId skipped", cfg.inputs.v[i]);
+            sm_ts_free(ts);
+        }
+        if (rc != SM_OK && rc != SM_EEOF) {
+            sm_log_err("%s", err);
+            exit_code = 1;
+        }
+        struct sm_ts_reader_stats rs;
+        sm_ts_reader_stats(r, &rs);
+        rs_total.lines += rs.lines;
+        rs_total.records += rs.records;
+        rs_total.malformed += rs.malformed;
+        sm_ts_reader_close(r);
+    }
+    /* end of input: every open connection ends, so every request gets its tuple */
+    if (acc)
+        replay_accum_finish(acc);
+    replay_engine_drain(eng);
+
+    struct replay_accum_stats as = { 0 };
+    struct replay_engine_stats es;
+    if (acc)
+        replay_accum_stats(acc, &as);
+    replay_engine_stats(eng, &es);
+    write_summary(&cfg, &as, &es, &rs_total);
+    replay_engine_free(eng);
+    replay_accum_free(acc);
+    if (replay_tuple_writer_close(tw))
+        exit_code = 1;
+    replay_transform_free(tx);
+    sm_opts_free(replay_opts, &cfg);
+    return exit_code;
 }

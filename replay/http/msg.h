@@ -1,0 +1,61 @@
+/* HTTP/1.1 messages as the replayer needs them: parsed from the raw captured
+ * bytes (http_parser), edited by transformations, and serialised again with a
+ * recomputed Content-Length. Bodies are kept de-chunked; compressed bodies
+ * stay compressed (replay_http_body_decoded() inflates gzip/deflate for
+ * comparison). */
+#ifndef REPLAY_HTTP_MSG_H
+#define REPLAY_HTTP_MSG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sm/buf.h>
+
+struct replay_header {
+    char *name;                 /* as captured (case preserved) */
+    char *value;
+};
+
+struct replay_http_msg {
+    bool is_request;
+    char *method;               /* request */
+    char *uri;                  /* request target as sent ("/i/_search?q=x") */
+    int http_major, http_minor;
+    int status;                 /* response */
+    char *reason;               /* response */
+    struct replay_header *headers;
+    size_t n_headers;
+    uint8_t *body;              /* de-chunked body (sm_malloc'd, NUL-terminated), may be NULL */
+    size_t body_len;
+    bool was_chunked;
+    bool complete;              /* the parser saw the end of the message */
+};
+
+/* Parses one message from data. For responses, req_method tells whether the
+ * request was HEAD (no body). A response without a length is taken to end at
+ * the end of data. Returns SM_OK (msg->complete tells whether it ended inside
+ * data) or SM_EPROTO with err naming the problem. On error msg is freed. */
+int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const char *req_method,
+                      struct replay_http_msg *msg, char *err, size_t errlen);
+void replay_http_msg_free(struct replay_http_msg *msg);
+
+/* First header with that name (case-insensitive), or NULL. */
+const char *replay_http_header(const struct replay_http_msg *msg, const char *name);
+/* Replaces every header of that name by one with value (appends if absent). */
+int replay_http_set_header(struct replay_http_msg *msg, const char *name, const char *value);
+/* Removes every header of that name; returns how many were removed. */
+size_t replay_http_remove_header(struct replay_http_msg *msg, const char *name);
+/* Replaces the body (copied). */
+int replay_http_set_body(struct replay_http_msg *msg, const void *body, size_t len);
+int replay_http_set_uri(struct replay_http_msg *msg, const char *uri);
+
+/* Serialises a request: request line, headers (Transfer-Encoding dropped,
+ * Content-Length set to the body length when there is a body or the original
+ * had one), blank line, body. */
+int replay_http_serialize(const struct replay_http_msg *msg, struct sm_buf *out);
+
+/* Body with Content-Encoding gzip/deflate undone (other encodings: as is).
+ * out receives the bytes; SM_EPROTO if the compressed data is bad. */
+int replay_http_body_decoded(const struct replay_http_msg *msg, struct sm_buf *out);
+
+#endif

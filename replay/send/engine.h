@@ -1,0 +1,68 @@
+/* Replay engine: schedules captured requests on the source's timeline, sends
+ * them to the target with one worker per concurrent target connection, keeps
+ * the order of each source connection (the next request goes only after the
+ * previous one's response), pairs each with its source response and writes
+ * the result tuple.
+ *
+ * Timing: a request due at source time t is sent at
+ *   start + (t - t0) / speedup
+ * where t0 is the first request's time and start the moment it was submitted;
+ * speedup 0 sends as fast as the target answers. Lag behind this schedule is
+ * measured per request.
+ *
+ * Memory is bounded: submit() blocks the input side while max_pending
+ * requests are queued or in flight (backpressure instead of growth). */
+#ifndef REPLAY_SEND_ENGINE_H
+#define REPLAY_SEND_ENGINE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sm/http.h>
+
+#include "accum/accum.h"
+#include "transform/transform.h"
+#include "tuple/tuple.h"
+
+struct replay_engine_cfg {
+    const struct sm_http_opts *target;   /* copied per worker client */
+    unsigned workers;                    /* concurrent target connections; default 16 */
+    double speedup;                      /* 0: unlimited */
+    size_t max_pending;                  /* queued + in flight; default 10000 */
+    struct replay_transform *transform;  /* borrowed; may be NULL */
+    struct replay_tuple_writer *tuples;  /* borrowed; may be NULL */
+    /* Optional comparison hook: adds fields to the tuple (source and target
+     * responses may be NULL when absent). */
+    void (*compare)(void *arg, json_t *tuple, const struct replay_http_msg *src_resp,
+                    const struct replay_http_msg *tgt_resp);
+    void *compare_arg;
+};
+
+struct replay_engine_stats {
+    uint64_t submitted;          /* requests handed to the engine */
+    uint64_t sent;               /* requests that got a target response */
+    uint64_t target_errors;      /* transport errors/timeouts after retries */
+    uint64_t dropped;            /* dropped by a transformation rule */
+    uint64_t unparsable;         /* source requests the HTTP parser rejected */
+    uint64_t transform_errors;
+    uint64_t attempts;           /* target attempts including retries */
+    uint64_t tuples;             /* tuples written */
+    uint64_t status_match, status_differ;
+    uint64_t pending;            /* queued + in flight now */
+    uint64_t lag_p50_us, lag_p99_us, lag_max_us;   /* send time behind schedule */
+};
+
+struct replay_engine;
+
+struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, char *err, size_t errlen);
+/* Accumulator callbacks: plug these into struct replay_accum_cb with the engine as arg. */
+void replay_engine_on_request(void *engine, const struct replay_msg *req);
+void replay_engine_on_response(void *engine, const struct replay_msg *resp, enum replay_resp_end end);
+void replay_engine_on_closed(void *engine, const char *node_id, const char *conn_id, bool expired);
+/* Waits until every submitted request is sent and its tuple written. */
+void replay_engine_drain(struct replay_engine *eng);
+void replay_engine_stats(struct replay_engine *eng, struct replay_engine_stats *out);
+/* Stops the workers (after drain, or abandoning what is queued) and frees. */
+void replay_engine_free(struct replay_engine *eng);
+
+#endif
