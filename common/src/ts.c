@@ -1,0 +1,632 @@
+/* TrafficStream codec helpers over protobuf-c's generated code: building,
+ * encoding, capped decoding, accessors and the text dump. */
+#include <sm/err.h>
+#include <sm/mem.h>
+#include <sm/ts.h>
+
+#include <inttypes.h>
+#include <string.h>
+
+/* protobuf-c allocations go through sm_malloc so that built and decoded
+ * records share one free path and tests can inject allocation failures. */
+struct alloc_state { bool failed; };
+
+static void *pb_alloc(void *data, size_t n)
+{
+    void *p = sm_malloc(n ? n : 1);
+    if (!p && data)
+        ((struct alloc_state *)data)->failed = true;
+    return p;
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    sm_free(p);
+}
+
+static ProtobufCAllocator sm_pb_allocator = { pb_alloc, pb_free, NULL };
+
+/* ---- building ------------------------------------------------------------ */
+
+TrafficStream *sm_ts_new(const char *connection_id, const char *node_id)
+{
+    TrafficStream *ts = sm_malloc(sizeof(*ts));
+    if (!ts)
+        return NULL;
+    traffic_stream__init(ts);
+    if (connection_id && *connection_id && !(ts->connectionid = sm_strdup(connection_id)))
+        goto fail;
+    if (node_id && *node_id && !(ts->nodeid = sm_strdup(node_id)))
+        goto fail;
+    return ts;
+fail:
+    sm_ts_free(ts);
+    return NULL;
+}
+
+void sm_ts_free(TrafficStream *ts)
+{
+    if (ts)
+        protobuf_c_message_free_unpacked(&ts->base, &sm_pb_allocator);
+}
+
+/* Allocates and initialises a generated message of the given descriptor. */
+static void *msg_new(const ProtobufCMessageDescriptor *desc)
+{
+    ProtobufCMessage *m = sm_malloc(desc->sizeof_message);
+    if (m)
+        desc->message_init(m);
+    return m;
+}
+
+static int set_bytes(ProtobufCBinaryData *bd, protobuf_c_boolean *has, const void *data, size_t len)
+{
+    if (!len)
+        return SM_OK;   /* proto3: empty bytes are not written */
+    bd->data = sm_memdup(data, len);
+    if (!bd->data)
+        return SM_ENOMEM;
+    bd->len = len;
+    *has = 1;
+    return SM_OK;
+}
+
+/* Appends obs to ts->substream (array grows in powers of two). */
+static int push_obs(TrafficStream *ts, TrafficObservation *obs)
+{
+    /* The array may come from protobuf-c's decoder (exact size), so its
+     * capacity is unknown: grow by one (glibc realloc mostly extends in place). */
+    TrafficObservation **arr = sm_realloc(ts->substream, (ts->n_substream + 1) * sizeof(*arr));
+    if (!arr)
+        return SM_ENOMEM;
+    ts->substream = arr;
+    ts->substream[ts->n_substream++] = obs;
+    return SM_OK;
+}
+
+static TrafficObservation *obs_new(int64_t time_ns)
+{
+    TrafficObservation *obs = msg_new(&traffic_observation__descriptor);
+    if (!obs)
+        return NULL;
+    Google__Protobuf__Timestamp *t = msg_new(&google__protobuf__timestamp__descriptor);
+    if (!t) {
+        sm_free(obs);
+        return NULL;
+    }
+    int64_t s = time_ns / 1000000000;
+    int64_t ns = time_ns % 1000000000;
+    if (ns < 0) {
+        ns += 1000000000;
+        s -= 1;
+    }
+    t->seconds = s;
+    t->nanos = (int32_t)ns;
+    obs->ts = t;
+    return obs;
+}
+
+TrafficObservation *sm_ts_add(TrafficStream *ts, enum sm_ts_kind kind, int64_t time_ns,
+                              const void *data, size_t len)
+{
+    TrafficObservation *obs = obs_new(time_ns);
+    if (!obs)
+        return NULL;
+    int rc = SM_OK;
+    switch (kind) {
+    case SM_TS_BIND:
+        rc = (obs->bind = msg_new(&bind_observation__descriptor)) ? SM_OK : SM_ENOMEM;
+        break;
+    case SM_TS_CONNECT:
+        rc = (obs->connect = msg_new(&connect_observation__descriptor)) ? SM_OK : SM_ENOMEM;
+        break;
+    case SM_TS_READ:
+        if (!(obs->read = msg_new(&read_observation__descriptor)))
+            rc = SM_ENOMEM;
+        else
+            rc = set_bytes(&obs->read->data, &obs->read->has_data, data, len);
+        break;
+    case SM_TS_READ_SEGMENT:
+        if (!(obs->readsegment = msg_new(&read_segment_observation__descriptor)))
+            rc = SM_ENOMEM;
+        else
+            rc = set_bytes(&obs->readsegment->data, &obs->readsegment->has_data, data, len);
+        break;
+    case SM_TS_REQUEST_RELEASED:
+        rc = (obs->requestreleaseddownstream =
+                  msg_new(&proxy_finishes_forwarding_request_observation__descriptor)) ? SM_OK : SM_ENOMEM;
+        break;
+    case SM_TS_WRITE:
+        if (!(obs->write = msg_new(&write_observation__descriptor)))
+            rc = SM_ENOMEM;
+        else
+            rc = set_bytes(&obs->write->data, &obs->write->has_data, data, len);
+        break;
+    case SM_TS_WRITE_SEGMENT:
+        if (!(obs->writesegment = msg_new(&write_segment_observation__descriptor)))
+            rc = SM_ENOMEM;
+        else
+            rc = set_bytes(&obs->writesegment->data, &obs->writesegment->has_data, data, len);
+        break;
+    case SM_TS_DISCONNECT:
+        rc = (obs->disconnect = msg_new(&disconnect_observation__descriptor)) ? SM_OK : SM_ENOMEM;
+        break;
+    case SM_TS_CLOSE:
+        rc = (obs->close = msg_new(&close_observation__descriptor)) ? SM_OK : SM_ENOMEM;
+        break;
+    case SM_TS_CONNECTION_EXCEPTION:
+        if (!(obs->connectionexception = msg_new(&connection_exception_observation__descriptor)))
+            rc = SM_ENOMEM;
+        else if (len && !(obs->connectionexception->message = sm_strndup(data, len)))
+            rc = SM_ENOMEM;
+        break;
+    case SM_TS_SEGMENT_END:
+        rc = (obs->segmentend = msg_new(&end_of_segments_indication__descriptor)) ? SM_OK : SM_ENOMEM;
+        break;
+    case SM_TS_END_OF_MESSAGE:
+        rc = (obs->endofmessageindicator = msg_new(&end_of_message_indication__descriptor)) ? SM_OK : SM_ENOMEM;
+        break;
+    case SM_TS_REQUEST_DROPPED:
+        rc = (obs->requestdropped = msg_new(&request_intentionally_dropped__descriptor)) ? SM_OK : SM_ENOMEM;
+        break;
+    default:
+        rc = SM_EINVAL;
+        break;
+    }
+    /* set the case even on failure so free_unpacked releases what exists */
+    obs->capture_case = (TrafficObservation__CaptureCase)kind;
+    if (rc == SM_OK)
+        rc = push_obs(ts, obs);
+    if (rc) {
+        if (rc == SM_EINVAL)
+            obs->capture_case = TRAFFIC_OBSERVATION__CAPTURE__NOT_SET;
+        protobuf_c_message_free_unpacked(&obs->base, &sm_pb_allocator);
+        return NULL;
+    }
+    return obs;
+}
+
+TrafficObservation *sm_ts_add_eom(TrafficStream *ts, int64_t time_ns, int32_t first_line_len,
+                                  int32_t headers_len)
+{
+    TrafficObservation *obs = sm_ts_add(ts, SM_TS_END_OF_MESSAGE, time_ns, NULL, 0);
+    if (!obs)
+        return NULL;
+    EndOfMessageIndication *e = obs->endofmessageindicator;
+    if (first_line_len >= 0) {
+        e->has_firstlinebytelength = 1;
+        e->firstlinebytelength = first_line_len;
+    }
+    if (headers_len >= 0) {
+        e->has_headersbytelength = 1;
+        e->headersbytelength = headers_len;
+    }
+    return obs;
+}
+
+void sm_ts_set_index(TrafficStream *ts, int32_t index, bool last)
+{
+    if (last) {
+        ts->index_case = TRAFFIC_STREAM__INDEX_NUMBER_OF_THIS_LAST_CHUNK;
+        ts->numberofthislastchunk = index;
+    } else {
+        ts->index_case = TRAFFIC_STREAM__INDEX_NUMBER;
+        ts->number = index;
+    }
+}
+
+void sm_ts_set_prior_requests(TrafficStream *ts, int32_t prior)
+{
+    ts->has_priorrequestsreceived = 1;
+    ts->priorrequestsreceived = prior;
+}
+
+void sm_ts_set_unterminated_read(TrafficStream *ts, bool unterminated)
+{
+    ts->has_lastobservationwasunterminatedread = 1;
+    ts->lastobservationwasunterminatedread = unterminated;
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+size_t sm_ts_obs_max_size(size_t len)
+{
+    /* inner capture: tag + varint(len) + len */
+    size_t inner = 1 + varint_len(len) + len;
+    /* timestamp: tag 1 + len 1 + seconds (1 + 10) + nanos (1 + 5) */
+    size_t tsz = 2 + 11 + 6;
+    /* observation: ts + capture tag (2 bytes for field 16) + varint(inner) + inner */
+    size_t obs = tsz + 2 + varint_len(inner) + inner;
+    /* TrafficStream.subStream: tag + varint(obs) + obs */
+    return 1 + varint_len(obs) + obs;
+}
+
+/* ---- encoding / decoding ------------------------------------------------- */
+
+size_t sm_ts_encoded_size(const TrafficStream *ts)
+{
+    return protobuf_c_message_get_packed_size(&ts->base);
+}
+
+int sm_ts_encode(const TrafficStream *ts, uint8_t *out, size_t cap, size_t *outlen)
+{
+    size_t n = protobuf_c_message_get_packed_size(&ts->base);
+    if (n > cap)
+        return SM_EFULL;
+    size_t w = protobuf_c_message_pack(&ts->base, out);
+    if (w != n)
+        return SM_EPROTO;
+    *outlen = n;
+    return SM_OK;
+}
+
+int sm_ts_encode_alloc(const TrafficStream *ts, uint8_t **out, size_t *outlen)
+{
+    size_t n = protobuf_c_message_get_packed_size(&ts->base);
+    uint8_t *buf = sm_malloc(n ? n : 1);
+    if (!buf)
+        return SM_ENOMEM;
+    int rc = sm_ts_encode(ts, buf, n, outlen);
+    if (rc) {
+        sm_free(buf);
+        return rc;
+    }
+    *out = buf;
+    return SM_OK;
+}
+
+/* True if m or a sub-message holds an unknown field numbered 0. protobuf-c
+ * accepts such a tag when its varint is over-long (80 00) although field 0
+ * is invalid (protobuf-java rejects it), and then re-encodes it as a plain
+ * 00 that it rejects itself: refuse it up front. */
+static bool has_field_zero(const ProtobufCMessage *m, int depth)
+{
+    if (!m || depth > 8)
+        return false;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return true;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned f = 0; f < d->n_fields; f++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[f];
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)m;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + fd->quantifier_offset);
+            ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + fd->offset);
+            for (size_t k = 0; k < n; k++)
+                if (has_field_zero(arr[k], depth + 1))
+                    return true;
+        } else {
+            if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                *(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
+                continue;
+            if (has_field_zero(*(ProtobufCMessage *const *)(base + fd->offset), depth + 1))
+                return true;
+        }
+    }
+    return false;
+}
+
+int sm_ts_decode_max(const uint8_t *data, size_t len, size_t max, TrafficStream **out,
+                     char *err, size_t errlen)
+{
+    *out = NULL;
+    if (len > max)
+        return sm_errf(err, errlen, SM_EFULL, "TrafficStream of %zu bytes exceeds the %zu byte limit",
+                       len, max);
+    struct alloc_state st = { false };
+    ProtobufCAllocator a = { pb_alloc, pb_free, &st };
+    TrafficStream *ts = traffic_stream__unpack(&a, len, data);
+    if (!ts) {
+        if (st.failed)
+            return sm_errf(err, errlen, SM_ENOMEM, "TrafficStream of %zu bytes: out of memory", len);
+        return sm_errf(err, errlen, SM_ECORRUPT, "%zu bytes are not a valid TrafficStream protobuf", len);
+    }
+    if (has_field_zero(&ts->base, 0)) {
+        sm_ts_free(ts);
+        return sm_errf(err, errlen, SM_ECORRUPT, "%zu bytes are not a valid TrafficStream protobuf "
+                       "(field number 0)", len);
+    }
+    /* a decoded tree is freed with the stateless allocator: same functions */
+    *out = ts;
+    return SM_OK;
+}
+
+int sm_ts_decode(const uint8_t *data, size_t len, TrafficStream **out, char *err, size_t errlen)
+{
+    return sm_ts_decode_max(data, len, SM_TS_DECODE_MAX, out, err, errlen);
+}
+
+/* ---- reading observations ------------------------------------------------ */
+
+enum sm_ts_kind sm_ts_obs_kind(const TrafficObservation *obs)
+{
+    switch (obs->capture_case) {
+    case TRAFFIC_OBSERVATION__CAPTURE_BIND: return SM_TS_BIND;
+    case TRAFFIC_OBSERVATION__CAPTURE_CONNECT: return SM_TS_CONNECT;
+    case TRAFFIC_OBSERVATION__CAPTURE_READ: return SM_TS_READ;
+    case TRAFFIC_OBSERVATION__CAPTURE_READ_SEGMENT: return SM_TS_READ_SEGMENT;
+    case TRAFFIC_OBSERVATION__CAPTURE_REQUEST_RELEASED_DOWNSTREAM: return SM_TS_REQUEST_RELEASED;
+    case TRAFFIC_OBSERVATION__CAPTURE_WRITE: return SM_TS_WRITE;
+    case TRAFFIC_OBSERVATION__CAPTURE_WRITE_SEGMENT: return SM_TS_WRITE_SEGMENT;
+    case TRAFFIC_OBSERVATION__CAPTURE_DISCONNECT: return SM_TS_DISCONNECT;
+    case TRAFFIC_OBSERVATION__CAPTURE_CLOSE: return SM_TS_CLOSE;
+    case TRAFFIC_OBSERVATION__CAPTURE_CONNECTION_EXCEPTION: return SM_TS_CONNECTION_EXCEPTION;
+    case TRAFFIC_OBSERVATION__CAPTURE_SEGMENT_END: return SM_TS_SEGMENT_END;
+    case TRAFFIC_OBSERVATION__CAPTURE_END_OF_MESSAGE_INDICATOR: return SM_TS_END_OF_MESSAGE;
+    case TRAFFIC_OBSERVATION__CAPTURE_REQUEST_DROPPED: return SM_TS_REQUEST_DROPPED;
+    default: return SM_TS_NONE;
+    }
+}
+
+const char *sm_ts_kind_name(enum sm_ts_kind kind)
+{
+    switch (kind) {
+    case SM_TS_NONE: return "unset";
+    case SM_TS_BIND: return "bind";
+    case SM_TS_CONNECT: return "connect";
+    case SM_TS_READ: return "read";
+    case SM_TS_READ_SEGMENT: return "readSegment";
+    case SM_TS_REQUEST_RELEASED: return "requestReleasedDownstream";
+    case SM_TS_WRITE: return "write";
+    case SM_TS_WRITE_SEGMENT: return "writeSegment";
+    case SM_TS_DISCONNECT: return "disconnect";
+    case SM_TS_CLOSE: return "close";
+    case SM_TS_CONNECTION_EXCEPTION: return "connectionException";
+    case SM_TS_SEGMENT_END: return "segmentEnd";
+    case SM_TS_END_OF_MESSAGE: return "endOfMessageIndicator";
+    case SM_TS_REQUEST_DROPPED: return "requestDropped";
+    }
+    return "unknown";
+}
+
+bool sm_ts_obs_time_ns(const TrafficObservation *obs, int64_t *ns)
+{
+    if (!obs->ts) {
+        *ns = 0;
+        return false;
+    }
+    /* saturate instead of overflowing on absurd seconds */
+    int64_t s = obs->ts->seconds;
+    if (s > INT64_MAX / 1000000000 - 1)
+        s = INT64_MAX / 1000000000 - 1;
+    if (s < INT64_MIN / 1000000000 + 1)
+        s = INT64_MIN / 1000000000 + 1;
+    *ns = s * 1000000000 + obs->ts->nanos;
+    return true;
+}
+
+static bool bd_out(const ProtobufCBinaryData *bd, const uint8_t **data, size_t *len)
+{
+    *data = bd->data;
+    *len = bd->data ? bd->len : 0;
+    return true;
+}
+
+bool sm_ts_obs_data(const TrafficObservation *obs, const uint8_t **data, size_t *len)
+{
+    switch (obs->capture_case) {
+    case TRAFFIC_OBSERVATION__CAPTURE_READ: return bd_out(&obs->read->data, data, len);
+    case TRAFFIC_OBSERVATION__CAPTURE_READ_SEGMENT: return bd_out(&obs->readsegment->data, data, len);
+    case TRAFFIC_OBSERVATION__CAPTURE_WRITE: return bd_out(&obs->write->data, data, len);
+    case TRAFFIC_OBSERVATION__CAPTURE_WRITE_SEGMENT: return bd_out(&obs->writesegment->data, data, len);
+    case TRAFFIC_OBSERVATION__CAPTURE_CONNECTION_EXCEPTION: {
+        const char *m = obs->connectionexception->message;
+        *data = (const uint8_t *)m;
+        *len = m ? strlen(m) : 0;
+        return true;
+    }
+    default:
+        *data = NULL;
+        *len = 0;
+        return false;
+    }
+}
+
+bool sm_ts_obs_eom(const TrafficObservation *obs, int32_t *first_line_len, int32_t *headers_len)
+{
+    if (obs->capture_case != TRAFFIC_OBSERVATION__CAPTURE_END_OF_MESSAGE_INDICATOR) {
+        *first_line_len = *headers_len = -1;
+        return false;
+    }
+    const EndOfMessageIndication *e = obs->endofmessageindicator;
+    *first_line_len = e->has_firstlinebytelength ? e->firstlinebytelength : -1;
+    *headers_len = e->has_headersbytelength ? e->headersbytelength : -1;
+    return true;
+}
+
+bool sm_ts_index(const TrafficStream *ts, int32_t *index, bool *last)
+{
+    switch (ts->index_case) {
+    case TRAFFIC_STREAM__INDEX_NUMBER:
+        *index = ts->number;
+        *last = false;
+        return true;
+    case TRAFFIC_STREAM__INDEX_NUMBER_OF_THIS_LAST_CHUNK:
+        *index = ts->numberofthislastchunk;
+        *last = true;
+        return true;
+    default:
+        *index = 0;
+        *last = false;
+        return false;
+    }
+}
+
+/* ---- text dump (protobuf text format, as protoc --decode prints) --------- */
+
+static void dump_escaped(FILE *out, const uint8_t *p, size_t n)
+{
+    fputc('"', out);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        switch (c) {
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        case '"': fputs("\\\"", out); break;
+        case '\'': fputs("\\'", out); break;
+        case '\\': fputs("\\\\", out); break;
+        default:
+            if (c < 0x20 || c >= 0x7f)
+                fprintf(out, "\\%03o", c);
+            else
+                fputc(c, out);
+        }
+    }
+    fputc('"', out);
+}
+
+static void indent(FILE *out, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        fputs("  ", out);
+}
+
+static void dump_bytes_msg(FILE *out, int d, const char *name, const char *field, bool has,
+                           const ProtobufCBinaryData *bd)
+{
+    indent(out, d);
+    fprintf(out, "%s {\n", name);
+    if (has) {
+        indent(out, d + 1);
+        fprintf(out, "%s: ", field);
+        dump_escaped(out, bd->data, bd->data ? bd->len : 0);
+        fputc('\n', out);
+    }
+    indent(out, d);
+    fputs("}\n", out);
+}
+
+static void dump_obs(FILE *out, const TrafficObservation *obs)
+{
+    const int d = 0;
+    indent(out, d);
+    fputs("subStream {\n", out);
+    if (obs->ts) {
+        indent(out, d + 1);
+        fputs("ts {\n", out);
+        if (obs->ts->seconds) {
+            indent(out, d + 2);
+            fprintf(out, "seconds: %" PRId64 "\n", obs->ts->seconds);
+        }
+        if (obs->ts->nanos) {
+            indent(out, d + 2);
+            fprintf(out, "nanos: %" PRId32 "\n", obs->ts->nanos);
+        }
+        indent(out, d + 1);
+        fputs("}\n", out);
+    }
+    enum sm_ts_kind k = sm_ts_obs_kind(obs);
+    const char *name = sm_ts_kind_name(k);
+    switch (k) {
+    case SM_TS_READ:
+        dump_bytes_msg(out, d + 1, name, "data", obs->read->has_data, &obs->read->data);
+        break;
+    case SM_TS_READ_SEGMENT:
+        dump_bytes_msg(out, d + 1, name, "data", obs->readsegment->has_data, &obs->readsegment->data);
+        break;
+    case SM_TS_WRITE:
+        dump_bytes_msg(out, d + 1, name, "data", obs->write->has_data, &obs->write->data);
+        break;
+    case SM_TS_WRITE_SEGMENT:
+        dump_bytes_msg(out, d + 1, name, "data", obs->writesegment->has_data, &obs->writesegment->data);
+        break;
+    case SM_TS_REQUEST_RELEASED:
+        indent(out, d + 1);
+        fprintf(out, "%s {\n", name);
+        if (obs->requestreleaseddownstream->has_timedout) {
+            indent(out, d + 2);
+            fprintf(out, "timedOut: %s\n", obs->requestreleaseddownstream->timedout ? "true" : "false");
+        }
+        indent(out, d + 1);
+        fputs("}\n", out);
+        break;
+    case SM_TS_CONNECTION_EXCEPTION:
+        indent(out, d + 1);
+        fprintf(out, "%s {\n", name);
+        if (obs->connectionexception->message) {
+            indent(out, d + 2);
+            fputs("message: ", out);
+            dump_escaped(out, (const uint8_t *)obs->connectionexception->message,
+                         strlen(obs->connectionexception->message));
+            fputc('\n', out);
+        }
+        indent(out, d + 1);
+        fputs("}\n", out);
+        break;
+    case SM_TS_END_OF_MESSAGE: {
+        const EndOfMessageIndication *e = obs->endofmessageindicator;
+        indent(out, d + 1);
+        fprintf(out, "%s {\n", name);
+        if (e->has_firstlinebytelength) {
+            indent(out, d + 2);
+            fprintf(out, "firstLineByteLength: %" PRId32 "\n", e->firstlinebytelength);
+        }
+        if (e->has_headersbytelength) {
+            indent(out, d + 2);
+            fprintf(out, "headersByteLength: %" PRId32 "\n", e->headersbytelength);
+        }
+        indent(out, d + 1);
+        fputs("}\n", out);
+        break;
+    }
+    case SM_TS_NONE:
+        break;
+    default:
+        indent(out, d + 1);
+        fprintf(out, "%s {\n", name);
+        indent(out, d + 1);
+        fputs("}\n", out);
+        break;
+    }
+    if (obs->has_manifestcycle) {
+        indent(out, d + 1);
+        fprintf(out, "manifestCycle: %" PRIu64 "\n", obs->manifestcycle);
+    }
+    if (obs->has_connectionobservationsequence) {
+        indent(out, d + 1);
+        fprintf(out, "connectionObservationSequence: %" PRIu64 "\n", obs->connectionobservationsequence);
+    }
+    indent(out, d);
+    fputs("}\n", out);
+}
+
+void sm_ts_dump(FILE *out, const TrafficStream *ts)
+{
+    /* field-number order, as protoc prints */
+    if (ts->connectionid) {
+        fputs("connectionId: ", out);
+        dump_escaped(out, (const uint8_t *)ts->connectionid, strlen(ts->connectionid));
+        fputc('\n', out);
+    }
+    for (size_t i = 0; i < ts->n_substream; i++)
+        dump_obs(out, ts->substream[i]);
+    if (ts->index_case == TRAFFIC_STREAM__INDEX_NUMBER)
+        fprintf(out, "number: %" PRId32 "\n", ts->number);
+    else if (ts->index_case == TRAFFIC_STREAM__INDEX_NUMBER_OF_THIS_LAST_CHUNK)
+        fprintf(out, "numberOfThisLastChunk: %" PRId32 "\n", ts->numberofthislastchunk);
+    if (ts->nodeid) {
+        fputs("nodeId: ", out);
+        dump_escaped(out, (const uint8_t *)ts->nodeid, strlen(ts->nodeid));
+        fputc('\n', out);
+    }
+    if (ts->has_priorrequestsreceived)
+        fprintf(out, "priorRequestsReceived: %" PRId32 "\n", ts->priorrequestsreceived);
+    if (ts->has_lastobservationwasunterminatedread)
+        fprintf(out, "lastObservationWasUnterminatedRead: %s\n",
+                ts->lastobservationwasunterminatedread ? "true" : "false");
+    if (ts->has_partition)
+        fprintf(out, "partition: %" PRId32 "\n", ts->partition);
+}
