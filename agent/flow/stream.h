@@ -9,7 +9,19 @@
  * Ordering contract: for one connection, open comes first, then data/gap
  * events in stream order per direction (the two directions interleaved in
  * capture-time order as well as the engine can tell), then exactly one close.
- * Callback data is borrowed for the duration of the call. */
+ * Callback data is borrowed for the duration of the call.
+ *
+ * Notes from the packet engines (agent/flow/flow.c, capture, additive):
+ * - open is called lazily, at the first data or gap event of a connection;
+ *   connections that never carry a byte (SYN floods, port probes) produce no
+ *   events at all. ts_ns of open is that first event's packet time.
+ * - data ts_ns is the capture time of the packet that carried those bytes
+ *   (bytes held out of order keep their own packet's time).
+ * - gap is reported before the bytes that follow the hole; lost is exact
+ *   (sequence-number arithmetic) for the packet engines. why is a static
+ *   string: "capture loss", "queue bound", "memory cap", "hole timeout",
+ *   "connection end", "truncated".
+ * - close carries every buffered byte before it (holes as gaps). */
 #ifndef AGENT_FLOW_STREAM_H
 #define AGENT_FLOW_STREAM_H
 #include <stdbool.h>

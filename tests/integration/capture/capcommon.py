@@ -1,0 +1,82 @@
+"""Shared helpers for the capture integration tests (stdlib only)."""
+import os
+import subprocess
+
+
+def capture_dump_bin():
+    b = os.environ.get("SM_BINARY_DIR", ".")
+    for cand in (os.path.join(b, "tests", "capture_dump"), os.path.join(b, "capture_dump")):
+        if os.path.exists(cand):
+            return cand
+    raise SystemExit("capture_dump not built under %s" % b)
+
+
+def run_dump(args, outdir, **kw):
+    os.makedirs(outdir, exist_ok=True)
+    return subprocess.run([capture_dump_bin(), "--out", outdir] + args, **kw)
+
+
+def read_result(outdir):
+    """Returns {conn_id: {...}} from a capture_dump output directory."""
+    conns = {}
+    with open(os.path.join(outdir, "events.txt")) as f:
+        for line in f:
+            w = line.split()
+            if not w:
+                continue
+            if w[0] == "open":
+                cid = int(w[1])
+                conns[cid] = {"client": w[2], "cport": int(w[3]), "server": w[4], "sport": int(w[5]),
+                              "mid": w[6] == "mid=1", "gap_c2s": 0, "gap_s2c": 0, "gaps": [],
+                              "close": None}
+            elif w[0] == "gap":
+                c = conns[int(w[1])]
+                c["gap_" + w[2]] += int(w[3])
+                c["gaps"].append((w[2], int(w[3]), " ".join(w[4:])))
+            elif w[0] == "close":
+                conns[int(w[1])]["close"] = w[2]
+    for cid, c in conns.items():
+        for d in ("c2s", "s2c"):
+            with open(os.path.join(outdir, "conn-%d.%s" % (cid, d)), "rb") as f:
+                c[d] = f.read()
+    return conns
+
+
+def read_stats(outdir):
+    st = {}
+    with open(os.path.join(outdir, "stats.txt")) as f:
+        for line in f:
+            k, v = line.strip().split("=")
+            st[k] = int(v)
+    return st
+
+
+def tshark_follow(pcap, port=None):
+    """Per TCP stream: (client 'ip:port', c2s bytes, s2c bytes) from tshark's
+    own reassembly (follow,tcp,raw)."""
+    out = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "tcp.stream"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    streams = sorted({int(x) for x in out if x.strip()})
+    if not streams:
+        return []
+    args = ["tshark", "-r", pcap, "-q"]
+    for s in streams:
+        args += ["-z", "follow,tcp,raw,%d" % s]
+    text = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    res = []
+    cur = None
+    for line in text.splitlines():
+        if line.startswith("Follow: "):
+            cur = {"node0": None, "c2s": bytearray(), "s2c": bytearray()}
+            res.append(cur)
+        elif cur is None or line.startswith("===") or line.startswith("Filter:"):
+            continue
+        elif line.startswith("Node 0: "):
+            cur["node0"] = line[8:].strip()
+        elif line.startswith("Node 1: "):
+            cur["node1"] = line[8:].strip()
+        elif line.startswith("\t"):
+            cur["s2c"] += bytes.fromhex(line.strip())
+        elif line.strip():
+            cur["c2s"] += bytes.fromhex(line.strip())
+    return res
