@@ -108,9 +108,10 @@ static int have_protoc(void)
 static int run_protoc(const char *mode, const char *incdir, const char *proto, const char *in_path,
                       const char *out_path)
 {
-    char cmd[8192];
-    snprintf(cmd, sizeof(cmd), "protoc %s=TrafficStream -I'%s' -I/usr/include '%s' < '%s' > '%s'",
-             mode, incdir, proto, in_path, out_path);
+    char cmd[32768];
+    if (snprintf(cmd, sizeof(cmd), "protoc %s=TrafficStream -I'%s' -I/usr/include '%s' < '%s' > '%s'",
+                 mode, incdir, proto, in_path, out_path) >= (int)sizeof(cmd))
+        return -1;
     return system(cmd) == 0 ? 0 : -1;
 }
 
