@@ -15,9 +15,12 @@
 #include <string.h>
 
 #include "accum/accum.h"
+#include "input/kafka.h"
+#include "input/offsets.h"
 #include "send/engine.h"
 #include "transform/transform.h"
 #include "tuple/tuple.h"
+#include "report/report.h"
 
 struct replay_cfg {
     struct sm_strlist inputs;
@@ -36,11 +39,25 @@ struct replay_cfg {
     char *debug;
     bool log_json;
     char *summary_json;
+    /* Kafka input (replay/input/kafka.c, docs/kafka.md) */
+    struct sm_kafka_opts kafka;
+    char *dead_letter;
+    uint64_t commit_interval_ms;
+    uint64_t source_wait_ms;
+    int64_t poison_retries;
+    uint64_t shutdown_wait_ms;
+    char *compare_rules;
 };
 
 #define OFF(f) offsetof(struct replay_cfg, f)
 static const struct sm_opt replay_opts[] = {
     { "input", SM_OPT_LIST, OFF(inputs), NULL, "TrafficStream file(s): base64 lines, optionally gzip; - = stdin", NULL, 0, "FILE" },
+    SM_KAFKA_CONSUMER_OPTS(struct replay_cfg, kafka, "searchmig-replay"),
+    { "dead-letter-file", SM_OPT_STR, OFF(dead_letter), NULL, "Kafka input: append records that cannot be replayed here (coordinates|base64 lines)", NULL, 0, "FILE" },
+    { "commit-interval", SM_OPT_DURATION, OFF(commit_interval_ms), "5s", "Kafka input: commit offsets this often (only past fully replayed records)", NULL, 0, NULL },
+    { "source-response-wait", SM_OPT_DURATION, OFF(source_wait_ms), "30s", "Kafka input: a source response with no new record on its connection for this long is complete (quiet keep-alive connections must not hold tuples and commits)", NULL, 0, NULL },
+    { "poison-retries", SM_OPT_INT, OFF(poison_retries), "3", "Kafka input: attempts on a failing record before it goes to the dead-letter file", NULL, 0, NULL },
+    { "shutdown-wait", SM_OPT_DURATION, OFF(shutdown_wait_ms), "30s", "Kafka input: on SIGTERM, wait this long for requests in flight before the last commit", NULL, 0, NULL },
     SM_HTTP_OPTS("target", "SM_TARGET", struct replay_cfg, target),
     { "speedup-factor", SM_OPT_DOUBLE, OFF(speedup), "1", "replay faster than the source (2 = twice as fast; 0 = as fast as the target answers)", NULL, 0, "F" },
     { "workers", SM_OPT_INT, OFF(workers), "16", "concurrent target connections", NULL, 0, NULL },
@@ -56,6 +73,7 @@ static const struct sm_opt replay_opts[] = {
     { "remove-types", SM_OPT_BOOL, OFF(remove_types), "false", "remove mapping types from paths and _bulk action lines (ES 6 to typeless targets)", NULL, 0, NULL },
     { "drop-request", SM_OPT_LIST, OFF(drops), NULL, "do not replay requests whose 'METHOD /path?query' matches this regex", NULL, 0, "REGEX" },
     { "summary-json", SM_OPT_STR, OFF(summary_json), NULL, "write the final summary as JSON to this file", NULL, 0, "FILE" },
+    { "compare-rules", SM_OPT_STR, OFF(compare_rules), NULL, "comparison rules file for the tuples' \"comparison\" (docs/compare.md)", NULL, 0, "FILE" },
     { "log-level", SM_OPT_STR, OFF(log_level), "info", "error, warn, info or debug", NULL, 0, "LEVEL" },
     { "log-json", SM_OPT_BOOL, OFF(log_json), "false", "log JSON lines", NULL, 0, NULL },
     { "debug", SM_OPT_STR, OFF(debug), NULL, "debug contexts, e.g. replay,client", NULL, 0, "LIST" },
@@ -71,8 +89,20 @@ static void on_signal(int sig)
 }
 
 static void write_summary(const struct replay_cfg *cfg, const struct replay_accum_stats *as,
-                          const struct replay_engine_stats *es, const struct sm_ts_reader_stats *rs)
+                          const struct replay_engine_stats *es, const struct sm_ts_reader_stats *rs,
+                          const struct replay_kafka_stats *ks)
 {
+    if (ks)
+        fprintf(stderr,
+                "searchmig-replay kafka input\n"
+                "  records consumed    %llu (malformed %llu, dead letters %llu, retries %llu)\n"
+                "  commits             %llu (errors %llu); partitions assigned %llu, revoked %llu\n"
+                "  duplicate requests  %llu; tuples without source response %llu\n",
+                (unsigned long long)ks->records, (unsigned long long)ks->malformed,
+                (unsigned long long)ks->dead_letters, (unsigned long long)ks->retries,
+                (unsigned long long)ks->commits, (unsigned long long)ks->commit_errors,
+                (unsigned long long)ks->assigned, (unsigned long long)ks->revoked,
+                (unsigned long long)ks->duplicates, (unsigned long long)es->source_waits_expired);
     fprintf(stderr,
             "searchmig-replay summary\n"
             "  records read        %llu (malformed lines %llu)\n"
@@ -100,6 +130,15 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
                           "unparsable", (json_int_t)es->unparsable, "attempts", (json_int_t)es->attempts,
                           "status_match", (json_int_t)es->status_match, "status_differ", (json_int_t)es->status_differ,
                           "tuples", (json_int_t)es->tuples, "lag_p99_us", (json_int_t)es->lag_p99_us);
+    if (j && ks) {
+        json_object_set_new(j, "kafka_records", json_integer((json_int_t)ks->records));
+        json_object_set_new(j, "kafka_malformed", json_integer((json_int_t)ks->malformed));
+        json_object_set_new(j, "dead_letters", json_integer((json_int_t)ks->dead_letters));
+        json_object_set_new(j, "duplicates", json_integer((json_int_t)ks->duplicates));
+        json_object_set_new(j, "commits", json_integer((json_int_t)ks->commits));
+        json_object_set_new(j, "commit_errors", json_integer((json_int_t)ks->commit_errors));
+        json_object_set_new(j, "source_waits_expired", json_integer((json_int_t)es->source_waits_expired));
+    }
     if (j && json_dump_file(j, cfg->summary_json, JSON_INDENT(2)))
         sm_log_err("cannot write %s", cfg->summary_json);
     json_decref(j);
@@ -107,6 +146,8 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (!strcmp(argv[1], "compare") || !strcmp(argv[1], "report")))
+        return replay_cli_compare(argc - 1, argv + 1);
     struct replay_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     struct sm_cli cli = {
@@ -128,8 +169,13 @@ int main(int argc, char **argv)
         rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--log-level: '%s' is not error, warn, info or debug", cfg.log_level);
     if (!rc && cfg.debug && sm_log_parse_debug(cfg.debug, &lc.debug))
         rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--debug: unknown context in '%s'", cfg.debug);
-    if (!rc && !cfg.inputs.n)
-        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--input FILE is required (see --help)");
+    bool use_kafka = cfg.kafka.brokers && *cfg.kafka.brokers;
+    if (!rc && !cfg.inputs.n && !use_kafka)
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--input FILE or --kafka-brokers HOSTS is required (see --help)");
+    if (!rc && cfg.inputs.n && use_kafka)
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--input and --kafka-brokers cannot be used together");
+    if (!rc && use_kafka && cfg.poison_retries < 1)
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--poison-retries must be >= 1");
     if (!rc && !cfg.target.url)
         rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--target URL is required (see --help)");
     if (!rc && (cfg.speedup < 0 || cfg.workers < 1 || cfg.workers > 4096 || cfg.max_pending < 1))
@@ -147,16 +193,35 @@ int main(int argc, char **argv)
     struct replay_transform *tx = replay_transform_new(&tc, err, sizeof(err));
     struct replay_tuple_writer *tw = tx ? replay_tuple_writer_open(cfg.tuples_dir, cfg.tuples_gzip, cfg.tuples_rotate,
                                                                    err, sizeof(err)) : NULL;
+    struct replay_live_compare live_cmp = { 0 };
     struct replay_engine *eng = NULL;
-    if (tw) {
+    struct replay_kafka *kin = NULL;
+    if (tw && use_kafka) {
+        struct replay_kafka_cfg kc = {
+            &cfg.kafka, cfg.dead_letter, cfg.commit_interval_ms, (unsigned)cfg.poison_retries,
+            cfg.source_wait_ms,
+        };
+        kin = replay_kafka_new(&kc, err, sizeof(err));
+    }
+    if (tw && (kin || !use_kafka)) {
         struct replay_engine_cfg ec = {
             .target = &cfg.target, .workers = (unsigned)cfg.workers, .speedup = cfg.speedup,
             .max_pending = (size_t)cfg.max_pending, .transform = tx, .tuples = tw,
         };
-        eng = replay_engine_new(&ec, err, sizeof(err));
+        if (kin) {   /* at-least-once: the engine releases each request's Kafka offset */
+            ec.release = replay_offsets_release;
+            ec.release_arg = replay_kafka_offsets(kin);
+            ec.source_wait_ms = 2 * cfg.source_wait_ms;   /* backstop; the accumulator ends idle responses first */
+        }
+        if (replay_live_compare_init(&live_cmp, cfg.compare_rules, &cfg.index_renames, err, sizeof(err)) == SM_OK) {
+            ec.compare = replay_live_compare_hook;
+            ec.compare_arg = &live_cmp;
+            eng = replay_engine_new(&ec, err, sizeof(err));
+        }
     }
     if (!eng) {
         fprintf(stderr, "searchmig-replay: %s\n", err);
+        replay_kafka_free(kin);
         replay_tuple_writer_close(tw);
         replay_transform_free(tx);
         sm_opts_free(replay_opts, &cfg);
@@ -164,7 +229,15 @@ int main(int argc, char **argv)
     }
     struct replay_accum_cb acb = { eng, replay_engine_on_request, replay_engine_on_response, replay_engine_on_closed };
     struct replay_accum_limits lim = { cfg.expiry_ms * 1000000ull, 0, 0 };
+    if (kin) {
+        struct replay_accum_cb kcb = { kin, replay_kafka_on_request, replay_kafka_on_response, replay_kafka_on_closed };
+        acb = kcb;
+    }
     struct replay_accum *acc = replay_accum_new(&acb, &lim);
+    if (kin && acc) {
+        struct replay_accum_pins pins = { replay_kafka_offsets(kin), replay_offsets_pin, replay_offsets_release };
+        replay_accum_set_pins(acc, &pins);
+    }
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -172,6 +245,13 @@ int main(int argc, char **argv)
 
     int exit_code = 0;
     struct sm_ts_reader_stats rs_total = { 0 };
+    if (kin && acc) {
+        /* until SIGTERM/SIGINT; then stop consuming, drain, commit (docs/kafka.md) */
+        replay_kafka_attach(kin, acc, eng);
+        if (replay_kafka_run(kin, &stop_flag) != SM_OK)
+            exit_code = 1;
+        replay_kafka_shutdown(kin, sm_now_ms() + cfg.shutdown_wait_ms);
+    }
     for (size_t i = 0; i < cfg.inputs.n && !stop_flag && acc; i++) {
         struct sm_ts_reader *r = sm_ts_reader_open(cfg.inputs.v[i], err, sizeof(err));
         if (!r) {
@@ -206,9 +286,15 @@ int main(int argc, char **argv)
     if (acc)
         replay_accum_stats(acc, &as);
     replay_engine_stats(eng, &es);
-    write_summary(&cfg, &as, &es, &rs_total);
+    struct replay_kafka_stats ks;
+    if (kin)
+        replay_kafka_stats(kin, &ks);
+    write_summary(&cfg, &as, &es, &rs_total, kin ? &ks : NULL);
+    replay_live_compare_summary(&live_cmp, stderr, cfg.summary_json);
     replay_engine_free(eng);
+    replay_live_compare_fini(&live_cmp);
     replay_accum_free(acc);
+    replay_kafka_free(kin);
     if (replay_tuple_writer_close(tw))
         exit_code = 1;
     replay_transform_free(tx);

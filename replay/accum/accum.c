@@ -4,6 +4,7 @@
 #include <sm/err.h>
 #include <sm/log.h>
 #include <sm/mem.h>
+#include <sm/util.h>
 
 #include <string.h>
 
@@ -28,16 +29,23 @@ struct conn {
     bool req_trunc, resp_trunc;
     int64_t req_first, req_last, resp_first, resp_last;
     int64_t last_ts;
+    struct replay_origin req_origin;    /* pin of the request in progress */
+    bool req_pinned;
+    int32_t partition;                  /* of the last record fed; -1 none */
+    uint64_t fed_ms;                    /* wall (monotonic) time of the last record */
 };
 
 struct replay_accum {
     struct replay_accum_cb cb;
+    struct replay_accum_pins pins;
     struct replay_accum_limits lim;
     struct conn **tab;
     size_t tab_size;
     struct conn *lru_head, *lru_tail;
     struct replay_accum_stats st;
     int64_t newest_ts;
+    const struct replay_origin *cur_origin;   /* of the record being fed */
+    bool no_unpin;                            /* drop_partition: the caller forgets pins */
 };
 
 static uint64_t fnv(const char *a, const char *b)
@@ -49,6 +57,16 @@ static uint64_t fnv(const char *a, const char *b)
     for (; *b; b++)
         h = (h ^ (uint8_t)*b) * 1099511628211ull;
     return h;
+}
+
+/* The request in progress is abandoned: release its pin. */
+static void req_unpin(struct replay_accum *acc, struct conn *c)
+{
+    if (!c->req_pinned)
+        return;
+    c->req_pinned = false;
+    if (acc->pins.unpin && !acc->no_unpin)
+        acc->pins.unpin(acc->pins.arg, &c->req_origin);
 }
 
 struct replay_accum *replay_accum_new(const struct replay_accum_cb *cb, const struct replay_accum_limits *limits)
@@ -128,6 +146,7 @@ static void conn_free(struct conn *c)
 
 static void conn_remove(struct replay_accum *acc, struct conn *c)
 {
+    req_unpin(acc, c);
     struct conn **pp = &acc->tab[c->hash & (acc->tab_size - 1)];
     while (*pp && *pp != c)
         pp = &(*pp)->hnext;
@@ -158,6 +177,7 @@ static void end_in_progress(struct replay_accum *acc, struct conn *c, enum repla
 {
     if (c->st == ST_READING) {
         acc->st.requests_broken++;
+        req_unpin(acc, c);
         sm_buf_reset(&c->req);
         c->req_trunc = false;
     } else if (c->st == ST_RESPONSE) {
@@ -230,6 +250,13 @@ static void start_request(struct replay_accum *acc, struct conn *c, int64_t ts)
     c->req_trunc = false;
     c->req_first = ts;
     c->st = ST_READING;
+    req_unpin(acc, c);
+    if (acc->cur_origin && acc->cur_origin->partition >= 0) {
+        c->req_origin = *acc->cur_origin;
+        c->req_pinned = true;
+        if (acc->pins.pin)
+            acc->pins.pin(acc->pins.arg, &c->req_origin);
+    }
 }
 
 static void on_read(struct replay_accum *acc, struct conn *c, const uint8_t *p, size_t n, int64_t ts)
@@ -250,6 +277,7 @@ static void on_read(struct replay_accum *acc, struct conn *c, const uint8_t *p, 
         if (c->req_trunc) {
             /* a request we cannot hold is not replayed half: skip to its end */
             acc->st.requests_broken++;
+            req_unpin(acc, c);
             sm_buf_reset(&c->req);
             c->st = ST_SKIP_REQUEST;
         }
@@ -275,6 +303,7 @@ static void on_write(struct replay_accum *acc, struct conn *c, const uint8_t *p,
         /* response bytes before the request's end of message: the capture lost
          * the EOM; the request cannot be trusted */
         acc->st.requests_broken++;
+        req_unpin(acc, c);
         sm_buf_reset(&c->req);
         c->st = ST_WAIT_READ;
         return;
@@ -302,6 +331,13 @@ static void on_eom(struct replay_accum *acc, struct conn *c)
             .data = c->req.data, .len = c->req.len,
             .first_ns = c->req_first, .last_ns = c->req_last,
         };
+        m.origin.partition = -1;
+        if (c->req_pinned) {
+            m.origin = c->req_origin;       /* the pin goes with the request */
+            c->req_pinned = false;
+            if (!acc->cb.request && acc->pins.unpin)
+                acc->pins.unpin(acc->pins.arg, &m.origin);
+        }
         acc->st.requests++;
         if (acc->cb.request)
             acc->cb.request(acc->cb.arg, &m);
@@ -316,7 +352,41 @@ static void on_eom(struct replay_accum *acc, struct conn *c)
     }
 }
 
+void replay_accum_set_pins(struct replay_accum *acc, const struct replay_accum_pins *pins)
+{
+    acc->pins = *pins;
+}
+
 int replay_accum_feed(struct replay_accum *acc, const TrafficStream *ts)
+{
+    return replay_accum_feed_from(acc, ts, NULL);
+}
+
+static int feed(struct replay_accum *acc, const TrafficStream *ts);
+
+int replay_accum_feed_from(struct replay_accum *acc, const TrafficStream *ts, const struct replay_origin *origin)
+{
+    acc->cur_origin = origin;
+    int rc = feed(acc, ts);
+    acc->cur_origin = NULL;
+    return rc;
+}
+
+void replay_accum_drop_partition(struct replay_accum *acc, int32_t partition)
+{
+    acc->no_unpin = true;
+    struct conn *c = acc->lru_head, *next;
+    for (; c; c = next) {
+        next = c->lnext;
+        if (c->partition == partition) {
+            c->req_pinned = false;
+            end_conn(acc, c, true);
+        }
+    }
+    acc->no_unpin = false;
+}
+
+static int feed(struct replay_accum *acc, const TrafficStream *ts)
 {
     if (!ts->connectionid || !*ts->connectionid)
         return SM_EPROTO;
@@ -357,6 +427,8 @@ int replay_accum_feed(struct replay_accum *acc, const TrafficStream *ts)
     }
     lru_unlink(acc, c);
     lru_push(acc, c);
+    c->partition = acc->cur_origin ? acc->cur_origin->partition : -1;
+    c->fed_ms = sm_now_ms();
 
     bool closed = false;
     for (size_t i = 0; i < ts->n_substream && !closed; i++) {
@@ -387,6 +459,7 @@ int replay_accum_feed(struct replay_accum *acc, const TrafficStream *ts)
         case SM_TS_REQUEST_DROPPED:
             if (c->st == ST_READING || c->st == ST_SKIP_REQUEST) {
                 acc->st.requests_dropped++;
+                req_unpin(acc, c);
                 sm_buf_reset(&c->req);
                 c->st = ST_WAIT_READ;
             }
@@ -417,6 +490,15 @@ void replay_accum_expire(struct replay_accum *acc, int64_t now_ns)
      * first connection still active */
     while (acc->lru_head && acc->lru_head->last_ts && acc->lru_head->last_ts < cutoff)
         end_conn(acc, acc->lru_head, true);
+}
+
+void replay_accum_end_idle_responses(struct replay_accum *acc, uint64_t idle_ms)
+{
+    uint64_t now = sm_now_ms();
+    /* activity order: stop at the first connection fed recently */
+    for (struct conn *c = acc->lru_head; c && c->fed_ms + idle_ms <= now; c = c->lnext)
+        if (c->st == ST_RESPONSE)
+            end_in_progress(acc, c, REPLAY_RESP_EXPIRED);
 }
 
 void replay_accum_finish(struct replay_accum *acc)

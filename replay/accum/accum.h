@@ -31,7 +31,17 @@
 
 #include <sm/ts.h>
 
+/* Where a request came from, for at-least-once input (Kafka): the record
+ * (partition, offset) its first bytes came in. partition < 0: no origin
+ * (file input). gen lets the owner ignore releases from before a rebalance. */
+struct replay_origin {
+    int32_t partition;
+    uint32_t gen;
+    int64_t offset;
+};
+
 struct replay_msg {
+    struct replay_origin origin; /* requests: the pinned origin (see replay_accum_cb.pin) */
     const char *node_id;
     const char *conn_id;
     uint64_t index;              /* request index within the connection (0-based) */
@@ -59,6 +69,17 @@ struct replay_accum_cb {
     void (*closed)(void *arg, const char *node_id, const char *conn_id, bool expired);
 };
 
+/* Optional, for at-least-once input (replay_accum_set_pins): pin() when a
+ * request starts accumulating in a record fed with an origin; unpin() when
+ * that request is abandoned (dropped, broken, too large, connection ended). A
+ * request that completes carries its pin in replay_msg.origin, and the request
+ * callback's owner releases it (the engine does, once the tuple is written). */
+struct replay_accum_pins {
+    void *arg;
+    void (*pin)(void *arg, const struct replay_origin *o);
+    void (*unpin)(void *arg, const struct replay_origin *o);
+};
+
 struct replay_accum_limits {
     uint64_t expiry_ns;          /* idle expiry in source time; default 360 s */
     size_t max_message;          /* bytes per request/response; default 64 MiB */
@@ -83,13 +104,26 @@ struct replay_accum;
 
 struct replay_accum *replay_accum_new(const struct replay_accum_cb *cb,
                                       const struct replay_accum_limits *limits);
+void replay_accum_set_pins(struct replay_accum *acc, const struct replay_accum_pins *pins);
 /* Feeds one record (borrowed). Returns SM_OK, or SM_EPROTO for a record without
  * connectionId (counted; nothing else happens). */
 int replay_accum_feed(struct replay_accum *acc, const TrafficStream *ts);
+/* The same, for a record with an origin (origin may be NULL). */
+int replay_accum_feed_from(struct replay_accum *acc, const TrafficStream *ts, const struct replay_origin *origin);
+/* Ends (as expired) every connection whose last record came from partition;
+ * their in-progress requests are dropped WITHOUT unpin (the caller forgets the
+ * partition's pins itself). Used when a Kafka partition is revoked. */
+void replay_accum_drop_partition(struct replay_accum *acc, int32_t partition);
 /* Expires connections idle since before now_ns - expiry (source time). Feeding
  * calls it with the newest timestamp seen, so callers need it only at the end
  * of input or on a timer. */
 void replay_accum_expire(struct replay_accum *acc, int64_t now_ns);
+/* Live input (Kafka): a source response ends with the next request or the
+ * close, so the last response of a quiet keep-alive connection would stay open.
+ * This ends (REPLAY_RESP_EXPIRED, connection kept) every response whose
+ * connection got no record for idle_ms of wall time; later bytes of that
+ * response are skipped. idle_ms 0 ends every open response (shutdown). */
+void replay_accum_end_idle_responses(struct replay_accum *acc, uint64_t idle_ms);
 /* Ends every open connection as expired (end of input). */
 void replay_accum_finish(struct replay_accum *acc);
 void replay_accum_stats(const struct replay_accum *acc, struct replay_accum_stats *out);

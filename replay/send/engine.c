@@ -21,6 +21,9 @@ struct job {
     struct job *next;              /* in conn->jobs, index order */
     struct rconn *conn;
     uint64_t index;
+    struct replay_origin origin;   /* released when the job is finished */
+    uint64_t target_done_ns;
+    bool src_wait_expired;
     uint64_t due_ns;               /* monotonic; 0: now */
     int64_t src_req_last_ns;
     bool parse_ok, dropped, sent_started;
@@ -232,6 +235,8 @@ static void write_tuple(struct replay_engine *e, struct job *j)
     json_object_set_new(t, "numErrors", json_integer(j->error[0] ? 1 : 0));
     if (j->error[0])
         json_object_set_new(t, "error", json_string(j->error));
+    if (j->src_wait_expired)
+        json_object_set_new(t, "sourceResponseTimedOut", json_true());
     if (j->have_src_resp && j->have_tgt_resp) {
         if (j->src_resp.status == j->tgt_resp.status)
             e->st.status_match++;
@@ -253,6 +258,8 @@ static void job_maybe_finish(struct replay_engine *e, struct job *j)
         return;
     if (!j->dropped)
         write_tuple(e, j);
+    if (j->origin.partition >= 0 && e->cfg.release)
+        e->cfg.release(e->cfg.release_arg, &j->origin);
     struct rconn *c = j->conn;
     struct job **pp = &c->jobs;
     struct job *prev = NULL;
@@ -438,6 +445,7 @@ static void *worker(void *arg)
         else
             e->st.target_errors++;
         j->target_done = true;
+        j->target_done_ns = sm_now_ns();
         c->busy = false;
         /* next job of this connection that needs sending */
         struct job *n = j->next;
@@ -507,9 +515,15 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
     struct job *j = sm_calloc(1, sizeof(*j));
     if (!j) {
         sm_log_err("replay: out of memory: request %s.%llu lost", req->conn_id, (unsigned long long)req->index);
+        if (req->origin.partition >= 0 && e->cfg.release) {
+            pthread_mutex_lock(&e->lock);
+            e->cfg.release(e->cfg.release_arg, &req->origin);
+            pthread_mutex_unlock(&e->lock);
+        }
         return;
     }
     j->index = req->index;
+    j->origin = req->origin;
     j->src_req_last_ns = req->last_ns;
     char err[256];
     if (replay_http_parse(req->data, req->len, true, NULL, &j->src_req, err, sizeof(err)) == SM_OK &&
@@ -538,6 +552,8 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
     conn_key(key, sizeof(key), req->node_id, req->conn_id);
     struct rconn *c = conn_find(e, key, true, req->conn_id);
     if (!c) {
+        if (j->origin.partition >= 0 && e->cfg.release)
+            e->cfg.release(e->cfg.release_arg, &j->origin);
         pthread_mutex_unlock(&e->lock);
         job_free(j);
         return;
@@ -567,6 +583,7 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
         else
             e->st.unparsable++;
         j->target_done = true;
+        j->target_done_ns = sm_now_ns();
     } else if (!c->to_send) {
         c->to_send = j;
         heap_push(e, c);
@@ -622,6 +639,53 @@ void replay_engine_on_closed(void *arg, const char *node_id, const char *conn_id
         conn_maybe_free(e, c);
     }
     pthread_mutex_unlock(&e->lock);
+}
+
+void replay_engine_expire_source_waits(struct replay_engine *e, bool all)
+{
+    if (!all && !e->cfg.source_wait_ms)
+        return;
+    uint64_t now = sm_now_ns(), wait = e->cfg.source_wait_ms * 1000000ull;
+    pthread_mutex_lock(&e->lock);
+    for (size_t i = 0; i < e->tab_size; i++) {
+        struct rconn *c = e->tab[i], *cn;
+        for (; c; c = cn) {
+            cn = c->hnext;
+            struct job *j = c->jobs, *jn;
+            bool last_job = false;
+            for (; j && !last_job; j = jn) {
+                jn = j->next;
+                last_job = !jn;          /* c may be freed by the last finish */
+                if (!j->target_done || j->source_done)
+                    continue;
+                if (!all && now - j->target_done_ns < wait)
+                    continue;
+                j->source_done = true;
+                j->src_wait_expired = true;
+                e->st.source_waits_expired++;
+                job_maybe_finish(e, j);
+            }
+        }
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+int replay_engine_flush_tuples(struct replay_engine *e)
+{
+    int rc = SM_OK;
+    pthread_mutex_lock(&e->lock);
+    if (e->cfg.tuples)
+        rc = replay_tuple_writer_flush(e->cfg.tuples);
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+uint64_t replay_engine_pending(struct replay_engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    uint64_t n = e->st.pending;
+    pthread_mutex_unlock(&e->lock);
+    return n;
 }
 
 void replay_engine_drain(struct replay_engine *e)

@@ -36,6 +36,16 @@ struct replay_engine_cfg {
     void (*compare)(void *arg, json_t *tuple, const struct replay_http_msg *src_resp,
                     const struct replay_http_msg *tgt_resp);
     void *compare_arg;
+    /* At-least-once input (Kafka): called (with the engine lock held; must not
+     * call back into the engine) once a request whose origin has a partition
+     * is finished: tuple written, or dropped/failed. */
+    void (*release)(void *arg, const struct replay_origin *origin);
+    void *release_arg;
+    /* A request's tuple waits for its source response, which ends with the
+     * next request or the close of the source connection. After the target
+     * answered, wait at most this long (0: forever), then write the tuple
+     * without the source response ("sourceResponseTimedOut": true). */
+    uint64_t source_wait_ms;
 };
 
 struct replay_engine_stats {
@@ -49,6 +59,7 @@ struct replay_engine_stats {
     uint64_t tuples;             /* tuples written */
     uint64_t status_match, status_differ;
     uint64_t pending;            /* queued + in flight now */
+    uint64_t source_waits_expired;   /* tuples written without the source response */
     uint64_t lag_p50_us, lag_p99_us, lag_max_us;   /* send time behind schedule */
 };
 
@@ -59,6 +70,14 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
 void replay_engine_on_request(void *engine, const struct replay_msg *req);
 void replay_engine_on_response(void *engine, const struct replay_msg *resp, enum replay_resp_end end);
 void replay_engine_on_closed(void *engine, const char *node_id, const char *conn_id, bool expired);
+/* Writes the tuples of requests sent whose source response did not come
+ * within source_wait_ms (all of them when all is true: shutdown). Call it
+ * periodically from the input thread (the one feeding the accumulator). */
+void replay_engine_expire_source_waits(struct replay_engine *eng, bool all);
+/* Flushes the tuple writer (under the engine lock). */
+int replay_engine_flush_tuples(struct replay_engine *eng);
+/* Requests queued or in flight. */
+uint64_t replay_engine_pending(struct replay_engine *eng);
 /* Waits until every submitted request is sent and its tuple written. */
 void replay_engine_drain(struct replay_engine *eng);
 void replay_engine_stats(struct replay_engine *eng, struct replay_engine_stats *out);
