@@ -1,0 +1,358 @@
+/* Bulk bodies and per-item result handling (see bulk.h). */
+#include "backfill/bulk.h"
+
+#include "repo/codec.h"
+#include "smile/smile.h"
+
+#include <sm/err.h>
+#include <sm/http.h>
+#include <sm/log.h>
+#include <sm/mem.h>
+#include <sm/util.h>
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SOURCE_MAX ((size_t)1 << 30)
+
+void rfs_bulk_batch_init(struct rfs_bulk_batch *b)
+{
+    memset(b, 0, sizeof(*b));
+    sm_buf_init(&b->body, SIZE_MAX / 4);
+}
+
+void rfs_bulk_batch_reset(struct rfs_bulk_batch *b)
+{
+    sm_buf_reset(&b->body);
+    b->ndocs = 0;
+    b->source_bytes = 0;
+    b->end_seg = 0;
+    b->end_doc = 0;
+    b->rc = 0;
+    b->acked = b->rejected = b->retried_items = b->requests = 0;
+    b->err[0] = 0;
+    b->complete = false;
+    b->next = NULL;
+}
+
+void rfs_bulk_batch_free(struct rfs_bulk_batch *b)
+{
+    sm_buf_free(&b->body);
+    sm_free(b->offs);
+    b->offs = NULL;
+    b->cap = 0;
+}
+
+static int append_json_line(struct sm_buf *b, const uint8_t *p, size_t n)
+{
+    size_t run = 0;
+    const uint8_t *nl = memchr(p, '\n', n), *cr = memchr(p, '\r', n);
+    if (!nl && !cr)
+        return sm_buf_append(b, p, n);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\n' && p[i] != '\r')
+            continue;
+        int rc = sm_buf_append(b, p + run, i - run);
+        if (!rc)
+            rc = sm_buf_append(b, " ", 1);
+        if (rc)
+            return rc;
+        run = i + 1;
+    }
+    return sm_buf_append(b, p + run, n - run);
+}
+
+static int append_source(struct sm_buf *out, const uint8_t *p, size_t n, int ctype, int depth, char *err,
+                         size_t errlen)
+{
+    switch (ctype) {
+    case RFS_ES_CT_JSON:
+        return append_json_line(out, p, n);
+    case RFS_ES_CT_SMILE:
+        return rfs_smile_to_json(p, n, NULL, out, err, errlen);
+    case RFS_ES_CT_LZF: {
+        if (depth)
+            return sm_errf(err, errlen, SM_ECORRUPT, "nested LZF _source");
+        uint8_t *d = NULL;
+        size_t dn = 0;
+        int rc = rfs_codec_decompress(p, n, SOURCE_MAX, &d, &dn, "_source", err, errlen);
+        if (!rc)
+            rc = append_source(out, d, dn, rfs_es_content_type(d, dn), depth + 1, err, errlen);
+        sm_free(d);
+        return rc;
+    }
+    default:
+        return sm_errf(err, errlen, SM_EUNSUPPORTED, "_source content type %s is not supported",
+                       rfs_es_content_type_name(ctype));
+    }
+}
+
+int rfs_bulk_append_source(struct sm_buf *out, const uint8_t *p, size_t n, int ctype, char *err, size_t errlen)
+{
+    return append_source(out, p, n, ctype, 0, err, errlen);
+}
+
+int rfs_bulk_add(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, const struct rfs_esdoc *d,
+                 char *err, size_t errlen)
+{
+    if (b->ndocs + 1 >= b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        size_t *no = sm_realloc(b->offs, nc * sizeof(*no));
+        if (!no)
+            return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
+        b->offs = no;
+        b->cap = nc;
+    }
+    size_t start = b->body.len;
+    struct sm_buf *w = &b->body;
+    int rc = sm_buf_append_str(w, "{\"index\":{\"_index\":");
+    if (!rc)
+        rc = rfs_json_append_string(w, (const uint8_t *)o->index, strlen(o->index));
+    if (!rc)
+        rc = sm_buf_append_str(w, ",\"_id\":");
+    if (!rc)
+        rc = rfs_json_append_string(w, (const uint8_t *)d->id, d->id_len);
+    if (!rc && o->type) {
+        rc = sm_buf_append_str(w, ",\"_type\":");
+        if (!rc)
+            rc = rfs_json_append_string(w, (const uint8_t *)o->type, strlen(o->type));
+    }
+    if (!rc && d->routing) {
+        rc = sm_buf_append_str(w, ",\"routing\":");
+        if (!rc)
+            rc = rfs_json_append_string(w, (const uint8_t *)d->routing, d->routing_len);
+    }
+    if (!rc)
+        rc = sm_buf_append_str(w, "}}\n");
+    size_t src_start = w->len;
+    if (rc) {
+        sm_errf(err, errlen, rc, "%s", sm_strerror(rc));
+    } else if (!(rc = append_source(w, d->source, d->source_len, d->content_type, 0, err, errlen))) {
+        size_t k = src_start;
+        while (k < w->len && (w->data[k] == ' ' || w->data[k] == '\t'))
+            k++;
+        if (k == w->len || w->data[k] != '{')
+            rc = sm_errf(err, errlen, SM_EUNSUPPORTED, "_source is not a JSON object");
+        else if ((rc = sm_buf_append(w, "\n", 1)))
+            sm_errf(err, errlen, rc, "%s", sm_strerror(rc));
+    }
+    if (rc) {
+        w->len = start;
+        return rc;
+    }
+    b->offs[b->ndocs++] = start;
+    b->source_bytes += w->len - src_start - 1;
+    return SM_OK;
+}
+
+static void doc_span(const struct rfs_bulk_batch *b, size_t i, size_t *off, size_t *len)
+{
+    size_t end = i + 1 < b->ndocs ? b->offs[i + 1] : b->body.len;
+    *off = b->offs[i];
+    *len = end - *off;
+}
+
+static bool item_retryable(long status, const char *type)
+{
+    if (status == 429 || status >= 500)
+        return true;
+    return type && (!strcmp(type, "es_rejected_execution_exception") ||
+                    !strcmp(type, "rejected_execution_exception"));
+}
+
+/* One failures-file line: {"index","id","routing","type","status","error","source"}. */
+static void write_failure(struct rfs_bulk_failures *fl, const struct rfs_bulk_batch *b, size_t i, long status,
+                          json_t *error)
+{
+    size_t off, len;
+    doc_span(b, i, &off, &len);
+    const char *p = (const char *)b->body.data + off;
+    const char *nl = memchr(p, '\n', len);
+    size_t alen = nl ? (size_t)(nl - p) : len;
+    json_t *action = json_loadb(p, alen, 0, NULL);
+    json_t *meta = action ? json_object_get(action, "index") : NULL;
+    const char *id = json_string_value(json_object_get(meta, "_id"));
+    char *estr = error ? json_dumps(error, JSON_COMPACT) : NULL;
+    const char *reason = json_string_value(json_object_get(error, "reason"));
+    /* One line per 5 s at most: a bad mapping can reject millions. */
+    static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+    static struct sm_ratelimit rl;
+    uint64_t suppressed = 0;
+    pthread_mutex_lock(&log_mu);
+    bool log = sm_log_ratelimited(&rl, 5000, &suppressed);
+    pthread_mutex_unlock(&log_mu);
+    if (log)
+        sm_log_warn("bulk: document %s of index %s rejected (%ld): %s%s", id ? id : "?",
+                    json_string_value(json_object_get(meta, "_index")) ?
+                    json_string_value(json_object_get(meta, "_index")) : "?",
+                    status, reason ? reason : (estr ? estr : "?"),
+                    suppressed ? " (more rejections not logged; see the failures file)" : "");
+    if (fl && fl->f) {
+        json_t *rec = json_object();
+        json_object_set(rec, "index", json_object_get(meta, "_index"));
+        json_object_set(rec, "id", json_object_get(meta, "_id"));
+        if (json_object_get(meta, "routing"))
+            json_object_set(rec, "routing", json_object_get(meta, "routing"));
+        if (json_object_get(meta, "_type"))
+            json_object_set(rec, "type", json_object_get(meta, "_type"));
+        json_object_set_new(rec, "status", json_integer(status));
+        json_object_set(rec, "error", error ? error : json_null());
+        char *head = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(rec);
+        const char *src = nl ? nl + 1 : "";
+        size_t slen = nl ? len - alen - 1 : 0;
+        if (slen && src[slen - 1] == '\n')
+            slen--;
+        pthread_mutex_lock(&fl->mu);
+        if (head) {
+            /* head ends with '}': splice ,"source":<raw source>} */
+            fwrite(head, 1, strlen(head) - 1, fl->f);
+            fputs(",\"source\":", fl->f);
+            if (slen)
+                fwrite(src, 1, slen, fl->f);
+            else
+                fputs("null", fl->f);
+            fputs("}\n", fl->f);
+            fflush(fl->f);
+        }
+        fl->written++;
+        pthread_mutex_unlock(&fl->mu);
+        free(head);
+    }
+    free(estr);
+    json_decref(action);
+}
+
+static uint64_t backoff(const struct rfs_bulk_send_opts *o, int round)
+{
+    uint64_t cap = o->backoff_cap_ms ? o->backoff_cap_ms : 30000, d = o->backoff_base_ms ? o->backoff_base_ms : 200;
+    for (int i = 0; i < round && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    return d / 2 + (uint64_t)rand() % (d / 2 + 1);
+}
+
+void rfs_bulk_send(struct sm_http_client *c, const struct rfs_bulk_send_opts *o, struct rfs_bulk_batch *b)
+{
+    b->acked = b->rejected = b->retried_items = 0;
+    b->rc = SM_OK;
+    b->err[0] = 0;
+    if (!b->ndocs)
+        return;
+    /* pending[k]: indexes of documents still to send. */
+    size_t *pending = sm_malloc(b->ndocs * sizeof(size_t)), npending = b->ndocs;
+    struct sm_buf sub;
+    sm_buf_init(&sub, SIZE_MAX / 4);
+    if (!pending) {
+        b->rc = sm_errf(b->err, sizeof(b->err), SM_ENOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < b->ndocs; i++)
+        pending[i] = i;
+    /* "Expect:" turns off curl's 100-continue round trip for bodies over 1 MiB. */
+    static const char *const hdrs[] = { "Content-Type: application/x-ndjson", "Expect:", NULL };
+    int round = 0;
+    for (;;) {
+        const void *body = b->body.data;
+        size_t blen = b->body.len;
+        if (npending != b->ndocs) {
+            sm_buf_reset(&sub);
+            for (size_t k = 0; k < npending; k++) {
+                size_t off, len;
+                doc_span(b, pending[k], &off, &len);
+                if (sm_buf_append(&sub, b->body.data + off, len)) {
+                    b->rc = sm_errf(b->err, sizeof(b->err), SM_ENOMEM, "out of memory");
+                    goto out;
+                }
+            }
+            body = sub.data;
+            blen = sub.len;
+        }
+        struct sm_http_response r;
+        struct sm_http_req req = { .method = "POST", .path = o->path, .headers = hdrs, .body = body,
+                                   .body_len = blen };
+        char err[400];
+        int rc = sm_http_send(c, &req, &r, err, sizeof(err));
+        b->requests++;
+        bool retry_all = false;
+        if (rc) {
+            if (rc != SM_EIO && rc != SM_ETIMEOUT && rc != SM_EAGAIN) {
+                b->rc = sm_errf(b->err, sizeof(b->err), rc, "%s", err);
+                sm_http_response_free(&r);
+                goto out;
+            }
+            retry_all = true;
+            snprintf(b->err, sizeof(b->err), "%s", err);
+        } else if (sm_http_status_retriable(r.status) || r.status >= 500) {
+            retry_all = true;
+            snprintf(b->err, sizeof(b->err), "POST %s: HTTP %ld", o->path, r.status);
+        } else if (r.status < 200 || r.status > 299) {
+            b->rc = sm_errf(b->err, sizeof(b->err), SM_EPROTO, "POST %s: HTTP %ld: %.300s", o->path, r.status,
+                            r.body.len ? (const char *)r.body.data : "");
+            sm_http_response_free(&r);
+            goto out;
+        }
+        size_t still = 0;
+        if (!retry_all) {
+            const char *bd = r.body.len ? (const char *)r.body.data : "";
+            /* Fast path: "errors":false near the start (all items succeeded). */
+            const char *e = strstr(bd, "\"errors\":");
+            if (e && e - bd < 64 && !strncmp(e + 9, "false", 5)) {
+                b->acked += npending;
+                npending = 0;
+            } else {
+                json_error_t je;
+                json_t *resp = json_loadb(bd, r.body.len, 0, &je);
+                json_t *items = json_object_get(resp, "items");
+                if (!json_is_array(items) || json_array_size(items) != npending) {
+                    json_decref(resp);
+                    sm_http_response_free(&r);
+                    b->rc = sm_errf(b->err, sizeof(b->err), SM_EPROTO, "POST %s: bulk response with %zu items for %zu "
+                                    "documents", o->path, json_array_size(items), npending);
+                    goto out;
+                }
+                for (size_t k = 0; k < npending; k++) {
+                    json_t *it = json_array_get(items, k), *res = NULL;
+                    const char *op;
+                    json_object_foreach(it, op, res)
+                        break;
+                    long st = (long)json_integer_value(json_object_get(res, "status"));
+                    json_t *error = json_object_get(res, "error");
+                    if (st >= 200 && st <= 299 && !error) {
+                        b->acked++;
+                    } else if (item_retryable(st, json_string_value(json_object_get(error, "type")))) {
+                        pending[still++] = pending[k];
+                        b->retried_items++;
+                        const char *reason = json_string_value(json_object_get(error, "reason"));
+                        snprintf(b->err, sizeof(b->err), "item status %ld: %s", st, reason ? reason : "?");
+                    } else {
+                        write_failure(o->failures, b, pending[k], st, error);
+                        b->rejected++;
+                    }
+                }
+                npending = still;
+                json_decref(resp);
+            }
+        }
+        sm_http_response_free(&r);
+        if (!npending)
+            break;
+        if (round >= o->max_retries || (o->abort && *o->abort)) {
+            b->rc = SM_EAGAIN;
+            char tmp[512];
+            snprintf(tmp, sizeof(tmp), "%zu documents not accepted after %d retries: %.400s", npending, round, b->err);
+            snprintf(b->err, sizeof(b->err), "%s", tmp);
+            goto out;
+        }
+        uint64_t d = backoff(o, round++);
+        sm_dbg(SM_DBG_BACKFILL, "bulk: %zu documents to retry in %llu ms (%s)", npending, (unsigned long long)d,
+               b->err);
+        sm_sleep_ms(d);
+    }
+    b->err[0] = 0;
+out:
+    sm_buf_free(&sub);
+    sm_free(pending);
+}
