@@ -16,13 +16,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (apt-get, and live capture on loopback)"; exit 1; }
-bash scripts/install-deps.sh
-echo "demo: building (release)"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j"$(nproc)" >/dev/null
-bin=$root/build/release
-export SM_TOOLS_DIR=$root/out/demo/bin
-out=$root/out/demo
+# SM_DEMO_BUILD (build dir, default build/release), SM_DEMO_OUT (default out/demo) and
+# SM_DEMO_SKIP_BUILD=1 let the test suite run the demo on its own build.
+build=${SM_DEMO_BUILD:-$root/build/release}
+if [[ -z ${SM_DEMO_SKIP_BUILD:-} ]]; then
+  bash scripts/install-deps.sh
+  echo "demo: building (release)"
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build" -j"$(nproc)" >/dev/null
+fi
+bin=$(cd "$build" && pwd)
+out=${SM_DEMO_OUT:-$root/out/demo}
+export SM_TOOLS_DIR=$out/bin
 rm -rf "$out" && mkdir -p "$out/bin" "$out/capture" "$out/work"
 for t in agent/searchmig-agent rfs/searchmig-rfs replay/searchmig-replay console/searchmig; do
   ln -s "$bin/$t" "$out/bin/"
@@ -50,7 +55,8 @@ target_url=http://127.0.0.1:$tport
 repo=$root/tests/fixtures/snapshots/ES_7_10_Single
 snap=global_state_snapshot
 
-echo "demo: loading the source with the documents of snapshot '$snap' (read by searchmig-rfs)"
+echo "demo: setting up the source as the snapshot's cluster: its indices, aliases and templates, then its documents"
+searchmig-rfs metadata migrate --repo "$repo" --snapshot "$snap" --target "$source_url" >"$out/source-setup.log"
 searchmig-rfs docs --repo "$repo" --snapshot "$snap" --output "$out/source-docs.ndjson"
 /usr/bin/python3 - "$out/source-docs.ndjson" "$source_url" <<'PY'
 import json, sys, urllib.request
@@ -81,10 +87,11 @@ capture:
 work-dir: $out/work
 indices: "*,-.*"
 backfill-workers: 2
-replay-speedup: 4
+replay-speedup: 1
 YAML
 export SEARCHMIG_CONFIG=$out/migration.yaml
 
+wc -l < "$out/source-requests.log" > "$out/source-requests.before"
 echo "demo: starting searchmig-agent on loopback, port $sport (records to $out/capture)"
 searchmig-agent --interface lo --port "$sport" --output "$out/capture/" --node-id demo-source-node \
   --idle-flush 200ms >"$out/agent.log" 2>&1 &
@@ -98,6 +105,7 @@ echo "demo: real clients send traffic to the source"
 tail -1 "$out/clients.log"
 sleep 1
 kill -TERM $agent_pid; wait $agent_pid || true
+wc -l < "$out/source-requests.log" > "$out/source-requests.after"
 echo "demo: agent stopped; its summary:"; tail -n 12 "$out/agent.log" | sed 's/^/  /'
 
 searchmig clusters check
@@ -108,5 +116,18 @@ searchmig backfill start --wait
 searchmig backfill status || true
 searchmig replay start --wait
 searchmig compare || true
+# what each cluster holds now, for anyone (and the test suite) to check
+/usr/bin/python3 - "$source_url" "$target_url" > "$out/final-state.json" <<'PY'
+import json, sys, urllib.request
+def get(url):
+    with urllib.request.urlopen(url) as r:
+        return json.loads(r.read())
+state = {}
+for role, url in (("source", sys.argv[1]), ("target", sys.argv[2])):
+    idx = [i["index"] for i in get(url + "/_cat/indices?format=json") if not i["index"].startswith(".")]
+    state[role] = {i: {h["_id"]: h["_source"] for h in get(f"{url}/{i}/_search?size=10000")["hits"]["hits"]}
+                   for i in sorted(idx)}
+print(json.dumps(state, sort_keys=True))
+PY
 echo
 echo "demo: done. Everything is in $out; the HTML report is $out/work/report.html"
