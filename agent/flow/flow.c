@@ -722,3 +722,10 @@ void agent_flow_table_free(struct agent_flow_table *ft, uint64_t now_ns)
     sm_free(ft->buckets);
     sm_free(ft);
 }
+
+void agent_flow_set_ports(struct agent_flow_table *ft, const uint16_t *ports, size_t nports)
+{
+    ft->nports = nports < AGENT_FLOW_MAX_PORTS ? nports : AGENT_FLOW_MAX_PORTS;
+    if (ft->nports)
+        memcpy(ft->ports, ports, ft->nports * sizeof(uint16_t));
+}

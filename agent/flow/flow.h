@@ -83,6 +83,9 @@ void agent_flow_feed(struct agent_flow_table *ft, const struct agent_pkt *pkt);
  * older than the hole timeout (called by live sources on wall-clock ticks). */
 void agent_flow_expire(struct agent_flow_table *ft, uint64_t now_ns);
 void agent_flow_stats(const struct agent_flow_table *ft, struct agent_flow_stats *out);
+/* Replaces the server ports (at most AGENT_FLOW_MAX_PORTS; more are ignored).
+ * Existing flows keep their roles. */
+void agent_flow_set_ports(struct agent_flow_table *ft, const uint16_t *ports, size_t nports);
 /* Delivers every buffered byte (gaps for holes), closes every open flow with
  * AGENT_CLOSE_SHUTDOWN at now_ns (0: last packet time) and frees the table.
  * NULL is a no-op. */

@@ -15,6 +15,10 @@
 static const struct agent_source_ops *const sources[] = {
     &agent_source_pcap_live,
     &agent_source_pcap_file,
+#ifdef SM_WITH_EBPF
+    &agent_source_ebpf_tc,
+    &agent_source_ebpf_socket,
+#endif
     NULL,
 };
 
@@ -76,6 +80,10 @@ struct agent_capture {
     uint64_t pkts_since_pub;
     uint64_t warned_drops, warned_lost;   /* loss already reported in a log line */
     struct sm_ratelimit loss_rl;
+    struct agent_stream_cb cb;      /* for engines delivering streams (ebpf-socket) */
+    uint16_t new_ports[AGENT_FLOW_MAX_PORTS];   /* agent_capture_set_ports(), under lock */
+    size_t new_nports;
+    bool ports_pending;
 };
 
 void agent_capture_cfg_init(struct agent_capture_cfg *cfg)
@@ -152,6 +160,12 @@ static void warn_loss(struct agent_capture *cap)
 static void on_tick(void *arg, uint64_t now_ns)
 {
     struct agent_capture *cap = arg;
+    pthread_mutex_lock(&cap->lock);
+    if (cap->ports_pending) {   /* the flow table follows a run-time port change */
+        agent_flow_set_ports(cap->ft, cap->new_ports, cap->new_nports);
+        cap->ports_pending = false;
+    }
+    pthread_mutex_unlock(&cap->lock);
     agent_flow_expire(cap->ft, now_ns);
     publish(cap);
     warn_loss(cap);
@@ -168,7 +182,11 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
     if (!ops) {
         if (cfg->pcap_fp)
             fclose(cfg->pcap_fp);
-        return sm_errf(err, errlen, SM_ECONFIG, "capture: unknown engine \"%s\" (known: pcap, pcap-file)",
+        return sm_errf(err, errlen, SM_ECONFIG, "capture: unknown engine \"%s\" (known: pcap, pcap-file"
+#ifdef SM_WITH_EBPF
+                       ", ebpf-tc, ebpf-socket"
+#endif
+                       ")",
                        engine);
     }
     if (cfg->nports > AGENT_FLOW_MAX_PORTS || cfg->nhosts > AGENT_CAPTURE_MAX_HOSTS) {
@@ -176,6 +194,12 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
             fclose(cfg->pcap_fp);
         return sm_errf(err, errlen, SM_ECONFIG, "capture: at most %d ports and %d hosts",
                        AGENT_FLOW_MAX_PORTS, AGENT_CAPTURE_MAX_HOSTS);
+    }
+    if (!strncmp(ops->name, "ebpf-", 5) && (cfg->nhosts || cfg->bpf_filter)) {   /* docs/ebpf.md */
+        if (cfg->pcap_fp)
+            fclose(cfg->pcap_fp);
+        return sm_errf(err, errlen, SM_ECONFIG, "capture: engine %s filters by port only (no --host or "
+                       "--bpf-filter)", ops->name);
     }
     struct agent_capture *cap = sm_calloc(1, sizeof(*cap));
     if (!cap) {
@@ -201,7 +225,9 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
     struct agent_source_cfg scfg = {
         .iface = cfg->iface, .path = cfg->pcap_path, .fp = cfg->pcap_fp, .filter = fexpr,
         .snaplen = cfg->snaplen, .buffer_size = cfg->buffer_size,
+        .ports = cfg->ports, .nports = cfg->nports, .idle_timeout_ns = cfg->idle_timeout_ns,
     };
+    cap->cb = *cb;
     if ((rc = ops->open(&cap->src, &scfg, err, errlen)) != SM_OK)
         goto fail;
     cap->src_open = true;
@@ -238,7 +264,7 @@ const char *agent_capture_name(const struct agent_capture *cap) { return cap->sr
 
 int agent_capture_run(struct agent_capture *cap, char *err, size_t errlen)
 {
-    struct agent_source_handler h = { .pkt = on_pkt, .tick = on_tick, .arg = cap };
+    struct agent_source_handler h = { .pkt = on_pkt, .tick = on_tick, .arg = cap, .stream = &cap->cb };
     int rc = SM_OK;
     if (!cap->stop)
         rc = cap->src.ops->run(&cap->src, &h, err, errlen);
@@ -252,6 +278,26 @@ void agent_capture_stop(struct agent_capture *cap)
 {
     cap->stop = 1;
     cap->src.ops->stop(&cap->src);
+}
+
+int agent_capture_set_ports(struct agent_capture *cap, const uint16_t *ports, size_t nports, char *err,
+                            size_t errlen)
+{
+    if (!cap->src.ops->set_ports)
+        return sm_errf(err, errlen, SM_EUNSUPPORTED, "%s: ports cannot change while running",
+                       cap->src.name);
+    if (nports > AGENT_FLOW_MAX_PORTS)
+        return sm_errf(err, errlen, SM_ECONFIG, "capture: at most %d ports", AGENT_FLOW_MAX_PORTS);
+    int rc = cap->src.ops->set_ports(&cap->src, ports, nports, err, errlen);
+    if (rc != SM_OK)
+        return rc;
+    pthread_mutex_lock(&cap->lock);
+    if (nports)
+        memcpy(cap->new_ports, ports, nports * sizeof(*ports));
+    cap->new_nports = nports;
+    cap->ports_pending = true;
+    pthread_mutex_unlock(&cap->lock);
+    return SM_OK;
 }
 
 void agent_capture_stats(struct agent_capture *cap, struct agent_capture_stats *out)

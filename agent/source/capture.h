@@ -29,7 +29,7 @@
 #define AGENT_CAPTURE_BUFFER_DEFAULT  (64ull * 1024 * 1024)
 
 struct agent_capture_cfg {
-    const char *engine;            /* "pcap" (live) or "pcap-file"; NULL (default): "pcap-file"
+    const char *engine;            /* "pcap" (live), "pcap-file", "ebpf-tc", "ebpf-socket"; NULL (default): "pcap-file"
                                     * when pcap_path/pcap_fp is set, else "pcap" */
     const char *iface;             /* live interface */
     const char *pcap_path;         /* pcap-file: path ... */
@@ -78,6 +78,12 @@ int agent_capture_run(struct agent_capture *cap, char *err, size_t errlen);
 /* Async-signal-safe. Makes run() return soon. */
 void agent_capture_stop(struct agent_capture *cap);
 void agent_capture_stats(struct agent_capture *cap, struct agent_capture_stats *out);
+/* Replaces the server ports while running (engines with set_ports: ebpf-tc,
+ * ebpf-socket): the kernel filter changes at once, the flow table at the
+ * next tick. Any thread. SM_OK, SM_EUNSUPPORTED (engine cannot), SM_ECONFIG,
+ * SM_EIO (err filled). */
+int agent_capture_set_ports(struct agent_capture *cap, const uint16_t *ports, size_t nports, char *err,
+                            size_t errlen);
 /* Delivers buffered bytes, closes open flows with AGENT_CLOSE_SHUTDOWN,
  * closes the source and frees cap. NULL is a no-op. */
 void agent_capture_close(struct agent_capture *cap);

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "flow/stream.h"
+
 /* Link types as pcap's DLT_ values (pcap_datalink()); LINKTYPE_RAW (101)
  * is accepted beside DLT_RAW (12 on Linux, 14 on some BSDs). */
 #define AGENT_DLT_NULL      0
@@ -50,6 +52,9 @@ struct agent_source_handler {
     void (*pkt)(void *arg, const struct agent_pkt *pkt);
     void (*tick)(void *arg, uint64_t now_ns);
     void *arg;
+    /* Stream callbacks, for engines that deliver in-order bytes themselves
+     * (ebpf-socket) instead of packets. */
+    const struct agent_stream_cb *stream;
 };
 
 /* Counters of one source; 64-bit even where the kernel's are 32-bit. */
@@ -68,6 +73,9 @@ struct agent_source_cfg {
     const char *filter;        /* BPF filter expression, NULL/"" for none */
     uint32_t snaplen;          /* 0: 262144 */
     uint64_t buffer_size;      /* live kernel buffer bytes; 0: 64 MiB */
+    const uint16_t *ports;     /* server ports (eBPF engines filter on them in the kernel) */
+    size_t nports;             /* 0: every port */
+    uint64_t idle_timeout_ns;  /* engines tracking connections themselves (ebpf-socket) */
 };
 
 struct agent_source;
@@ -86,6 +94,10 @@ struct agent_source_ops {
     void (*stop)(struct agent_source *src);            /* async-signal-safe */
     void (*stats)(struct agent_source *src, struct agent_src_stats *out);
     void (*close)(struct agent_source *src);           /* frees ctx; src stays valid */
+    /* Optional (NULL: not supported): replaces the server ports while
+     * running, without reloading (eBPF engines). Thread-safe. */
+    int  (*set_ports)(struct agent_source *src, const uint16_t *ports, size_t nports,
+                      char *err, size_t errlen);
 };
 
 struct agent_source {
@@ -102,6 +114,17 @@ const struct agent_source_ops *const *agent_source_list(void);
 
 extern const struct agent_source_ops agent_source_pcap_live;
 extern const struct agent_source_ops agent_source_pcap_file;
+#ifdef SM_WITH_EBPF
+extern const struct agent_source_ops agent_source_ebpf_tc;      /* agent/source/ebpf_tc.c */
+extern const struct agent_source_ops agent_source_ebpf_socket;  /* agent/source/ebpf_socket.c */
+#endif
+
+/* Removes the TC filters the ebpf-tc engine leaves behind when it is killed
+ * (recognised by handle/priority, docs/ebpf.md) from the comma-separated
+ * interfaces ifaces, or from every interface when ifaces is NULL/"".
+ * *removed (may be NULL) counts filters removed. SM_OK, or SM_EUNSUPPORTED
+ * when built without eBPF, SM_EIO (err filled). */
+int agent_ebpf_cleanup(const char *ifaces, unsigned *removed, char *err, size_t errlen);
 
 /* Builds the BPF filter for server ports and hosts:
  * "tcp and (port 9200 or port 9300) and (host a or host b)".

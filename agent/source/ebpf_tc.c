@@ -1,0 +1,524 @@
+/* "ebpf-tc" engine: TC (clsact) programs on ingress and egress of the chosen
+ * interfaces keep TCP packets of the server ports in the kernel (ports in a
+ * BPF hash map, changeable while running) and pass them through a BPF ring
+ * buffer; each event becomes a struct agent_pkt for the shared flow table.
+ * Also the helpers both eBPF engines share (ebpf_int.h) and
+ * agent_ebpf_cleanup(). docs/ebpf.md. */
+#include "source/source.h"
+
+#include <sm/err.h>
+
+#ifdef SM_WITH_EBPF
+#include <errno.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <sm/log.h>
+#include <sm/mem.h>
+
+#include "capture_event.h"
+#include "source/ebpf_int.h"
+#include "tc_capture.skel.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+#define TC_MAX_IFACES 16
+#define TICK_MS 100
+
+/* ---- shared helpers (ebpf_int.h) ------------------------------------------ */
+
+static _Thread_local bool quiet;   /* probing for our filters: "not found" is expected */
+
+__attribute__((format(printf, 2, 0)))
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    char line[1024];
+    if (quiet && level == LIBBPF_WARN)
+        level = LIBBPF_DEBUG;
+    if (level == LIBBPF_DEBUG && !(sm_log_debug_cur & SM_DBG_BPF))
+        return 0;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        line[--n] = 0;
+    if (level == LIBBPF_WARN)
+        sm_log_warn("libbpf: %s", line);
+    else
+        sm_dbg(SM_DBG_BPF, "libbpf: %s", line);
+    return 0;
+}
+
+static bool have_cap(const struct __user_cap_data_struct *d, int cap)
+{
+    return (d[cap / 32].effective >> (cap % 32)) & 1u;
+}
+
+/* Names of the capabilities in need that the process lacks ("" if none). */
+static void missing_caps(unsigned need, char *out, size_t outlen)
+{
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    out[0] = 0;
+    memset(d, 0, sizeof(d));
+    if (syscall(SYS_capget, &hdr, d) != 0)
+        return;
+    bool admin = have_cap(d, CAP_SYS_ADMIN);
+    size_t pos = 0;
+    struct { unsigned bit; int cap; const char *name; bool admin_ok; } list[] = {
+        { AGENT_CAP_BPF, CAP_BPF, "CAP_BPF", true },
+        { AGENT_CAP_PERFMON, CAP_PERFMON, "CAP_PERFMON", true },
+        { AGENT_CAP_NET_ADMIN, CAP_NET_ADMIN, "CAP_NET_ADMIN", false },
+    };
+    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+        if (!(need & list[i].bit) || have_cap(d, list[i].cap) || (list[i].admin_ok && admin))
+            continue;
+        int n = snprintf(out + pos, outlen - pos, "%s%s", pos ? ", " : "", list[i].name);
+        if (n < 0 || (size_t)n >= outlen - pos)
+            break;
+        pos += (size_t)n;
+    }
+}
+
+int agent_ebpf_precheck(const char *who, unsigned need, char *err, size_t errlen)
+{
+    struct stat st;
+    char miss[128];
+    libbpf_set_print(libbpf_log);
+    if (stat("/sys/kernel/btf/vmlinux", &st) != 0)
+        return sm_errf(err, errlen, SM_EUNSUPPORTED, "%s: the kernel has no BTF (/sys/kernel/btf/vmlinux "
+                       "missing: needs CONFIG_DEBUG_INFO_BTF=y); use --engine pcap", who);
+    missing_caps(need, miss, sizeof(miss));
+    if (miss[0])
+        return sm_errf(err, errlen, SM_EIO, "%s: missing capabilities %s (run as root or grant them, "
+                       "e.g. AmbientCapabilities= in the systemd unit)", who, miss);
+    return SM_OK;
+}
+
+int agent_ebpf_fail(const char *who, const char *what, int rc, unsigned need, char *err, size_t errlen)
+{
+    char miss[128];
+    int e = rc < 0 ? -rc : rc;
+    missing_caps(need, miss, sizeof(miss));
+    if (e == ENOSYS)
+        return sm_errf(err, errlen, SM_EIO, "%s: %s: the kernel has no BPF support (bpf(2): ENOSYS)", who, what);
+    if (e == EPERM || e == EACCES)
+        return sm_errf(err, errlen, SM_EIO, "%s: %s: %s (%s%s; also check kernel.unprivileged_bpf_disabled, "
+                       "lockdown and seccomp)", who, what, strerror(e), miss[0] ? "missing " : "capabilities present",
+                       miss);
+    return sm_errf(err, errlen, SM_EIO, "%s: %s: %s", who, what, strerror(e));
+}
+
+uint32_t agent_ebpf_ringbuf_size(uint64_t want)
+{
+    uint64_t n = 1u << 20;
+    if (want > (1ull << 30))
+        want = 1ull << 30;
+    while (n < want)
+        n <<= 1;
+    return (uint32_t)n;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t agent_ebpf_mono_to_real(void) { return clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC); }
+uint64_t agent_ebpf_now_real(void) { return clock_ns(CLOCK_REALTIME); }
+
+uint64_t agent_ebpf_percpu_sum(int map_fd)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    uint64_t vals[1024], sum = 0;
+    uint32_t k = 0;
+    if (ncpu <= 0 || ncpu > 1024 || bpf_map_lookup_elem(map_fd, &k, vals) != 0)
+        return 0;
+    for (int i = 0; i < ncpu; i++)
+        sum += vals[i];
+    return sum;
+}
+
+int agent_ebpf_ports_set(int map_fd, const uint16_t *ports, size_t nports)
+{
+    uint16_t key, next;
+    uint8_t one = 1;
+    /* add the new ports first, then remove the others: no moment without them */
+    for (size_t i = 0; i < nports; i++)
+        if (bpf_map_update_elem(map_fd, &ports[i], &one, BPF_ANY) != 0)
+            return -errno;
+    bool first = true;
+    for (;;) {
+        if (bpf_map_get_next_key(map_fd, first ? NULL : &key, &next) != 0)
+            break;
+        bool keep = false;
+        for (size_t i = 0; i < nports; i++)
+            keep |= ports[i] == next;
+        if (!keep) {
+            bpf_map_delete_elem(map_fd, &next);
+            first = true;   /* restart: deleting invalidates the iteration */
+            continue;
+        }
+        key = next;
+        first = false;
+    }
+    return 0;
+}
+
+/* ---- engine ---------------------------------------------------------------- */
+
+struct tc_iface {
+    char name[IF_NAMESIZE];
+    int ifindex;
+    bool loopback;
+    bool hook_created;      /* we created the clsact qdisc: destroy it on close */
+    bool attached[2];       /* ingress, egress */
+};
+
+struct tc_ctx {
+    struct tc_capture *skel;
+    struct ring_buffer *rb;
+    struct tc_iface ifs[TC_MAX_IFACES];
+    int nifs;
+    volatile sig_atomic_t stop;
+    const struct agent_source_handler *h;
+    struct agent_src_stats st;
+    uint64_t mono_to_real;
+};
+
+static int detach_ours(int ifindex, enum bpf_tc_attach_point ap)
+{
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SM_TC_HANDLE, .priority = SM_TC_PRIORITY);
+    quiet = true;
+    int rc = bpf_tc_detach(&hook, &opts);
+    quiet = false;
+    return rc;
+}
+
+static int iface_flags(const char *name, bool *loopback, int *arptype)
+{
+    char path[128];
+    *arptype = 1;
+    snprintf(path, sizeof(path), "/sys/class/net/%s/type", name);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%d", arptype) != 1)
+            *arptype = 1;
+        fclose(f);
+    }
+    *loopback = *arptype == 772;   /* ARPHRD_LOOPBACK */
+    return 0;
+}
+
+static void tc_detach_all(struct tc_ctx *ctx)
+{
+    for (int i = 0; i < ctx->nifs; i++) {
+        struct tc_iface *it = &ctx->ifs[i];
+        for (int d = 0; d < 2; d++)
+            if (it->attached[d]) {
+                int rc = detach_ours(it->ifindex, d ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+                if (rc && rc != -ENOENT)
+                    sm_log_warn("ebpf-tc[%s]: removing %s filter: %s", it->name, d ? "egress" : "ingress",
+                                strerror(-rc));
+                it->attached[d] = false;
+            }
+        if (it->hook_created) {
+            LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = it->ifindex,
+                        .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+            bpf_tc_hook_destroy(&hook);
+            it->hook_created = false;
+        }
+    }
+}
+
+static int on_event(void *arg, void *data, size_t size)
+{
+    struct tc_ctx *ctx = arg;
+    const struct sm_tc_event *e = data;
+    if (size < sizeof(*e) || e->caplen > size - sizeof(*e))
+        return 0;
+    struct agent_pkt pkt = {
+        .ts_ns = e->ts_ns + ctx->mono_to_real,
+        .linktype = e->l2 == SM_TC_L2_NONE ? AGENT_DLT_RAW : AGENT_DLT_EN10MB,
+        .caplen = e->caplen,
+        .len = e->len < e->caplen ? e->caplen : e->len,
+        .data = (const uint8_t *)(e + 1),
+    };
+    ctx->st.packets++;
+    ctx->st.bytes += pkt.len;
+    ctx->h->pkt(ctx->h->arg, &pkt);
+    return ctx->stop ? 1 : 0;
+}
+
+static void tc_free(struct tc_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    ring_buffer__free(ctx->rb);
+    tc_detach_all(ctx);
+    tc_capture__destroy(ctx->skel);
+    sm_free(ctx);
+}
+
+static int tc_set_ports(struct agent_source *src, const uint16_t *ports, size_t nports, char *err,
+                        size_t errlen)
+{
+    struct tc_ctx *ctx = src->ctx;
+    struct sm_tc_config c;
+    uint32_t k = 0;
+    int cfd = bpf_map__fd(ctx->skel->maps.tc_config);
+    if (bpf_map_lookup_elem(cfd, &k, &c) != 0)
+        return agent_ebpf_fail(src->name, "reading tc_config", -errno, AGENT_CAP_BPF, err, errlen);
+    int rc = agent_ebpf_ports_set(bpf_map__fd(ctx->skel->maps.ports), ports, nports);
+    if (rc)
+        return agent_ebpf_fail(src->name, "updating the ports map", rc, AGENT_CAP_BPF, err, errlen);
+    c.all_ports = nports == 0;
+    if (bpf_map_update_elem(cfd, &k, &c, BPF_ANY) != 0)
+        return agent_ebpf_fail(src->name, "updating tc_config", -errno, AGENT_CAP_BPF, err, errlen);
+    sm_log_info("%s: now capturing %zu port(s)%s", src->name, nports, nports ? "" : " (all TCP)");
+    return SM_OK;
+}
+
+static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg, char *err, size_t errlen)
+{
+    const unsigned need = AGENT_CAP_BPF | AGENT_CAP_NET_ADMIN;
+    int rc;
+    snprintf(src->name, sizeof(src->name), "ebpf-tc[%s]", cfg->iface ? cfg->iface : "");
+    src->linktype = AGENT_DLT_EN10MB;
+    if (!cfg->iface || !*cfg->iface || !strcmp(cfg->iface, "any"))
+        return sm_errf(err, errlen, SM_ECONFIG, "ebpf-tc: --interface IF[,IF...] required (\"any\" is not "
+                       "supported: TC programs attach to named interfaces)");
+    if (cfg->nports > 64)
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: at most 64 ports", src->name);
+    if ((rc = agent_ebpf_precheck(src->name, need, err, errlen)) != SM_OK)
+        return rc;
+    struct tc_ctx *ctx = sm_calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return sm_errf(err, errlen, SM_ENOMEM, "%s: out of memory", src->name);
+    ctx->mono_to_real = agent_ebpf_mono_to_real();
+
+    /* interfaces */
+    char list[512];
+    snprintf(list, sizeof(list), "%s", cfg->iface);
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!*tok)
+            continue;
+        if (ctx->nifs == TC_MAX_IFACES) {
+            rc = sm_errf(err, errlen, SM_ECONFIG, "%s: at most %d interfaces", src->name, TC_MAX_IFACES);
+            goto fail;
+        }
+        struct tc_iface *it = &ctx->ifs[ctx->nifs];
+        snprintf(it->name, sizeof(it->name), "%s", tok);
+        it->ifindex = (int)if_nametoindex(tok);
+        if (!it->ifindex) {
+            rc = sm_errf(err, errlen, SM_EIO, "%s: no interface \"%s\"", src->name, tok);
+            goto fail;
+        }
+        ctx->nifs++;
+    }
+
+    ctx->skel = tc_capture__open();
+    if (!ctx->skel) {
+        rc = agent_ebpf_fail(src->name, "opening the BPF object", -errno, need, err, errlen);
+        goto fail;
+    }
+    bpf_map__set_max_entries(ctx->skel->maps.events,
+                             agent_ebpf_ringbuf_size(cfg->buffer_size ? cfg->buffer_size : 64ull << 20));
+    if ((rc = tc_capture__load(ctx->skel)) != 0) {
+        rc = agent_ebpf_fail(src->name, "loading the BPF programs", rc, need, err, errlen);
+        goto fail;
+    }
+    struct sm_tc_config c = {
+        .snaplen = cfg->snaplen ? (cfg->snaplen < SM_TC_SNAP_MAX ? cfg->snaplen : SM_TC_SNAP_MAX) : SM_TC_SNAP_MAX,
+        .all_ports = cfg->nports == 0,
+    };
+    uint32_t k = 0;
+    if (bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.tc_config), &k, &c, BPF_ANY) != 0 ||
+        (rc = agent_ebpf_ports_set(bpf_map__fd(ctx->skel->maps.ports), cfg->ports, cfg->nports)) != 0) {
+        rc = agent_ebpf_fail(src->name, "filling the maps", -errno, need, err, errlen);
+        goto fail;
+    }
+
+    int pfd[2] = { bpf_program__fd(ctx->skel->progs.sm_tc_ingress), bpf_program__fd(ctx->skel->progs.sm_tc_egress) };
+    for (int i = 0; i < ctx->nifs; i++) {
+        struct tc_iface *it = &ctx->ifs[i];
+        int arptype;
+        iface_flags(it->name, &it->loopback, &arptype);
+        uint32_t l2 = (arptype == 1 || arptype == 772) ? SM_TC_L2_ETHER : SM_TC_L2_NONE;
+        uint32_t ifk = (uint32_t)it->ifindex;
+        bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.tc_ifaces), &ifk, &l2, BPF_ANY);
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = it->ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+        rc = bpf_tc_hook_create(&hook);
+        if (rc && rc != -EEXIST) {
+            rc = agent_ebpf_fail(src->name, "creating the clsact qdisc", rc, need, err, errlen);
+            goto fail;
+        }
+        it->hook_created = rc == 0;
+        for (int d = 0; d < 2; d++) {
+            /* On loopback every packet passes egress and then ingress of the
+             * same device: ingress alone sees each packet once. */
+            if (d == 1 && it->loopback)
+                continue;
+            enum bpf_tc_attach_point ap = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+            if (detach_ours(it->ifindex, ap) == 0)
+                sm_log_warn("%s: removed a stale %s filter of a previous agent on %s", src->name,
+                            d ? "egress" : "ingress", it->name);
+            hook.attach_point = ap;
+            LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SM_TC_HANDLE, .priority = SM_TC_PRIORITY, .prog_fd = pfd[d]);
+            rc = bpf_tc_attach(&hook, &opts);
+            if (rc) {
+                char what[96];
+                snprintf(what, sizeof(what), "attaching the %s filter on %s", d ? "egress" : "ingress", it->name);
+                rc = agent_ebpf_fail(src->name, what, rc, need, err, errlen);
+                goto fail;
+            }
+            it->attached[d] = true;
+        }
+    }
+    ctx->rb = ring_buffer__new(bpf_map__fd(ctx->skel->maps.events), on_event, ctx, NULL);
+    if (!ctx->rb) {
+        rc = agent_ebpf_fail(src->name, "opening the ring buffer", -errno, need, err, errlen);
+        goto fail;
+    }
+    src->ctx = ctx;
+    sm_log_info("%s: TC filters attached (handle 0x%x, priority 0x%x), %zu port(s)", src->name, SM_TC_HANDLE,
+                SM_TC_PRIORITY, cfg->nports);
+    return SM_OK;
+fail:
+    tc_free(ctx);
+    return rc;
+}
+
+static int tc_run(struct agent_source *src, const struct agent_source_handler *h, char *err, size_t errlen)
+{
+    struct tc_ctx *ctx = src->ctx;
+    uint64_t last_tick = 0;
+    ctx->h = h;
+    while (!ctx->stop) {
+        int n = ring_buffer__poll(ctx->rb, SM_RB_POLL_MS);
+        if (n < 0 && n != -EINTR) {
+            ctx->h = NULL;
+            return sm_errf(err, errlen, SM_EIO, "%s: ring buffer: %s", src->name, strerror(-n));
+        }
+        uint64_t now = agent_ebpf_now_real();
+        if (now - last_tick >= TICK_MS * 1000000ull) {
+            last_tick = now;
+            if (h->tick)
+                h->tick(h->arg, now);
+        }
+    }
+    /* what is already in the ring buffer still counts */
+    ring_buffer__consume(ctx->rb);
+    ctx->h = NULL;
+    return SM_OK;
+}
+
+static void tc_stop(struct agent_source *src)
+{
+    struct tc_ctx *ctx = src->ctx;
+    if (ctx)
+        ctx->stop = 1;
+}
+
+static void tc_stats(struct agent_source *src, struct agent_src_stats *out)
+{
+    struct tc_ctx *ctx = src->ctx;
+    *out = ctx->st;
+    out->kernel_drops = agent_ebpf_percpu_sum(bpf_map__fd(ctx->skel->maps.drops));
+}
+
+static void tc_close(struct agent_source *src)
+{
+    tc_free(src->ctx);
+    src->ctx = NULL;
+}
+
+const struct agent_source_ops agent_source_ebpf_tc = {
+    .name = "ebpf-tc",
+    .caps = AGENT_CAP_BPF | AGENT_CAP_NET_ADMIN,
+    .live = true,
+    .open = tc_open,
+    .run = tc_run,
+    .stop = tc_stop,
+    .stats = tc_stats,
+    .close = tc_close,
+    .set_ports = tc_set_ports,
+};
+
+int agent_ebpf_cleanup(const char *ifaces, unsigned *removed, char *err, size_t errlen)
+{
+    unsigned n = 0;
+    int rc = SM_OK;
+    libbpf_set_print(libbpf_log);
+    struct if_nameindex *all = NULL;
+    char list[512];
+    if (ifaces && *ifaces) {
+        snprintf(list, sizeof(list), "%s", ifaces);
+    } else {
+        all = if_nameindex();
+        if (!all)
+            return sm_errf(err, errlen, SM_EIO, "ebpf cleanup: listing interfaces: %s", strerror(errno));
+        size_t pos = 0;
+        list[0] = 0;
+        for (struct if_nameindex *p = all; p->if_index; p++) {
+            int w = snprintf(list + pos, sizeof(list) - pos, "%s%s", pos ? "," : "", p->if_name);
+            if (w < 0 || (size_t)w >= sizeof(list) - pos)
+                break;
+            pos += (size_t)w;
+        }
+        if_freenameindex(all);
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int idx = (int)if_nametoindex(tok);
+        if (!idx) {
+            rc = sm_errf(err, errlen, SM_EIO, "ebpf cleanup: no interface \"%s\"", tok);
+            continue;
+        }
+        for (int d = 0; d < 2; d++) {
+            int r = detach_ours(idx, d ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+            if (r == 0) {
+                n++;
+                sm_log_info("ebpf cleanup: removed our %s filter on %s", d ? "egress" : "ingress", tok);
+            } else if (r != -ENOENT && r != -EINVAL) {
+                rc = agent_ebpf_fail("ebpf cleanup", tok, r, AGENT_CAP_NET_ADMIN, err, errlen);
+            }
+        }
+    }
+    if (removed)
+        *removed = n;
+    return rc;
+}
+
+#else /* !SM_WITH_EBPF */
+
+int agent_ebpf_cleanup(const char *ifaces, unsigned *removed, char *err, size_t errlen)
+{
+    (void)ifaces;
+    if (removed)
+        *removed = 0;
+    return sm_errf(err, errlen, SM_EUNSUPPORTED, "built without eBPF support (SM_WITH_EBPF=OFF)");
+}
+
+#endif

@@ -1,0 +1,84 @@
+/* Event layouts shared by the eBPF programs (ebpf/ *.bpf.c) and the agent's
+ * eBPF engines (agent/source/ebpf_tc.c, ebpf_socket.c). Fixed-width types
+ * only: the same bytes are written by the kernel and read by user space.
+ * Both sides include this header; the BPF side gets __u8..__u64 from
+ * vmlinux.h, user space from <linux/types.h>. */
+#ifndef SM_EBPF_CAPTURE_EVENT_H
+#define SM_EBPF_CAPTURE_EVENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* TC filters of ours are recognised by this handle and priority on the
+ * clsact ingress/egress hooks ("SM"). */
+#define SM_TC_HANDLE   0x534du
+#define SM_TC_PRIORITY 0x534du
+
+#define SM_TC_SNAP_MAX 131072u     /* largest bytes copied per packet (a power of two; lo frames reach 65550, GSO 64 KiB + headers) */
+
+/* Ring-buffer wakeups: the programs wake user space only once this many
+ * bytes wait (BPF_RB_FORCE_WAKEUP), else submit with BPF_RB_NO_WAKEUP;
+ * user space also polls every SM_RB_POLL_MS, so nothing waits longer. One
+ * wakeup per event costs more than the copy at high packet rates. */
+#define SM_RB_WAKE_BYTES (64u * 1024)
+#define SM_RB_POLL_MS 10
+
+/* ---- ebpf-tc ------------------------------------------------------------- */
+
+enum sm_tc_dir { SM_TC_INGRESS = 0, SM_TC_EGRESS = 1 };
+
+/* Run-time settings, array map "tc_config" key 0. */
+struct sm_tc_config {
+    __u32 snaplen;          /* bytes copied per packet (<= SM_TC_SNAP_MAX) */
+    __u32 all_ports;        /* 1: every TCP port (ports map ignored) */
+};
+
+/* Per interface (hash map "tc_ifaces", key ifindex): bytes before the IP
+ * header that are not an Ethernet header: 0 for Ethernet/loopback
+ * (the program parses Ethernet + VLAN), SM_TC_L2_NONE for raw IP devices. */
+#define SM_TC_L2_ETHER 0u
+#define SM_TC_L2_NONE  1u
+
+/* One packet: header then caplen bytes from the start of the frame. */
+struct sm_tc_event {
+    __u64 ts_ns;            /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+    __u32 ifindex;
+    __u32 len;              /* skb->len: length on the wire (GSO: super-packet) */
+    __u32 caplen;           /* bytes following this header */
+    __u8 dir;               /* enum sm_tc_dir */
+    __u8 l2;                /* SM_TC_L2_* of the interface */
+    __u16 pad;
+};
+
+/* ---- ebpf-socket --------------------------------------------------------- */
+
+#define SM_SOCK_CHUNK     16384u   /* payload bytes per event */
+#define SM_SOCK_SMALL     512u     /* record classes: payload room 512, 4096 or 16384 bytes */
+#define SM_SOCK_MEDIUM    4096u
+#define SM_SOCK_MAX_PIECES 64u     /* events per send/recv call: 1 MiB per call */
+
+enum sm_sock_type { SM_SOCK_DATA = 1, SM_SOCK_GAP = 2, SM_SOCK_CLOSE = 3 };
+enum sm_sock_dir { SM_SOCK_RECV = 0, SM_SOCK_SEND = 1 };   /* as seen by the server socket */
+
+/* Run-time settings, array map "sock_config" key 0. */
+struct sm_sock_config {
+    __u32 all_ports;        /* 1: every local port (ports map ignored) */
+    __u32 tgid;             /* 0: any process, else only this one */
+    __u64 cgroup_id;        /* 0: any cgroup, else only this cgroup (v2 id) */
+};
+
+struct sm_sock_event {
+    __u64 ts_ns;            /* bpf_ktime_get_ns() */
+    __u64 cookie;           /* socket cookie: connection identity */
+    __u64 offset;           /* stream offset of the first byte (DATA/GAP) */
+    __u32 len;              /* DATA: bytes following; GAP: bytes not captured */
+    __u32 tgid;
+    __u8 type;              /* enum sm_sock_type */
+    __u8 dir;               /* enum sm_sock_dir */
+    __u16 family;           /* AF_INET / AF_INET6 */
+    __u16 lport, rport;     /* local (server) and remote port, host order */
+    __u8 laddr[16], raddr[16];   /* IPv4 in the first 4 bytes */
+};
+
+#endif

@@ -1,0 +1,314 @@
+#!/usr/bin/python3
+"""searchmig-agent on a capture file made at test time: tcpdump on loopback
+records curl (keep-alive, POST with a body, chunked upload, HEAD) talking to
+python HTTP servers; the agent's records must rebuild exactly the bytes of
+every TCP connection (compared with tshark's `follow,tcp,raw`), with one
+endOfMessage per request, and the URIs must match tshark's HTTP dissection.
+Then a live capture on lo is stopped with SIGTERM while a keep-alive
+connection is open: its records must be complete and closed.
+Needs root (or CAP_NET_RAW) for tcpdump/libpcap: exits 77 otherwise."""
+import http.server
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.dont_write_bytecode = True   # nothing written into the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tslib  # noqa: E402
+
+AGENT = sys.argv[1]
+SRC = os.environ.get("SM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../../.."))
+
+
+def skip(why):
+    print("SKIP:", why)
+    sys.exit(77)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def _body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                n = int(self.rfile.readline().split(b";")[0], 16)
+                if n == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return data
+                data += self.rfile.read(n)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length", "0"))
+        return self.rfile.read(n)
+
+    def do_GET(self):
+        body = ("hello from %s\n" % self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        body = self._body()
+        out = b'{"received":%d}' % len(body)
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_PUT = do_POST
+
+
+def start_echo(port):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Echo)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def start_tcpdump(path, ports):
+    flt = " or ".join("tcp port %d" % p for p in ports)
+    p = subprocess.Popen(["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", path, flt],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    line = p.stderr.readline().decode()
+    if "listening" not in line:
+        p.kill()
+        skip("tcpdump cannot capture on lo: " + line.strip())
+    return p
+
+
+def wait_stable(path, quiet=0.7, limit=20):
+    """Waits until path stopped growing for `quiet` seconds (at most `limit`)."""
+    end = time.time() + limit
+    last, since = -1, time.time()
+    while time.time() < end:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        if size != last:
+            last, since = size, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.1)
+
+
+def stop(p):
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def curl(*args):
+    t0 = time.time()
+    subprocess.run(["curl", "-s", "-o", "/dev/null", *args], check=True, timeout=30)
+    if os.environ.get("SM_DEBUG_IT"):
+        print("curl %s: %.2fs" % (args[-1], time.time() - t0), file=sys.stderr)
+
+
+def tshark_streams(pcap):
+    """Per TCP stream: (client bytes, server bytes) from tshark's follow."""
+    ids = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "tcp.stream"], check=True,
+                         capture_output=True, text=True).stdout.split()
+    ids = sorted(set(int(i) for i in ids if i))
+    args = ["tshark", "-r", pcap, "-q"]
+    for i in ids:
+        args += ["-z", "follow,tcp,raw,%d" % i]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    streams = []
+    cur = None
+    for line in out.splitlines():
+        if line.startswith("Follow: tcp"):
+            cur = [b"", b""]
+            streams.append(cur)
+        elif cur is None or line.startswith(("Filter:", "Node ", "=====")) or not line.strip():
+            continue
+        elif line.startswith("\t"):
+            cur[1] += bytes.fromhex(line.strip())
+        else:
+            cur[0] += bytes.fromhex(line.strip())
+    return [tuple(s) for s in streams if s[0] or s[1]]
+
+
+def tshark_uris(pcap, ports):
+    args = ["tshark", "-r", pcap]
+    for p in ports:
+        args += ["-d", "tcp.port==%d,http" % p]
+    args += ["-Y", "http.request", "-T", "fields", "-e", "http.request.uri"]
+    return sorted(subprocess.run(args, check=True, capture_output=True, text=True).stdout.split())
+
+
+def run_agent(args, **kw):
+    r = subprocess.run([AGENT, *args], capture_output=True, text=True, timeout=120, **kw)
+    sys.stderr.write(r.stderr)
+    assert r.returncode == 0, "agent exit %d" % r.returncode
+    assert "searchmig-agent: packets=" in r.stderr, "no final stats line"
+    return r
+
+
+def check_offline(tmp):
+    p_echo, p_files = free_port(), free_port()
+    www = os.path.join(tmp, "www")
+    os.mkdir(www)
+    with open(os.path.join(www, "index.txt"), "w") as f:
+        f.write("static file\n" * 50)
+    pcap = os.path.join(tmp, "t.pcap")
+    echo = start_echo(p_echo)
+    files = subprocess.Popen(["/usr/bin/python3", "-m", "http.server", str(p_files), "--bind", "127.0.0.1",
+                              "--directory", www], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", p_files), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        td = start_tcpdump(pcap, [p_echo, p_files])
+        base = "http://127.0.0.1:%d" % p_echo
+        curl(base + "/a", base + "/b?x=1", base + "/c")                       # keep-alive, 3 requests
+        curl("-d", '{"doc":1}', "-H", "Content-Type: application/json", base + "/idx/_doc")
+        big = os.path.join(tmp, "big.ndjson")
+        with open(big, "w") as f:
+            for i in range(3000):
+                f.write('{"index":{}}\n{"n":%d}\n' % i)
+        curl("-H", "Transfer-Encoding: chunked", "--data-binary", "@" + big, base + "/_bulk")
+        curl("-X", "PUT", "--data-binary", "@" + big, base + "/idx/_bulk")   # large body, Content-Length
+        curl("-I", "http://127.0.0.1:%d/index.txt" % p_files)                 # HEAD (HTTP/1.0 server)
+        curl("http://127.0.0.1:%d/index.txt" % p_files)                       # close-delimited side
+        wait_stable(pcap)   # tcpdump -U writes each packet: wait until it caught up
+        stop(td)
+    finally:
+        echo.shutdown()
+        files.terminate()
+        files.wait()
+
+    out = os.path.join(tmp, "out.log")
+    ports = [p_echo, p_files]
+    run_agent(["--pcap", pcap, "--port", str(p_echo), "--port", str(p_files), "--output", out,
+               "--max-record-size", "64KiB", "--node-id", "it-node", "--stats-interval", "0"])
+    records = tslib.read_records(out)
+    for raw, _ in records:
+        assert len(raw) <= 64 * 1024, "record over the cap"
+    # interop: the proto file decodes them
+    proto = os.path.join(SRC, "common/proto/TrafficCaptureStream.proto")
+    r = subprocess.run(["protoc", "--decode=TrafficStream", "-I", os.path.dirname(proto), "-I", "/usr/include",
+                        proto], input=records[0][0], capture_output=True, timeout=30)
+    assert r.returncode == 0 and b"connectionId" in r.stdout, r.stderr
+
+    conns = tslib.connections(records)
+    streams = tshark_streams(pcap)
+    assert len(conns) == len(streams) == 6, "%d connections recorded, %d streams" % (len(conns), len(streams))
+    got = sorted((c["c2s"], c["s2c"]) for c in conns.values())
+    assert got == sorted(streams), "rebuilt bytes differ from tshark's streams"
+    uris = []
+    for c in conns.values():
+        assert c["closes"] == 1 and not c["exceptions"], c["exceptions"]
+        for req in c["requests"]:
+            uris.append(req.split(b" ")[1].decode())
+    assert sum(c["eoms"] for c in conns.values()) == 8
+    assert sorted(uris) == tshark_uris(pcap, ports), (sorted(uris), tshark_uris(pcap, ports))
+    assert all(ts["nodeId"] == "it-node" for _, ts in records)
+    # the 6 MB bodies did not fit one 64 KiB record
+    assert any(o["kind"] == "readSegment" for _, ts in records for o in ts["obs"]) or len(records) > 8
+    print("offline: %d records, %d connections, %d requests: bytes identical to tshark" %
+          (len(records), len(conns), len(uris)))
+
+
+def check_live_sigterm(tmp):
+    port = free_port()
+    mport = free_port()
+    echo = start_echo(port)
+    out = os.path.join(tmp, "live.log")
+    agent = subprocess.Popen([AGENT, "--interface", "lo", "--port", str(port), "--output", out,
+                              "--stats-interval", "0", "--idle-flush", "200ms",
+                              "--metrics-listen", "127.0.0.1:%d" % mport],
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        while True:   # its first lines: "...: capturing, ..." or why not
+            line = agent.stderr.readline()
+            seen.append(line)
+            if "capturing" in line:
+                break
+            if not line or len(seen) > 20:
+                agent.kill()
+                raise AssertionError("live capture did not start: " + "".join(seen).strip())
+        time.sleep(0.5)
+        s = socket.create_connection(("127.0.0.1", port))
+        reqs = []
+        for i in range(3):
+            req = b"GET /live/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
+            s.sendall(req)
+            reqs.append(req)
+            data = b""
+            while b"hello" not in data or not data.endswith(b"\n"):
+                data += s.recv(65536)
+        # wait (bounded) until the agent saw the 3 requests and its idle flush
+        # wrote the open connection's record
+        metrics = ""
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            metrics = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/metrics" % mport],
+                                     capture_output=True, text=True, timeout=10).stdout
+            if "searchmig_agent_requests_total 3\n" in metrics and "searchmig_agent_records_total 1\n" in metrics:
+                break
+            time.sleep(0.1)
+        assert "searchmig_agent_requests_total 3\n" in metrics, metrics
+        assert "searchmig_agent_connections_open 1\n" in metrics, metrics
+        assert "searchmig_agent_records_total 1\n" in metrics, metrics   # the idle flush
+        health = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/health" % mport], capture_output=True,
+                                text=True, timeout=10).stdout
+        assert health == "ok\n", health
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=30)
+        sys.stderr.write(err)
+        assert agent.returncode == 0, "agent exit %d" % agent.returncode
+        assert "searchmig-agent: packets=" in err
+        s.close()
+    finally:
+        echo.shutdown()
+        if agent.poll() is None:
+            agent.kill()
+    conns = tslib.connections(tslib.read_records(out))
+    assert len(conns) == 1, conns.keys()
+    c = list(conns.values())[0]
+    assert c["requests"] == reqs and c["closes"] == 1, c
+    print("live: SIGTERM flushed and closed the open connection (%d requests)" % len(reqs))
+
+
+def main():
+    for tool in ("tcpdump", "tshark", "curl", "protoc"):
+        if not shutil.which(tool):
+            skip(tool + " not installed")
+    if os.geteuid() != 0:
+        skip("needs root for tcpdump/libpcap on lo")
+    tmp = tempfile.mkdtemp(prefix="sm-agent-it-")
+    try:
+        check_offline(tmp)
+        check_live_sigterm(tmp)
+    finally:
+        if not os.environ.get("SM_KEEP_TMP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,457 @@
+#!/usr/bin/python3
+"""eBPF capture engines against real traffic (curl -> the capture tests'
+server.py, which records every byte it received and sent per connection).
+
+  lo       pcap, ebpf-tc and ebpf-socket capture the same loopback traffic at
+           once (IPv4 and IPv6); each equals the server's record byte for byte
+  netns    the same across a veth pair between two network namespaces
+           (pcap and ebpf-tc on the server's veth, ebpf-socket from the root
+           namespace without naming an interface)
+  ports    a port added to the kernel port map while running is captured
+           from then on, without restart (both eBPF engines)
+  detach   after SIGTERM no program, filter or qdisc of ours remains
+  cleanup  filters left by a SIGKILLed ebpf-tc are removed by --cleanup and
+           by the next start
+Exit 77 (skipped) where BPF or namespaces are not permitted."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVER = os.path.join(HERE, "..", "capture", "server.py")
+BIN = os.path.join(os.environ.get("SM_BINARY_DIR", "."), "tests", "ebpf_dump")
+SKIP = 77
+
+
+class Skip(Exception):
+    pass
+
+
+def start_server(recdir, bind, prefix=()):
+    p = subprocess.Popen(list(prefix) + ["/usr/bin/python3", SERVER, "--bind", bind, "--record", recdir],
+                         stdout=subprocess.PIPE, text=True)
+    return p, int(p.stdout.readline())
+
+
+def workload(urls, work, prefix=()):
+    payload = os.path.join(work, "payload.bin")
+    with open(payload, "wb") as f:
+        f.write(os.urandom(300000))   # > 1 syscall, > 1 ring-buffer event
+    for base in urls:
+        for c in (["curl", "-sS", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+                   base + "/small", base + "/big", base + "/chunked"],
+                  ["curl", "-sS", "-o", "/dev/null", "-H", "Expect:", "--data-binary", "@" + payload, base + "/echo"],
+                  ["curl", "-sS", "-o", "/dev/null", "-I", base + "/small"],
+                  ["curl", "-sS", "-o", "/dev/null", base + "/close"]):
+            subprocess.run(list(prefix) + c, check=True, timeout=30)
+
+
+def recorded(recdir):
+    conns = {}
+    for name in os.listdir(recdir):
+        port, d = name.split(".")
+        with open(os.path.join(recdir, name), "rb") as f:
+            conns.setdefault(int(port), {})[d] = f.read()
+    return conns
+
+
+def read_result(out):
+    conns = {}
+    with open(os.path.join(out, "events.txt")) as f:
+        for line in f:
+            w = line.split()
+            if w[0] == "open":
+                conns[int(w[1])] = {"cport": int(w[3]), "mid": w[6] == "mid=1", "gaps": [], "close": None}
+            elif w[0] == "gap":
+                conns[int(w[1])]["gaps"].append((w[2], int(w[3]), " ".join(w[4:])))
+            elif w[0] == "close":
+                conns[int(w[1])]["close"] = w[2]
+    for cid, c in conns.items():
+        for d in ("c2s", "s2c"):
+            p = os.path.join(out, "conn-%d.%s" % (cid, d))
+            c[d] = open(p, "rb").read() if os.path.exists(p) else b""
+    return conns
+
+
+def compare(rec, got, label):
+    errs = []
+    bycport = {c["cport"]: c for c in got.values()}
+    if len(got) != len(rec):
+        errs.append("%s: captured %d connections, server saw %d" % (label, len(got), len(rec)))
+    for port, r in sorted(rec.items()):
+        g = bycport.get(port)
+        if not g:
+            errs.append("%s: connection from port %d not captured" % (label, port))
+            continue
+        for d in ("c2s", "s2c"):
+            if g[d] != r.get(d, b""):
+                errs.append("%s: port %d %s: captured %d bytes, server %d" % (label, port, d, len(g[d]), len(r.get(d, b""))))
+        if g["gaps"]:
+            errs.append("%s: port %d: unexpected gaps %s" % (label, port, g["gaps"]))
+        if g["close"] not in ("fin", "shutdown"):
+            errs.append("%s: port %d: close %s" % (label, port, g["close"]))
+        if g["mid"]:
+            errs.append("%s: port %d: marked mid-stream" % (label, port))
+    return errs
+
+
+class Dump:
+    def __init__(self, work, name, args, prefix=()):
+        self.out = os.path.join(work, name)
+        os.makedirs(self.out)
+        self.ready = os.path.join(work, name + ".ready")
+        self.errf = open(os.path.join(work, name + ".err"), "w+")
+        self.name = name
+        self.p = subprocess.Popen(list(prefix) + [BIN, "--out", self.out, "--ready-file", self.ready] + list(args),
+                                  stderr=self.errf)
+
+    def wait_ready(self, secs=40):
+        end = time.time() + secs
+        while time.time() < end:
+            if os.path.exists(self.ready):
+                return
+            if self.p.poll() is not None:
+                self.errf.seek(0)
+                msg = self.errf.read().strip()
+                if self.p.returncode == SKIP:
+                    raise Skip("%s: %s" % (self.name, msg))
+                raise RuntimeError("%s exited %d: %s" % (self.name, self.p.returncode, msg))
+            time.sleep(0.05)
+        raise RuntimeError("%s not ready" % self.name)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            raise RuntimeError("%s did not stop" % self.name)
+        if sig == signal.SIGTERM and self.p.returncode != 0:
+            self.errf.seek(0)
+            raise RuntimeError("%s exited %d: %s" % (self.name, self.p.returncode, self.errf.read()))
+
+    def log(self):
+        self.errf.seek(0)
+        return self.errf.read()
+
+
+def stop_all(dumps):
+    for d in dumps:
+        try:
+            d.stop()
+        except Exception:  # noqa: BLE001 - report the first failure below
+            pass
+
+
+def sh(cmd, check=True):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def prog_ids(pid):
+    """BPF programs held by a process (fdinfo prog_id of its fds)."""
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def live_progs(ids, secs=5):
+    """Those of ids still loaded (program freeing is deferred: wait a little)."""
+    end = time.time() + secs
+    while True:
+        left = [i for i in ids if sh(["bpftool", "prog", "show", "id", str(i)], check=False).returncode == 0]
+        if not left or time.time() > end:
+            return left
+        time.sleep(0.2)
+
+
+def our_filters(dev="lo"):
+    """TC filters with our priority (21325 = 0x534d) on dev."""
+    left = []
+    for d in ("ingress", "egress"):
+        out = sh(["tc", "filter", "show", "dev", dev, d], check=False).stdout
+        if "pref 21325" in out:
+            left.append("tc filter %s %s" % (dev, d))
+    return left
+
+
+def has_clsact(dev="lo", prefix=()):
+    return "clsact" in sh(list(prefix) + ["tc", "qdisc", "show", "dev", dev], check=False).stdout
+
+
+def mode_lo(work):
+    recdir = os.path.join(work, "rec")
+    os.makedirs(recdir)
+    srv, port = start_server(recdir, "::")
+    dumps = []
+    try:
+        for eng in ("pcap", "ebpf-tc", "ebpf-socket"):
+            args = ["--engine", eng, "--port", str(port)] + (["--iface", "lo"] if eng != "ebpf-socket" else [])
+            dumps.append(Dump(work, eng, args))
+        for d in dumps:
+            d.wait_ready()
+        workload(["http://127.0.0.1:%d" % port, "http://[::1]:%d" % port], work)
+        time.sleep(1)
+    finally:
+        stop_all(dumps)
+        srv.kill()
+        srv.wait()
+    rec = recorded(recdir)
+    errs = []
+    for d in dumps:
+        errs += compare(rec, read_result(d.out), "lo " + d.name)
+    return errs
+
+
+def mode_netns(work):
+    if not shutil.which("ip"):
+        raise Skip("ip not installed")
+    tag = "smeb%d" % (os.getpid() % 100000)
+    nss, nsc = tag + "s", tag + "c"
+    if sh(["ip", "netns", "add", nss], check=False).returncode != 0:
+        raise Skip("cannot create network namespaces")
+    dumps, srv = [], None
+    try:
+        sh(["ip", "netns", "add", nsc])
+        sh(["ip", "link", "add", tag + "a", "netns", nss, "type", "veth", "peer", "name", tag + "b", "netns", nsc])
+        for ns, dev, addr in ((nss, tag + "a", "10.251.0.1/24"), (nsc, tag + "b", "10.251.0.2/24")):
+            sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        ins, inc = ["ip", "netns", "exec", nss], ["ip", "netns", "exec", nsc]
+        recdir = os.path.join(work, "rec")
+        os.makedirs(recdir)
+        srv, port = start_server(recdir, "10.251.0.1", ins)
+        for eng in ("pcap", "ebpf-tc"):
+            dumps.append(Dump(work, eng, ["--engine", eng, "--iface", tag + "a", "--port", str(port)], ins))
+        dumps.append(Dump(work, "ebpf-socket", ["--engine", "ebpf-socket", "--port", str(port)]))
+        for d in dumps:
+            d.wait_ready()
+        workload(["http://10.251.0.1:%d" % port], work, inc)
+        time.sleep(1)
+        stop_all(dumps)
+        rec = recorded(recdir)
+        errs = []
+        for d in dumps:
+            errs += compare(rec, read_result(d.out), "netns " + d.name)
+        if has_clsact(tag + "a", ins):
+            errs.append("clsact qdisc left on %sa" % tag)
+        return errs
+    finally:
+        stop_all(dumps)
+        if srv:
+            srv.kill()
+            srv.wait()
+        sh(["ip", "netns", "del", nsc], check=False)
+        sh(["ip", "netns", "del", nss], check=False)
+
+
+def mode_ports(work):
+    recdir = os.path.join(work, "rec")
+    os.makedirs(recdir)
+    srv, port = start_server(recdir, "127.0.0.1")
+    dumps = []
+    errs = []
+    try:
+        pf = os.path.join(work, "ports")
+        for eng in ("ebpf-tc", "ebpf-socket"):
+            args = ["--engine", eng, "--port", "1", "--ports-file", pf] + (["--iface", "lo"] if eng == "ebpf-tc" else [])
+            dumps.append(Dump(work, eng, args))
+        for d in dumps:
+            d.wait_ready()
+        url = "http://127.0.0.1:%d/small" % port
+        subprocess.run(["curl", "-sS", "-o", "/dev/null", url], check=True, timeout=30)   # not captured
+        before = set(recorded(recdir))
+        with open(pf, "w") as f:
+            f.write("1\n%d\n" % port)
+        for d in dumps:
+            d.p.send_signal(signal.SIGUSR1)
+        for d in dumps:
+            end = time.time() + 10
+            while not os.path.exists(os.path.join(d.out, "ports-applied")) and time.time() < end:
+                time.sleep(0.05)
+        time.sleep(0.3)   # the flow table follows on its next 100 ms tick
+        subprocess.run(["curl", "-sS", "-o", "/dev/null", url], check=True, timeout=30)   # captured
+        time.sleep(1)
+    finally:
+        stop_all(dumps)
+        srv.kill()
+        srv.wait()
+    rec = recorded(recdir)
+    after = {p: r for p, r in rec.items() if p not in before}
+    if len(before) != 1 or len(after) != 1:
+        return ["expected one connection before and one after the change, got %d/%d" % (len(before), len(after))]
+    for d in dumps:
+        got = read_result(d.out)
+        if any(c["cport"] in before for c in got.values()):
+            errs.append("%s captured the connection made before its port was added" % d.name)
+        errs += compare(after, got, "ports " + d.name)
+    return errs
+
+
+def mode_iov(work):
+    """readv/writev, recvmsg/sendmsg with several buffers, and a write beyond the
+    per-call limit (1 MiB): the rest is an exact "truncated" gap."""
+    recdir = os.path.join(work, "rec")
+    os.makedirs(recdir)
+    srv = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "iov_server.py"), recdir],
+                           stdout=subprocess.PIPE, text=True)
+    port = int(srv.stdout.readline())
+    d = Dump(work, "ebpf-socket", ["--engine", "ebpf-socket", "--port", str(port)])
+    try:
+        d.wait_ready()
+        for i in range(4):
+            c = socket.create_connection(("127.0.0.1", port))
+            c.sendall(os.urandom(150000 + i))
+            c.shutdown(socket.SHUT_WR)
+            while c.recv(65536):
+                pass
+            c.close()
+        srv.wait(timeout=30)
+        time.sleep(0.5)
+    finally:
+        d.stop()
+        if srv.poll() is None:
+            srv.kill()
+    rec = recorded(recdir)
+    got = read_result(d.out)
+    bycport = {c["cport"]: c for c in got.values()}
+    errs = []
+    ports = sorted(rec, key=lambda p: len(rec[p]["c2s"]))   # 150000 + i bytes: order of i
+    if len(got) != 4:
+        errs.append("captured %d connections, expected 4" % len(got))
+    for i, p in enumerate(ports):
+        g, r = bycport.get(p), rec[p]
+        if not g:
+            errs.append("conn %d not captured" % i)
+            continue
+        if g["c2s"] != r["c2s"]:
+            errs.append("conn %d c2s: %d bytes, server read %d" % (i, len(g["c2s"]), len(r["c2s"])))
+        if i < 3:
+            if g["s2c"] != r["s2c"] or g["gaps"]:
+                errs.append("conn %d s2c: %d bytes, server wrote %d, gaps %s" % (i, len(g["s2c"]), len(r["s2c"]), g["gaps"]))
+        else:
+            # 64 events per call, each within one buffer and <= 16 KiB: buffers of
+            # 3 and 97 bytes take one event each, the 1.5 MiB one gets 62
+            limit = 3 + 97 + 62 * 16384
+            want_gap = [("s2c", len(r["s2c"]) - limit, "truncated")]
+            if g["s2c"] != r["s2c"][:limit] or g["gaps"] != want_gap:
+                errs.append("conn 3 (1.5 MiB writev): %d bytes, gaps %s; want the first %d bytes and %s"
+                            % (len(g["s2c"]), g["gaps"], limit, want_gap))
+    return errs
+
+
+def mode_detach(work):
+    had_clsact = has_clsact()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        dumps = [Dump(work, "tc%d" % sig, ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"]),
+                 Dump(work, "sk%d" % sig, ["--engine", "ebpf-socket", "--port", "9"])]
+        for d in dumps:
+            d.wait_ready()
+        ids = set()
+        for d in dumps:
+            ids |= prog_ids(d.p.pid)
+        if len(ids) < 2 + 17 or "tc filter lo ingress" not in our_filters():
+            stop_all(dumps)
+            return ["while running, expected our filter and 19 programs, saw %s, %d programs" % (our_filters(), len(ids))]
+        for d in dumps:
+            d.p.send_signal(sig)
+        for d in dumps:
+            d.p.wait(timeout=30)
+            if d.p.returncode != 0:
+                return ["%s exited %d on signal %d" % (d.name, d.p.returncode, sig)]
+        left = live_progs(ids) + our_filters()
+        if left:
+            return ["after signal %d left behind: %s" % (sig, left)]
+        if has_clsact() and not had_clsact:
+            return ["clsact qdisc on lo left behind"]
+    # a failed open (no such interface) leaves nothing either
+    r = subprocess.run([BIN, "--engine", "ebpf-tc", "--iface", "lo,nosuchif0", "--out", work], capture_output=True,
+                       text=True)
+    if r.returncode == 0 or "nosuchif0" not in r.stderr:
+        return ["open with a missing interface: rc %d, %s" % (r.returncode, r.stderr.strip())]
+    left = our_filters()
+    return ["after a failed open left behind: %s" % left] if left else []
+
+
+def mode_cleanup(work):
+    had_clsact = has_clsact()
+    errs = []
+    try:
+        d = Dump(work, "killed", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        d.wait_ready()
+        d.stop(signal.SIGKILL)
+        if "tc filter lo ingress" not in our_filters():
+            return ["no filter left after SIGKILL: the test cannot check cleanup"]
+        agent = os.path.join(os.environ.get("SM_BINARY_DIR", "."), "agent", "searchmig-agent")
+        if os.path.exists(agent):   # the agent's own --cleanup
+            r = subprocess.run([agent, "--cleanup", "--interface", "lo"], capture_output=True, text=True)
+            ok = r.returncode == 0 and "removed 1 TC filter" in r.stderr
+        else:
+            r = subprocess.run([BIN, "--cleanup", "lo"], capture_output=True, text=True)
+            ok = r.returncode == 0 and "removed=1" in r.stdout
+        if not ok:
+            errs.append("--cleanup lo: rc %d, %s %s" % (r.returncode, r.stdout.strip(), r.stderr.strip()))
+        if our_filters():
+            errs.append("after --cleanup: %s" % our_filters())
+        # a stale filter is also removed by the next start
+        d = Dump(work, "killed2", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        d.wait_ready()
+        d.stop(signal.SIGKILL)
+        d = Dump(work, "next", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        d.wait_ready()
+        d.stop()
+        if "removed a stale ingress filter" not in d.log():
+            errs.append("next start did not report removing the stale filter: " + d.log())
+        if our_filters():
+            errs.append("after restart and stop: %s" % our_filters())
+        r = subprocess.run([BIN, "--cleanup", "nosuchif0"], capture_output=True, text=True)
+        if r.returncode == 0 or "nosuchif0" not in r.stderr:
+            errs.append("--cleanup of a missing interface: rc %d, %s" % (r.returncode, r.stderr))
+    finally:
+        subprocess.run([BIN, "--cleanup", "lo"], capture_output=True)
+        if not had_clsact and has_clsact():   # SIGKILL leaves the qdisc we created
+            sh(["tc", "qdisc", "del", "dev", "lo", "clsact"], check=False)
+    return errs
+
+
+def main():
+    mode = sys.argv[1]
+    if os.geteuid() != 0:
+        print("SKIP: needs root (BPF, TC, tracepoints)")
+        return SKIP
+    if not os.path.exists(BIN):
+        print("SKIP: ebpf_dump not built")
+        return SKIP
+    work = tempfile.mkdtemp(prefix="ebpf-%s-" % mode)
+    try:
+        errs = globals()["mode_" + mode](work)
+    except Skip as e:
+        print("SKIP: %s" % e)
+        return SKIP
+    for e in errs:
+        print("FAIL:", e)
+    if errs:
+        print("work dir kept:", work)
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
