@@ -1,6 +1,7 @@
 /* Bulk bodies and per-item result handling (see bulk.h). */
 #include "backfill/bulk.h"
 
+#include "repo/cbor_json.h"
 #include "repo/codec.h"
 #include "smile/smile.h"
 
@@ -71,6 +72,8 @@ static int append_source(struct sm_buf *out, const uint8_t *p, size_t n, int cty
         return append_json_line(out, p, n);
     case RFS_ES_CT_SMILE:
         return rfs_smile_to_json(p, n, NULL, out, err, errlen);
+    case RFS_ES_CT_CBOR:
+        return rfs_cbor_to_json(p, n, out, err, errlen);
     case RFS_ES_CT_LZF: {
         if (depth)
             return sm_errf(err, errlen, SM_ECORRUPT, "nested LZF _source");

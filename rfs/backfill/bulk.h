@@ -4,8 +4,8 @@
  * Body: for every document an `index` action line
  *   {"index":{"_index":"<target index>","_id":"<id>"[,"_type":"<type>"][,"routing":"<r>"]}}
  * and the _source on one line (JSON as stored, CR/LF bytes turned into
- * spaces; SMILE converted to JSON; LZF-compressed ES 1.x sources
- * decompressed). `index` ops with the document's own id are idempotent, so a
+ * spaces; SMILE and CBOR converted to JSON; LZF-compressed ES 1.x sources
+ * decompressed; YAML is refused). `index` ops with the document's own id are idempotent, so a
  * resumed work item may re-send documents without creating duplicates.
  *
  * Sending (rfs_bulk_send): the request is retried by the HTTP client on

@@ -9,6 +9,8 @@
  * LZF (ES 1.x compressed _source) is decompressed first; YAML is refused. */
 #include "cli/cli.h"
 
+#include "io/s3.h"   /* rfs_dir_open_uri: DIR or s3://bucket/prefix */
+
 #include "lucene/esdoc.h"
 #include "lucene/lucene.h"
 #include "repo/cbor_json.h"
@@ -233,7 +235,7 @@ static int dump_snapshot(struct docs_run *r, const struct docs_cfg *cfg)
     struct rfs_dir *dir = NULL;
     struct rfs_repo *repo = NULL;
     struct rfs_snapshot *snap = NULL;
-    int rc = rfs_dir_open_fs(cfg->repo, &dir, err, sizeof(err));
+    int rc = rfs_dir_open_uri(cfg->repo, NULL, &dir, err, sizeof(err));
     if (!rc)
         rc = rfs_repo_open(dir, &repo, err, sizeof(err));
     if (!rc)
@@ -324,7 +326,7 @@ int rfs_cmd_docs(int argc, char **argv)
     if (cfg.lucene_dir) {
         char err[1024];
         struct rfs_dir *dir = NULL;
-        if ((rc = rfs_dir_open_fs(cfg.lucene_dir, &dir, err, sizeof(err)))) {
+        if ((rc = rfs_dir_open_uri(cfg.lucene_dir, NULL, &dir, err, sizeof(err)))) {
             fprintf(stderr, "%s: %s\n", cli.prog, err);
             r.failed_shards++;
         } else {

@@ -1,6 +1,8 @@
 /* searchmig-rfs snapshots / indices: what a repository holds. */
 #include "cli/cli.h"
 
+#include "io/s3.h"   /* rfs_dir_open_uri: DIR or s3://bucket/prefix */
+
 #include "lucene/lucene.h"
 #include "snapshot/shard_reader.h"
 #include "snapshot/snapshot.h"
@@ -50,7 +52,7 @@ static int open_repo(const char *prog, const char *path, struct rfs_dir **dir, s
         fprintf(stderr, "%s: --repo DIR is required\n", prog);
         return RFS_CLI_EXIT_USAGE;
     }
-    int rc = rfs_dir_open_fs(path, dir, err, sizeof(err));
+    int rc = rfs_dir_open_uri(path, NULL, dir, err, sizeof(err));
     if (!rc && (rc = rfs_repo_open(*dir, repo, err, sizeof(err))))
         rfs_dir_close(*dir);
     if (rc) {

@@ -28,6 +28,7 @@ struct s3_dir {
     char *access_key_id;          /* for 403 messages */
     struct sm_http_opts hopts;    /* copy used to create pooled clients */
     pthread_mutex_t mu;
+    pthread_cond_t freed;
     struct sm_http_client *pool[S3_POOL_MAX];
     bool busy[S3_POOL_MAX];
     size_t npool;
@@ -62,17 +63,28 @@ static struct sm_http_client *pool_get(struct s3_dir *d, size_t *slot, char *err
             d->pool[d->npool] = c;
             d->busy[d->npool++] = true;
         }
-    } else {
-        sm_errf(err, errlen, SM_EFULL, "s3: more than %d concurrent requests", S3_POOL_MAX);
+        pthread_mutex_unlock(&d->mu);
+        return c;
     }
-    pthread_mutex_unlock(&d->mu);
-    return c;
+    /* All S3_POOL_MAX clients busy: wait for one. */
+    for (;;) {
+        pthread_cond_wait(&d->freed, &d->mu);
+        for (size_t i = 0; i < d->npool; i++) {
+            if (!d->busy[i]) {
+                d->busy[i] = true;
+                *slot = i;
+                pthread_mutex_unlock(&d->mu);
+                return d->pool[i];
+            }
+        }
+    }
 }
 
 static void pool_put(struct s3_dir *d, size_t slot)
 {
     pthread_mutex_lock(&d->mu);
     d->busy[slot] = false;
+    pthread_cond_signal(&d->freed);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -451,6 +463,7 @@ static void s3_dir_free(struct s3_dir *d)
         sm_http_client_free(d->pool[i]);
     sm_http_opts_free(&d->hopts);
     pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->freed);
     sm_free(d->bucket);
     sm_free(d->prefix);
     sm_free(d->access_key_id);
@@ -477,6 +490,7 @@ int rfs_dir_open_s3(const char *bucket, const char *prefix, const struct rfs_s3_
     if (!d)
         return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->freed, NULL);
     sm_http_opts_init(&d->hopts);
     int rc = SM_ENOMEM;
     size_t pl = prefix ? strlen(prefix) : 0;

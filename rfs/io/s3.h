@@ -15,9 +15,10 @@
  * Errors name the object ("s3://b/p/index.latest: no such key (404 NoSuchKey)")
  * and, for 403, the access key id in use (never the secret).
  *
- * Threads: the dir keeps a small pool of HTTP clients under a mutex, so blobs
- * of one dir may be read from different threads; one blob is used by one
- * thread at a time (as every rfs_blob). */
+ * Threads: the dir keeps a pool of up to 16 HTTP clients (keep-alive
+ * connections) under a mutex, so blobs of one dir may be read from different
+ * threads (more than 16 concurrent requests wait for a free client); one blob
+ * is used by one thread at a time (as every rfs_blob). */
 #ifndef RFS_IO_S3_H
 #define RFS_IO_S3_H
 #include <stddef.h>

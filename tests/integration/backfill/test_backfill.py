@@ -1,0 +1,648 @@
+#!/usr/bin/python3
+"""searchmig-rfs backfill / backfill-status against the target stand-in (and
+the S3 stand-in): every fixture snapshot lands exactly (ids, routing, _source
+bytes, nothing more), --dry-run bodies, crash safety with SIGKILL + takeover
+from the checkpoint, two worker processes without double completion, injected
+429/5xx/dropped connections, a mapping rejection in the failures file, S3
+repositories equal to fs ones, S3 credential and missing-key errors,
+backfill-status exit codes.
+
+Needs SM_SOURCE_DIR and SM_BINARY_DIR (set by ctest)."""
+import glob
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+PY = '/usr/bin/python3'
+SRC = os.environ.get('SM_SOURCE_DIR', os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+BIN = os.environ.get('SM_BINARY_DIR', os.path.join(SRC, 'build'))
+RFS = os.path.join(BIN, 'rfs', 'searchmig-rfs')
+TARGET = os.path.join(SRC, 'tests', 'standins', 'target', 'target_standin.py')
+S3_SCRIPT = os.path.join(SRC, 'tests', 'standins', 's3', 's3_standin.py')
+SNAPS = os.path.join(SRC, 'tests', 'fixtures', 'snapshots')
+EXPECTED = os.path.join(SRC, 'tests', 'fixtures', 'expected')
+COORD = '.searchmig_backfill'
+
+
+class Proc:
+    def __init__(self, args, port_file):
+        self.tmp = os.path.dirname(port_file)
+        self.errpath = port_file + '.stderr'
+        self.err = open(self.errpath, 'w')
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError('stand-in did not start: ' + open(self.errpath).read())
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.port = int(f.read())
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.conn = None
+
+    def stop(self):
+        if self.conn:
+            self.conn.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+    def raw(self, method, path, body=None, ctype='application/json'):
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30)
+            try:
+                hdrs = {'Content-Type': ctype} if body is not None else {}
+                data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+                self.conn.request(method, path, body=data, headers=hdrs)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+
+    def json(self, method, path, body=None):
+        st, data = self.raw(method, path, body)
+        return st, (json.loads(data) if data else None)
+
+
+class Target(Proc):
+    def __init__(self, tmp, flavor='opensearch-2.11', *extra):
+        pf = os.path.join(tmp, 'target-%d.port' % time.monotonic_ns())
+        self.typed = flavor.startswith('elasticsearch-6')
+        super().__init__([PY, TARGET, '--port', '0', '--port-file', pf, '--flavor', flavor, '--seed', '3'] +
+                         list(extra), pf)
+
+    def precreate(self, indices):
+        """Indices without dynamic mapping: with several workers the first document of a field would
+        otherwise decide its type (the metadata migration creates the real mappings first)."""
+        for index in indices:
+            st, r = self.json('PUT', '/' + urllib.parse.quote(index), {'mappings': {'dynamic': False}})
+            assert st == 200, (st, r)
+
+    def stats(self):
+        return self.json('GET', '/_standin/stats')[1]
+
+    def faults(self, rules):
+        st, _ = self.json('PUT', '/_standin/faults', rules)
+        assert st == 200, st
+
+    def docs(self, index):
+        """{(_id, routing): sha256(_source bytes), len} of everything in index."""
+        self.json('POST', '/%s/_refresh' % index)
+        st, r = self.json('POST', '/%s/_search' % urllib.parse.quote(index),
+                          {'size': 10000, 'query': {'match_all': {}}, '_source': False})
+        assert st == 200, (st, r)
+        out = {}
+        for h in r['hits']['hits']:
+            fmt = '/%s/_doc/%s/_source' if self.typed else '/%s/_source/%s'
+            path = fmt % (urllib.parse.quote(index), urllib.parse.quote(h['_id'], safe=''))
+            if h.get('_routing') is not None:
+                path += '?routing=' + urllib.parse.quote(h['_routing'], safe='')
+            st, raw = self.raw('GET', path)
+            assert st == 200, (st, path)
+            out[(h['_id'], h.get('_routing', '-'))] = (hashlib.sha256(raw).hexdigest(), len(raw))
+        return out
+
+    def coord_items(self):
+        self.json('POST', '/%s/_refresh' % COORD)
+        st, r = self.json('POST', '/%s/_search' % COORD, {'size': 10000, 'query': {'term': {'kind': 'item'}},
+                                                          'seq_no_primary_term': True})
+        assert st == 200, (st, r)
+        return {h['_id']: h['_source'] for h in r['hits']['hits']}
+
+
+class S3(Proc):
+    def __init__(self, tmp, buckets, key='AKIDBACKFILL', secret='backfill-secret', *extra):
+        pf = os.path.join(tmp, 's3-%d.port' % time.monotonic_ns())
+        args = [PY, S3_SCRIPT, '--port', '0', '--port-file', pf, '--access-key', key, '--secret-key', secret,
+                '--page-size', '3'] + list(extra)
+        for b in buckets:
+            args += ['--bucket', b]
+        super().__init__(args, pf)
+
+
+def expected(fixture, snapshot):
+    """{index: {(id, routing): (sha, len)}} from tests/fixtures/expected."""
+    out = {}
+    with open(os.path.join(EXPECTED, '%s.%s.tsv' % (fixture, snapshot))) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            idx, _id, routing, _type, sha, n = line.rstrip('\n').split('\t')
+            out.setdefault(idx, {})[(_id, routing)] = (sha, int(n))
+    return out
+
+
+def fixtures():
+    out = []
+    for p in sorted(glob.glob(os.path.join(EXPECTED, '*.tsv'))):
+        base = os.path.basename(p)[:-4]
+        fixture, _, snap = base.partition('.')
+        if os.path.isdir(os.path.join(SNAPS, fixture)):
+            out.append((fixture, snap))
+    return out
+
+
+class BackfillTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='bf-test-')
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            p.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def target(self, *a):
+        t = Target(self.tmp, *a)
+        self.procs.append(t)
+        return t
+
+    def run_rfs(self, *args, env=None, timeout=120):
+        e = dict(os.environ)
+        e.update(env or {})
+        p = subprocess.run([RFS] + list(args), capture_output=True, text=True, timeout=timeout, env=e)
+        return p.returncode, p.stdout, p.stderr
+
+    def backfill(self, t, repo, snap, *extra, env=None):
+        return self.run_rfs('backfill', '--repo', repo, '--snapshot', snap, '--target', t.url,
+                            '--progress-interval', '0', '--target-backoff-base', '10ms',
+                            '--target-backoff-cap', '200ms', *extra, env=env)
+
+    def assert_exact(self, t, exp):
+        for index, docs in exp.items():
+            got = t.docs(index)
+            self.assertEqual(len(got), len(docs), index)
+            self.assertEqual(got, docs, index)
+
+    def test_every_fixture_exact(self):
+        fx = fixtures()
+        self.assertGreaterEqual(len(fx), 5)
+        for fixture, snap in fx:
+            with self.subTest(fixture=fixture, snapshot=snap):
+                t = self.target()
+                exp = expected(fixture, snap)
+                t.precreate(exp)
+                rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--workers', '2',
+                                           '--batch-docs', '7', '--split-docs', '500')
+                self.assertEqual(rc, 0, err)
+                exp = expected(fixture, snap)
+                self.assert_exact(t, exp)
+                total = sum(len(d) for d in exp.values())
+                # nothing sent twice, coordination complete
+                self.assertEqual(t.stats()['bulk']['items'], total)
+                items = t.coord_items()
+                self.assertTrue(items)
+                self.assertTrue(all(i['state'] == 'done' for i in items.values()), items)
+                self.assertEqual(sum(i['docs_acked'] for i in items.values()), total)
+                self.assertEqual(t.json('GET', '/%s/_doc/_done' % COORD)[0], 200)
+                rc, out, err = self.run_rfs('backfill-status', '--target', t.url)
+                self.assertEqual(rc, 0, out + err)
+                self.assertIn('state: complete', out)
+                self.assertNotIn('[#', out)
+                if shutil.which('script'):          # on a terminal: a progress bar
+                    p = subprocess.run(['script', '-qec', '%s backfill-status --target %s' % (RFS, t.url),
+                                        '/dev/null'], capture_output=True, text=True, timeout=60)
+                    self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                    self.assertIn('[########################################] 100%', p.stdout)
+                # a second run finds nothing to do
+                rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(t.stats()['bulk']['items'], total)
+                t.stop()
+                self.procs.remove(t)
+
+    def test_dry_run(self):
+        fixture, snap = 'ES_6_8_Single', 'global_state_snapshot'
+        out = os.path.join(self.tmp, 'bulk.ndjson')
+        rc, _, err = self.run_rfs('backfill', '--repo', os.path.join(SNAPS, fixture), '--snapshot', snap,
+                                  '--dry-run', out, '--index-rename', 'posts_2024_01_01=renamed')
+        self.assertEqual(rc, 0, err)
+        with open(out, 'rb') as f:
+            lines = f.read().split(b'\n')
+        self.assertEqual(lines[-1], b'')
+        lines = lines[:-1]
+        self.assertEqual(len(lines) % 2, 0)
+        got = {}
+        for a, s in zip(lines[::2], lines[1::2]):
+            act = json.loads(a)
+            self.assertEqual(list(act), ['index'])
+            meta = act['index']
+            self.assertNotIn('_type', meta)
+            self.assertIsInstance(json.loads(s), dict)
+            got.setdefault(meta['_index'], {})[(meta['_id'], meta.get('routing', '-'))] = \
+                (hashlib.sha256(s).hexdigest(), len(s))
+        exp = expected(fixture, snap)
+        exp['renamed'] = exp.pop('posts_2024_01_01')
+        self.assertEqual(got, exp)
+        # typed bodies for Elasticsearch 6 targets
+        rc, _, err = self.run_rfs('backfill', '--repo', os.path.join(SNAPS, 'ES_5_6_Updates_Deletes'),
+                                  '--snapshot', 'rfs_snapshot', '--dry-run', out, '--dry-run-typed')
+        self.assertEqual(rc, 0, err)
+        with open(out, 'rb') as f:
+            types = sorted(json.loads(line)['index']['_type'] for line in f.read().split(b'\n')[:-1:2])
+        self.assertEqual(types, ['type1', 'type2', 'type2'])
+        # the "split" strategy for multi-type indices: one type to its own index
+        rc, _, err = self.run_rfs('backfill', '--repo', os.path.join(SNAPS, 'ES_5_6_Updates_Deletes'),
+                                  '--snapshot', 'rfs_snapshot', '--dry-run', out, '--type-index',
+                                  'test_updates_deletes/type1=split_t1')
+        self.assertEqual(rc, 0, err)
+        with open(out, 'rb') as f:
+            idx = sorted(json.loads(line)['index']['_index'] for line in f.read().split(b'\n')[:-1:2])
+        self.assertEqual(idx, ['split_t1', 'test_updates_deletes', 'test_updates_deletes'])
+
+    def test_crash_resume_from_checkpoint(self):
+        fixture, snap = 'ES_1_7_5', 'test_1'
+        exp = expected(fixture, snap)
+        total = sum(len(d) for d in exp.values())
+        t = self.target()
+        t.faults([{'path': '*_bulk', 'latency_ms': 120}])
+        args = ['--batch-docs', '25', '--inflight', '2', '--lease', '3s', '--checkpoint-interval', '100ms',
+                '--poll-interval', '300ms', '--split-docs', '0']
+        e = dict(os.environ)
+        cmd = [RFS, 'backfill', '--repo', os.path.join(SNAPS, fixture), '--snapshot', snap, '--target', t.url,
+               '--progress-interval', '0', '--worker-id', 'victim'] + args
+        victim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+        item_id = 'index-1.7.5~0~0~0'
+        ck = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            st, d = t.json('GET', '/%s/_doc/%s' % (COORD, item_id))
+            if st == 200 and d['_source'].get('docs_acked', 0) >= 500:
+                ck = d['_source']
+                break
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        self.assertIsNotNone(ck, 'no checkpoint reached')
+        st, d = t.json('GET', '/%s/_doc/%s' % (COORD, item_id))
+        ck = d['_source']
+        self.assertEqual(ck['state'], 'leased')
+        self.assertEqual(ck['owner'], 'victim')
+        self.assertLess(ck['docs_acked'], total, 'killed too late: the shard was finished')
+        # requests of the dead worker still sleeping in the stand-in are counted when they finish
+        before, stable_since = t.stats()['bulk']['items'], time.monotonic()
+        while time.monotonic() - stable_since < 0.6:
+            time.sleep(0.1)
+            now = t.stats()['bulk']['items']
+            if now != before:
+                before, stable_since = now, time.monotonic()
+        # status while the dead worker's lease is pending: work remains
+        rc, out, _ = self.run_rfs('backfill-status', '--target', t.url)
+        self.assertEqual(rc, 3, out)
+        t.faults([])
+        rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--worker-id', 'rescuer', *args)
+        self.assertEqual(rc, 0, err)
+        self.assert_exact(t, exp)
+        after = t.stats()['bulk']['items']
+        resent_by_rescuer = after - before
+        # the rescuer resumed at the checkpoint: it sent only what was not acknowledged
+        self.assertLessEqual(resent_by_rescuer, total - ck['docs_acked'])
+        self.assertLess(resent_by_rescuer, total)
+        self.assertLess(after - total, total)       # duplicates overall: less than a shard
+        items = t.coord_items()
+        it = items[item_id]
+        self.assertEqual(it['state'], 'done')
+        self.assertEqual(it['owner'], 'rescuer')
+        self.assertEqual(it.get('takeovers'), 1)
+        self.assertEqual(t.stats()['docs'].get('index-1.7.5'), total)
+
+    def test_paused_worker_loses_lease(self):
+        """A worker frozen past its lease: another takes the item over and finishes it; the frozen one,
+        resumed, finds its lease gone (409 on the conditional write) and never marks the item."""
+        fixture, snap = 'ES_1_7_5', 'test_1'
+        exp = expected(fixture, snap)
+        total = sum(len(d) for d in exp.values())
+        t = self.target()
+        t.faults([{'path': '*_bulk', 'latency_ms': 100}])
+        args = ['--batch-docs', '25', '--inflight', '1', '--lease', '2s', '--checkpoint-interval', '100ms',
+                '--poll-interval', '200ms', '--split-docs', '0', '--progress-interval', '0']
+        base = [RFS, 'backfill', '--repo', os.path.join(SNAPS, fixture), '--snapshot', snap, '--target', t.url]
+        sleeper = subprocess.Popen(base + ['--worker-id', 'sleeper'] + args, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+        item_id = 'index-1.7.5~0~0~0'
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            st, d = t.json('GET', '/%s/_doc/%s' % (COORD, item_id))
+            if st == 200 and d['_source'].get('docs_acked', 0) >= 200:
+                break
+            time.sleep(0.05)
+        sleeper.send_signal(signal.SIGSTOP)
+        try:
+            t.faults([])
+            rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--worker-id', 'rescuer', *args)
+            self.assertEqual(rc, 0, err)
+            done = t.coord_items()[item_id]
+            self.assertEqual(done['state'], 'done')
+            self.assertEqual(done['owner'], 'rescuer')
+            self.assertEqual(done['takeovers'], 1)
+        finally:
+            sleeper.send_signal(signal.SIGCONT)
+        _, err = sleeper.communicate(timeout=60)
+        self.assertEqual(sleeper.returncode, 0, err)
+        self.assertIn('lost the lease', err)
+        after = t.coord_items()[item_id]
+        self.assertEqual(after, done)           # the sleeper wrote nothing after the takeover
+        self.assert_exact(t, exp)
+        self.assertEqual(t.stats()['docs'].get('index-1.7.5'), total)
+
+    def test_sigterm_releases_item(self):
+        fixture, snap = 'ES_1_7_5', 'test_1'
+        exp = expected(fixture, snap)
+        total = sum(len(d) for d in exp.values())
+        t = self.target()
+        t.faults([{'path': '*_bulk', 'latency_ms': 100}])
+        args = ['--batch-docs', '25', '--lease', '1h', '--checkpoint-interval', '100ms', '--split-docs', '0',
+                '--progress-interval', '0']
+        base = [RFS, 'backfill', '--repo', os.path.join(SNAPS, fixture), '--snapshot', snap, '--target', t.url]
+        p = subprocess.Popen(base + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        item_id = 'index-1.7.5~0~0~0'
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            st, d = t.json('GET', '/%s/_doc/%s' % (COORD, item_id))
+            if st == 200 and d['_source'].get('docs_acked', 0) >= 100:
+                break
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 3, err)
+        it = t.coord_items()[item_id]
+        self.assertEqual(it['state'], 'available')        # released at once, despite the 1h lease
+        self.assertGreater(it['docs_acked'], 0)
+        self.assertLess(it['docs_acked'], total)
+        t.faults([])
+        before = t.stats()['bulk']['items']
+        rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, *args)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(t.stats()['bulk']['items'] - before, total - it['docs_acked'])
+        self.assert_exact(t, exp)
+
+    def test_unreadable_shard_fails_item(self):
+        fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
+        repo = os.path.join(self.tmp, 'repo')
+        shutil.copytree(os.path.join(SNAPS, fixture), repo)
+        # truncate every data blob of the shards: lengths no longer match the file lists
+        for victim in glob.glob(os.path.join(repo, 'indices', '*', '0', '__*')):
+            with open(victim, 'r+b') as f:
+                f.truncate(os.path.getsize(victim) // 2)
+        t = self.target()
+        rc, _, err = self.backfill(t, repo, snap, '--max-item-attempts', '2', '--poll-interval', '100ms')
+        self.assertEqual(rc, 1, err)
+        self.assertIn('work items failed', err)
+        items = t.coord_items()
+        failed = [i for i in items.values() if i['state'] == 'failed']
+        self.assertEqual(len(failed), 1)
+        self.assertEqual(failed[0]['attempts'], 2)
+        self.assertTrue(failed[0]['error'])
+        rc, out, _ = self.run_rfs('backfill-status', '--target', t.url)
+        self.assertEqual(rc, 1, out)
+        self.assertIn('failed: ', out)
+        self.assertEqual(t.json('GET', '/%s/_doc/_done' % COORD)[0], 404)
+
+    def test_missing_shard_metadata_others_go_on(self):
+        fixture, snap = 'ES_7_10_Single', 'global_state_snapshot'
+        repo = os.path.join(self.tmp, 'repo')
+        shutil.copytree(os.path.join(SNAPS, fixture), repo)
+        # the shard file list of the index with 3 documents disappears
+        with open(os.path.join(repo, 'index.latest'), 'rb') as f:
+            gen = int.from_bytes(f.read(), 'big')
+        with open(os.path.join(repo, 'index-%d' % gen)) as f:
+            index_id = json.load(f)['indices']['posts_2024_01_01']['id']
+        victims = glob.glob(os.path.join(repo, 'indices', index_id, '0', 'snap-*.dat'))
+        self.assertEqual(len(victims), 1)
+        os.unlink(victims[0])
+        t = self.target()
+        rc, _, err = self.backfill(t, repo, snap, '--max-item-attempts', '1', '--poll-interval', '100ms')
+        self.assertEqual(rc, 1, err)
+        items = t.coord_items()
+        self.assertEqual(sorted(i['state'] for i in items.values()), ['done', 'failed'])
+        exp = expected(fixture, snap)
+        self.assertEqual(t.docs('posts_2023_02_25'), exp['posts_2023_02_25'])
+        failed = [i for i in items.values() if i['state'] == 'failed'][0]
+        self.assertEqual(failed['index'], 'posts_2024_01_01')
+        self.assertIn('snap-', failed['error'])
+
+    def test_source_types_like_docs(self):
+        """SMILE, CBOR, LZF and JSON sources (a Lucene 8 index written by real Lucene with
+        tests/integration/rfs/SourceTypes.java) land on the target exactly as `docs` writes them;
+        the YAML one is in the failures file."""
+        jars = '/usr/share/java/lucene-core-8.7.0.jar'
+        if not shutil.which('javac') or not os.path.exists(jars):
+            self.skipTest('javac or liblucene8-java missing')
+        gen = os.path.join(SRC, 'tests', 'integration', 'rfs', 'SourceTypes.java')
+        src_test = os.path.join(SRC, 'tests', 'integration', 'rfs', 'source_types_test.py')
+        if not os.path.exists(gen) or not os.path.exists(src_test):
+            self.skipTest('SourceTypes.java missing')
+        with open(os.path.join(SRC, 'tests', 'unit', 'test_smile.c')) as f:
+            csrc = f.read()
+        start = csrc.index('ALL_TOKENS_HEX[] =')
+        smile_hex = ''.join(part.split('"')[1] for part in csrc[start:csrc.index(';', start)].split('\n')[1:])
+        cbor_hex = 'd9d9f7bf61610161629f0203ff6163c249010000000000000000ff'
+        lzf_hex = (b'ZV\x00\x00\x05{"lzf' + b'ZV\x01\x00\x05\x00\x04\x03":1}').hex()
+        subprocess.run(['javac', '-d', self.tmp, '-cp', jars, gen], check=True)
+        idx = os.path.join(self.tmp, 'index')
+        os.mkdir(idx)
+        subprocess.run(['java', '-cp', self.tmp + ':' + jars, 'SourceTypes', idx, smile_hex, cbor_hex, lzf_hex],
+                       check=True, stdout=subprocess.DEVNULL)
+        rc, out, _ = self.run_rfs('docs', '--lucene-dir', idx, '--index', 'src')
+        want = {}
+        for line in out.encode().split(b'\n')[:-1]:
+            d = json.loads(line)
+            raw = line[line.index(b'"_source":') + 10:-1]
+            want[(d['_id'], '-')] = (hashlib.sha256(raw).hexdigest(), len(raw))
+        self.assertEqual(sorted(k[0] for k in want), ['cbor-doc', 'json-doc', 'lzf-doc', 'smile-doc'])
+        t = self.target()
+        fails = os.path.join(self.tmp, 'failures.ndjson')
+        rc, _, err = self.run_rfs('backfill', '--lucene-dir', idx, '--index', 'src', '--target', t.url,
+                                  '--progress-interval', '0', '--failures-file', fails)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(t.docs('src'), want)
+        with open(fails) as f:
+            recs = [json.loads(line) for line in f]
+        self.assertEqual([(r['id'], r['error']['type']) for r in recs], [('yaml-doc', 'source_conversion')])
+
+    def test_two_processes_split_work(self):
+        fixture, snap = 'ES_2_4_5', 'test_1'
+        exp = expected(fixture, snap)
+        total = sum(len(d) for d in exp.values())
+        t = self.target()
+        t.precreate(exp)
+        t.faults([{'path': '*_bulk', 'latency_ms': 80}])
+        procs = []
+        for n in range(2):
+            cmd = [RFS, 'backfill', '--repo', os.path.join(SNAPS, fixture), '--snapshot', snap, '--target', t.url,
+                   '--progress-interval', '100ms', '--worker-id', 'w%d' % n, '--split-docs', '250', '--batch-docs', '50',
+                   '--inflight', '1', '--poll-interval', '200ms']
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+            # live progress, plain lines when stderr is not a terminal
+            self.assertRegex(err, r'backfill: [0-9.]+s docs_acked=[0-9]+ docs_rejected=0 docs_per_s=')
+            self.assertNotIn('\r', err)
+        self.assert_exact(t, exp)
+        items = t.coord_items()
+        self.assertGreaterEqual(len(items), 8)
+        self.assertTrue(all(i['state'] == 'done' for i in items.values()))
+        owners = {i['owner'] for i in items.values()}
+        self.assertEqual(owners, {'w0', 'w1'})
+        # no item was done twice: every document was sent exactly once
+        self.assertEqual(sum(i['docs_acked'] for i in items.values()), total)
+        self.assertEqual(t.stats()['bulk']['items'], total)
+        self.assertTrue(all(i.get('takeovers', 0) == 0 for i in items.values()))
+
+    def test_faults_still_exact(self):
+        fixture, snap = 'ES_2_4_5', 'test_1'
+        exp = expected(fixture, snap)
+        total = sum(len(d) for d in exp.values())
+        t = self.target()
+        t.precreate(exp)
+        t.faults([
+            {'path': '*_bulk', 'status': 429, 'count': 4},
+            {'path': '*_bulk', 'status': 503, 'count': 3},
+            {'path': '*_bulk', 'status': 502, 'count': 2},
+            {'path': '*_bulk', 'drop': True, 'count': 3},
+            {'path': '*_bulk', 'bulk_item_status': 429, 'item_count': 40},
+        ])
+        fails = os.path.join(self.tmp, 'failures.ndjson')
+        rc, out, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--batch-docs', '100',
+                                     '--failures-file', fails, '--workers', '2', '--split-docs', '700',
+                                     '--target-gzip')
+        self.assertEqual(rc, 0, err)
+        self.assert_exact(t, exp)
+        st = t.stats()
+        self.assertGreaterEqual(st['faults_injected'], 12)
+        self.assertGreaterEqual(st['bulk']['items_rejected'], 40)
+        self.assertFalse(os.path.exists(fails) and os.path.getsize(fails))
+        self.assertEqual(sum(i['docs_acked'] for i in t.coord_items().values()), total)
+
+    def test_mapping_rejection_in_failures_file(self):
+        fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
+        exp = expected(fixture, snap)
+        t = self.target()
+        st, r = t.json('PUT', '/test-index', {'mappings': {'dynamic': 'strict', 'properties': {}}})
+        self.assertEqual(st, 200, r)
+        fails = os.path.join(self.tmp, 'failures.ndjson')
+        rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--failures-file', fails)
+        self.assertEqual(rc, 1, err)
+        self.assertIn('rejected', err)
+        with open(fails) as f:
+            recs = [json.loads(line) for line in f]
+        self.assertEqual(sorted((r['index'], r['id']) for r in recs),
+                         sorted(('test-index', k[0]) for k in exp['test-index']))
+        for r in recs:
+            self.assertEqual(r['status'], 400)
+            self.assertEqual(r['error']['type'], 'strict_dynamic_mapping_exception')
+            self.assertIn('reason', r['error'])
+            self.assertIsInstance(r['source'], dict)
+        self.assertEqual(t.docs('test-index'), {})
+        rc, out, _ = self.run_rfs('backfill-status', '--target', t.url, '--json')
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(json.loads(out)['docs_rejected'], len(recs))
+
+    def test_s3_same_as_fs_and_errors(self):
+        fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
+        s3 = S3(self.tmp, ['snaps=' + SNAPS])
+        self.procs.append(s3)
+        env = {'AWS_ACCESS_KEY_ID': 'AKIDBACKFILL', 'AWS_SECRET_ACCESS_KEY': 'backfill-secret',
+               'AWS_REGION': 'us-east-1'}
+        t = self.target()
+        rc, _, err = self.backfill(t, 's3://snaps/' + fixture, snap, '--s3-endpoint', s3.url, env=env)
+        self.assertEqual(rc, 0, err)
+        self.assert_exact(t, expected(fixture, snap))
+        st = s3.json('GET', '/_standin/stats')[1]
+        self.assertGreater(st.get('GET', 0), 0)
+        # the reader's other commands open --repo through rfs_dir_open_uri (endpoint from SM_S3_ENDPOINT)
+        env_ep = dict(env, SM_S3_ENDPOINT=s3.url)
+        rc, out, err = self.run_rfs('snapshots', '--repo', 's3://snaps/' + fixture, env=env_ep)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(snap, out)
+        rc, out, err = self.run_rfs('docs', '--repo', 's3://snaps/' + fixture, '--snapshot', snap, env=env_ep)
+        self.assertEqual(rc, 0, err)
+        tsv = subprocess.run([PY, os.path.join(SRC, 'tests', 'integration', 'rfs', 'docs_to_tsv.py')], input=out.encode(),
+                             capture_output=True, check=True).stdout.decode()
+        with open(os.path.join(EXPECTED, '%s.%s.tsv' % (fixture, snap))) as f:
+            self.assertEqual(tsv.split('\n'), f.read().split('\n'))
+        # the same through ES 1.x LZF blobs and another layout
+        t2 = self.target()
+        rc, _, err = self.backfill(t2, 's3://snaps/ES_1_7_4_compressed', 'snap1x', '--s3-endpoint', s3.url, env=env)
+        self.assertEqual(rc, 0, err)
+        self.assert_exact(t2, expected('ES_1_7_4_compressed', 'snap1x'))
+        # S3 throttling (503 SlowDown on every 4th request) is retried, with 20 workers sharing one S3 dir
+        # (more than its 16 pooled clients): same documents
+        slow = S3(self.tmp, ['snaps=' + SNAPS], 'AKIDBACKFILL', 'backfill-secret', '--slowdown-every', '4')
+        self.procs.append(slow)
+        t3 = self.target()
+        exp = expected('ES_2_4_5', 'test_1')
+        t3.precreate(exp)
+        rc, _, err = self.backfill(t3, 's3://snaps/ES_2_4_5', 'test_1', '--s3-endpoint', slow.url, '--workers', '20',
+                                   '--split-docs', '100', '--s3-readahead', '4KiB', env=env)
+        self.assertEqual(rc, 0, err)
+        self.assert_exact(t3, exp)
+        self.assertGreater(slow.json('GET', '/_standin/stats')[1].get('slowdown', 0), 3)
+        # wrong secret: 403 naming the key id, never the secret
+        bad = dict(env, AWS_SECRET_ACCESS_KEY='not-the-secret-42')
+        rc, _, err = self.backfill(t, 's3://snaps/' + fixture, snap, '--s3-endpoint', s3.url,
+                                   '--coordination-index', 'other', env=bad)
+        self.assertEqual(rc, 1)
+        self.assertIn('SignatureDoesNotMatch', err)
+        self.assertIn('AKIDBACKFILL', err)
+        self.assertNotIn('not-the-secret-42', err)
+        bad = dict(env, AWS_ACCESS_KEY_ID='AKIDUNKNOWN')
+        rc, _, err = self.backfill(t, 's3://snaps/' + fixture, snap, '--s3-endpoint', s3.url,
+                                   '--coordination-index', 'other', env=bad)
+        self.assertEqual(rc, 1)
+        self.assertIn('InvalidAccessKeyId', err)
+        self.assertIn('AKIDUNKNOWN', err)
+        # a prefix without a repository: the missing key is named
+        rc, _, err = self.backfill(t, 's3://snaps/NoSuchRepo', snap, '--s3-endpoint', s3.url,
+                                   '--coordination-index', 'other', env=env)
+        self.assertEqual(rc, 1)
+        self.assertIn('NoSuchRepo', err)
+        rc, _, err = self.backfill(t, 's3://nobucket/x', snap, '--s3-endpoint', s3.url,
+                                   '--coordination-index', 'other', env=env)
+        self.assertEqual(rc, 1)
+        self.assertIn('no such bucket', err)
+
+    def test_typed_target_and_status_before_setup(self):
+        t = self.target('elasticsearch-6.8')
+        rc, out, _ = self.run_rfs('backfill-status', '--target', t.url)
+        self.assertEqual(rc, 3, out)
+        self.assertIn('no backfill', out)
+        fixture, snap = 'ES_6_8_Single', 'global_state_snapshot'
+        rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap)
+        self.assertEqual(rc, 0, err)
+        self.assert_exact(t, expected(fixture, snap))
+        # Elasticsearch 7.10 and OpenSearch 1.3 targets: typeless
+        for flavor in ('elasticsearch-7.10', 'opensearch-1.3'):
+            t2 = self.target(flavor)
+            rc, _, err = self.backfill(t2, os.path.join(SNAPS, 'ES_5_6_Updates_Deletes'), 'rfs_snapshot')
+            self.assertEqual(rc, 0, err)
+            self.assert_exact(t2, expected('ES_5_6_Updates_Deletes', 'rfs_snapshot'))
+        # another snapshot in the same coordination index is refused
+        rc, _, err = self.backfill(t, os.path.join(SNAPS, 'ES_7_10_Single'), snap + 'x')
+        self.assertEqual(rc, 1)
+
+
+if __name__ == '__main__':
+    if not os.access(RFS, os.X_OK):
+        print('SKIP: %s not built' % RFS)
+        sys.exit(77)
+    unittest.main(verbosity=2)
