@@ -116,7 +116,7 @@ int console_cmd_clusters(struct console_cfg *cfg, int argc, char **argv)
     for (int i = 0; i < 2; i++) {
         struct cluster_info *ci = rows[i].ci;
         if (!ci->ok) {
-            printf("  %-8s %-36s UNREACHABLE: %s\n", rows[i].role, rows[i].url, ci->error);
+            printf("  %-8s %-36s FAILED: %s\n", rows[i].role, rows[i].url, ci->error);
             bad = 1;
             continue;
         }

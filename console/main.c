@@ -78,6 +78,8 @@ int main(int argc, char **argv)
     int rc = sm_opts_defaults(console_opts, &cfg, err, sizeof(err));
     if (!rc)
         rc = console_config_load(&cfg, config, err, sizeof(err));
+    if (!rc)
+        rc = sm_opts_apply_env(console_opts, &cfg, err, sizeof(err));   /* SM_SOURCE_PASSWORD, ... */
     if (rc) {
         fprintf(stderr, "searchmig: %s\n", err);
         sm_opts_free(console_opts, &cfg);

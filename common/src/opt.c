@@ -266,6 +266,17 @@ void sm_opts_free(const struct sm_opt *opts, void *cfg)
     }
 }
 
+int sm_opts_apply_env(const struct sm_opt *opts, void *cfg, char *err, size_t errlen)
+{
+    for (const struct sm_opt *o = opts; o->name; o++) {
+        const char *v = o->env ? getenv(o->env) : NULL;
+        int rc;
+        if (v && *v && (rc = set_value(o, cfg, v, err, errlen)))
+            return rc;
+    }
+    return SM_OK;
+}
+
 int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
                   struct sm_strlist *pos, char *err, size_t errlen)
 {
@@ -296,11 +307,8 @@ int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
         }
     }
     /* pass 2: environment variables */
-    for (const struct sm_opt *o = opts; o->name; o++) {
-        const char *v = o->env ? getenv(o->env) : NULL;
-        if (v && *v && (rc = set_value(o, cfg, v, err, errlen)))
-            return rc;
-    }
+    if ((rc = sm_opts_apply_env(opts, cfg, err, errlen)))
+        return rc;
     /* pass 3: command line */
     bool opts_done = false;
     for (int i = 1; i < argc; i++) {

@@ -66,6 +66,10 @@ int sm_opts_load_file(const struct sm_opt *opts, void *cfg, const char *path,
  * "--" ends options. */
 int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
                   struct sm_strlist *pos, char *err, size_t errlen);
+/* Applies the environment variables named in the table (set and non-empty)
+ * to cfg; sm_opts_parse() does this between the config file and the command
+ * line, tools with their own config formats call it themselves. */
+int sm_opts_apply_env(const struct sm_opt *opts, void *cfg, char *err, size_t errlen);
 void sm_opts_help(const struct sm_cli *cli, FILE *out);
 void sm_opts_free(const struct sm_opt *opts, void *cfg);
 
