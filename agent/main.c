@@ -8,6 +8,7 @@
 #include "record/pipeline.h"
 #include "sink/sink.h"
 #include "source/capture.h"
+#include "tls/tls.h"
 
 #include <sm/err.h>
 #include <sm/kafka.h>
@@ -61,6 +62,9 @@ struct agent_config {
     char *user;
     bool keep_privileges;
     bool cleanup;                 /* --cleanup (eBPF, docs/ebpf.md) */
+    char *tls_keylog;             /* --tls-keylog (docs/tls.md) */
+    struct sm_strlist tls_ports;
+    uint64_t tls_key_wait_ms;
 };
 
 #define OFF(f) offsetof(struct agent_config, f)
@@ -139,6 +143,12 @@ static const struct sm_opt agent_opts[] = {
     { "cleanup", SM_OPT_BOOL, OFF(cleanup), "false",
       "remove the TC filters a killed ebpf-tc agent left on --interface (default: all interfaces) and exit",
       NULL, 0, NULL },
+    { "tls-keylog", SM_OPT_STR, OFF(tls_keylog), NULL,
+      "decrypt TLS with the session secrets in this NSS key log file (docs/tls.md)", NULL, 0, "FILE" },
+    { "tls-port", SM_OPT_LIST, OFF(tls_ports), NULL,
+      "server port(s) carrying TLS (default: detect TLS on every port)", NULL, 0, "N" },
+    { "tls-key-wait", SM_OPT_DURATION, OFF(tls_key_wait_ms), "5s",
+      "how long a TLS connection waits for its secrets before it is reported undecryptable", NULL, 0, NULL },
     SM_OPT_END
 };
 
@@ -361,6 +371,7 @@ int main(int argc, char **argv)
     struct agent_sink *sink = NULL;
     struct agent_pipeline *pl = NULL;
     struct agent_capture *cap = NULL;
+    struct agent_tls_filter *tls = NULL;
     struct ticker tk = { 0 };
     bool ticker_started = false;
     struct agent_metrics *metrics = NULL;
@@ -458,6 +469,25 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct agent_stream_cb cb = agent_pipeline_stream_cb(pl);
+    if (cfg.tls_keylog && *cfg.tls_keylog) {   /* TLS filter between capture and pipeline (docs/tls.md) */
+        struct agent_tls_cfg tc;
+        agent_tls_cfg_init(&tc);
+        tc.keylog_path = cfg.tls_keylog;
+        tc.key_wait_ns = cfg.tls_key_wait_ms * 1000000ull;
+        for (size_t i = 0; i < cfg.tls_ports.n; i++) {
+            uint64_t p;
+            if (tc.nports >= AGENT_TLS_MAX_PORTS || sm_parse_u64(cfg.tls_ports.v[i], 65535, &p) || p == 0) {
+                sm_log_err("--tls-port '%s': not a TCP port (at most %d)", cfg.tls_ports.v[i], AGENT_TLS_MAX_PORTS);
+                goto out;
+            }
+            tc.ports[tc.nports++] = (uint16_t)p;
+        }
+        if ((rc = agent_tls_filter_new(&tc, &cb, &tls, err, sizeof(err)))) {
+            sm_log_err("%s", err);
+            goto out;
+        }
+        cb = *agent_tls_filter_cb(tls);
+    }
     if ((rc = agent_capture_open(&cc, &cb, &cap, err, sizeof(err)))) {
         sm_log_err("%s", err);
         goto out;
@@ -520,6 +550,16 @@ int main(int argc, char **argv)
     g_cap = NULL;
     agent_capture_close(cap);   /* open connections end here, with close records */
     cap = NULL;
+    if (tls) {   /* connections still waiting for TLS secrets end here */
+        struct agent_tls_stats ts;
+        agent_tls_filter_drain(tls);
+        agent_tls_filter_stats(tls, &ts);
+        fprintf(stderr,
+                "searchmig-agent: tls connections=%" PRIu64 " decrypted=%" PRIu64 " undecryptable=%" PRIu64
+                " (no keys %" PRIu64 ", unsupported %" PRIu64 ", auth failures %" PRIu64 ") plaintext_bytes=%" PRIu64 "\n",
+                ts.conns_tls, ts.conns_decrypted, ts.conns_undecryptable, ts.conns_no_keys, ts.conns_unsupported,
+                ts.auth_failures, ts.bytes_plaintext);
+    }
     agent_pipeline_flush(pl);
     if (agent_sink_flush(sink, sm_now_ms() + 10000) != SM_OK)
         exit_code = 1;
@@ -547,6 +587,7 @@ out:
     }
     g_cap = NULL;
     agent_capture_close(cap);
+    agent_tls_filter_free(tls);
     agent_pipeline_free(pl);
     agent_sink_close(sink);
     sm_opts_free(agent_opts, &cfg);
