@@ -2,6 +2,7 @@
  * TrafficStream records (docs/agent.md). A thin layer over agent_core:
  * options -> sink -> record pipeline -> capture engine, until EOF or
  * SIGTERM/SIGINT, then everything open is flushed and closed. */
+#include "ops/keys.h"
 #include "ops/metrics.h"
 #include "ops/notify.h"
 #include "ops/privs.h"
@@ -348,6 +349,8 @@ static int build_capture_cfg(const struct agent_config *cfg, struct agent_captur
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "keys"))
+        return agent_keys_main(argc - 1, argv + 1);
     struct agent_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     struct sm_cli cli = {
@@ -571,10 +574,12 @@ int main(int argc, char **argv)
             ") connections=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64 " records=%" PRIu64
             " record_bytes=%" PRIu64 " bytes_c2s=%" PRIu64 " bytes_s2c=%" PRIu64 " gaps=%" PRIu64
             " broken=%" PRIu64 " suppressed=%" PRIu64 " sampled_out=%" PRIu64 " upgrades=%" PRIu64
-            " records_dropped=%" PRIu64 "\n",
+            " records_dropped=%" PRIu64 " evicted=%" PRIu64 " bytes_lost=%" PRIu64 " flow_mem_peak=%" PRIu64
+            "\n",
             cs.packets, cs.kernel_drops + cs.iface_drops, cs.kernel_drops, cs.iface_drops, ps.connections,
             ps.requests, ps.responses, ps.rec.records, ps.rec.record_bytes, ps.bytes_c2s, ps.bytes_s2c,
-            ps.gaps, ps.broken, ps.suppressed, ps.sampled_out, ps.upgrades, ps.records_dropped);
+            ps.gaps, ps.broken, ps.suppressed, ps.sampled_out, ps.upgrades, ps.records_dropped,
+            cs.flow.flows_evicted, cs.flow.bytes_lost, cs.flow.mem_peak);
 
 out:
     agent_metrics_stop(metrics);
