@@ -19,6 +19,9 @@ struct rconn;
 
 struct job {
     struct job *next;              /* in conn->jobs, index order */
+    struct job *done_next;         /* in engine->done: both halves finished, tuple pending */
+    bool tuple_written;
+    int8_t match;                  /* status comparison: 1 same, -1 differ, 0 not compared */
     struct rconn *conn;
     uint64_t index;
     struct replay_origin origin;   /* released when the job is finished */
@@ -55,7 +58,17 @@ struct rconn {
 struct replay_engine {
     struct replay_engine_cfg cfg;
     pthread_mutex_t lock;
+    /* Idle workers all sleep until the earliest due time: the first one the
+     * kernel runs takes the request. (A single "timer" worker handing the role
+     * on saves wakeups but doubled p99 lateness on a loaded 2-core machine:
+     * one thread's scheduling delay instead of the best of several.) */
     pthread_cond_t work_cv, space_cv;
+    size_t low_water;              /* input resumes once pending is down to this */
+    /* Sent requests whose source response has not come yet: they can only
+     * finish with more input (the response ends with the connection's next
+     * request or close), so they do not count against max_pending - holding
+     * the input for them would deadlock with many open connections. */
+    uint64_t awaiting_source;
     pthread_t *threads;
     unsigned nthreads;
     bool stopping;
@@ -64,6 +77,16 @@ struct replay_engine {
     size_t tab_size, nconns;
     struct rconn **heap;
     size_t heap_len, heap_cap;
+
+    /* Finished jobs wait here (still linked in their connection) while the
+     * thread that finished them builds and writes their tuples outside the
+     * engine lock; tlock serialises the comparison hook and the writer. */
+    struct job *done, *done_tail;
+    unsigned done_busy;            /* batches being written */
+    pthread_mutex_t tlock;
+    pthread_cond_t done_cv;
+    pthread_t tuple_thread;
+    bool tuple_started;
 
     bool timeline_set;
     int64_t t0_ns;
@@ -168,7 +191,9 @@ static void heap_down(struct replay_engine *e, size_t i)
     }
 }
 
-static int heap_push(struct replay_engine *e, struct rconn *c)
+/* wake: signal an idle worker (not needed when the caller is a worker that
+ * goes back to the heap itself right away). */
+static int heap_push(struct replay_engine *e, struct rconn *c, bool wake)
 {
     if (c->in_heap || c->busy || !c->to_send)
         return SM_OK;
@@ -184,7 +209,8 @@ static int heap_push(struct replay_engine *e, struct rconn *c)
     c->heap_pos = e->heap_len;
     e->heap[e->heap_len++] = c;
     heap_up(e, c->heap_pos);
-    pthread_cond_signal(&e->work_cv);
+    if (wake)
+        pthread_cond_signal(&e->work_cv);
     return SM_OK;
 }
 
@@ -201,6 +227,26 @@ static struct rconn *heap_pop(struct replay_engine *e)
     return c;
 }
 
+/* ---- job state (lock held) ---- */
+
+static void set_target_done(struct replay_engine *e, struct job *j)
+{
+    j->target_done = true;
+    j->target_done_ns = sm_now_ns();
+    if (!j->source_done) {
+        e->awaiting_source++;
+        if (e->st.pending - e->awaiting_source <= e->low_water)
+            pthread_cond_broadcast(&e->space_cv);
+    }
+}
+
+static void set_source_done(struct replay_engine *e, struct job *j)
+{
+    if (j->target_done)
+        e->awaiting_source--;
+    j->source_done = true;
+}
+
 /* ---- tuples ---- */
 
 static void job_free(struct job *j)
@@ -212,11 +258,16 @@ static void job_free(struct job *j)
     sm_free(j);
 }
 
-static void write_tuple(struct replay_engine *e, struct job *j)
+/* Builds and writes one tuple; runs without the engine lock (the job is
+ * finished: no other thread touches it). Returns 1 when the statuses match,
+ * -1 when they differ, 0 otherwise; *written says whether the tuple went out. */
+static int write_tuple(struct replay_engine *e, struct job *j, bool *written)
 {
+    int match = 0;
+    *written = false;
     json_t *t = json_object();
     if (!t)
-        return;
+        return 0;
     if (j->parse_ok) {
         json_object_set_new(t, "sourceRequest", replay_tuple_msg_json(&j->src_req, -1));
         if (!j->dropped)
@@ -237,27 +288,37 @@ static void write_tuple(struct replay_engine *e, struct job *j)
         json_object_set_new(t, "error", json_string(j->error));
     if (j->src_wait_expired)
         json_object_set_new(t, "sourceResponseTimedOut", json_true());
-    if (j->have_src_resp && j->have_tgt_resp) {
-        if (j->src_resp.status == j->tgt_resp.status)
-            e->st.status_match++;
-        else
-            e->st.status_differ++;
-    }
+    if (j->have_src_resp && j->have_tgt_resp)
+        match = j->src_resp.status == j->tgt_resp.status ? 1 : -1;
+    pthread_mutex_lock(&e->tlock);
     if (e->cfg.compare)
         e->cfg.compare(e->cfg.compare_arg, t, j->have_src_resp ? &j->src_resp : NULL,
                        j->have_tgt_resp ? &j->tgt_resp : NULL);
     if (e->cfg.tuples && replay_tuple_writer_write(e->cfg.tuples, t) == SM_OK)
-        e->st.tuples++;
+        *written = true;
+    pthread_mutex_unlock(&e->tlock);
     json_decref(t);
+    return match;
 }
 
-/* Called with the lock held when either half of a job finished. */
+/* Called with the lock held when either half of a job finished: once both
+ * are, the job goes to the done list, which the tuple thread works off. */
 static void job_maybe_finish(struct replay_engine *e, struct job *j)
 {
     if (!j->target_done || !j->source_done)
         return;
-    if (!j->dropped)
-        write_tuple(e, j);
+    j->done_next = NULL;
+    if (e->done_tail)
+        e->done_tail->done_next = j;
+    else
+        e->done = j;
+    e->done_tail = j;
+    pthread_cond_signal(&e->done_cv);
+}
+
+/* Called with the lock held after the tuple of j was written (or skipped). */
+static void job_final(struct replay_engine *e, struct job *j)
+{
     if (j->origin.partition >= 0 && e->cfg.release)
         e->cfg.release(e->cfg.release_arg, &j->origin);
     struct rconn *c = j->conn;
@@ -273,8 +334,60 @@ static void job_maybe_finish(struct replay_engine *e, struct job *j)
         c->jobs_tail = prev;
     job_free(j);
     e->st.pending--;
-    pthread_cond_broadcast(&e->space_cv);
+    /* hysteresis: waking the input for every finished request costs a
+     * context switch per request when it is held at max_pending */
+    if (e->st.pending - e->awaiting_source <= e->low_water)
+        pthread_cond_broadcast(&e->space_cv);
     conn_maybe_free(e, c);
+}
+
+/* With the lock held: writes the tuples of every job on the done list with
+ * the lock released (JSON building, comparison and serialisation are most of
+ * a request's cost: under the engine lock they serialised all workers), then
+ * finishes them (offset release, pending count) under the lock again. */
+static void process_done(struct replay_engine *e)
+{
+    while (e->done) {
+        struct job *batch = e->done;
+        e->done = e->done_tail = NULL;
+        e->done_busy++;
+        pthread_mutex_unlock(&e->lock);
+        for (struct job *j = batch; j; j = j->done_next) {
+            j->tuple_written = false;
+            j->match = j->dropped ? 0 : (int8_t)write_tuple(e, j, &j->tuple_written);
+        }
+        pthread_mutex_lock(&e->lock);
+        struct job *jn;
+        for (struct job *j = batch; j; j = jn) {
+            jn = j->done_next;
+            if (j->tuple_written)
+                e->st.tuples++;
+            if (j->match > 0)
+                e->st.status_match++;
+            else if (j->match < 0)
+                e->st.status_differ++;
+            job_final(e, j);
+        }
+        e->done_busy--;
+        pthread_cond_broadcast(&e->space_cv);
+    }
+}
+
+/* The tuple thread: writes the tuples of finished requests, so that senders
+ * go straight on to their next request and the input thread keeps reading. */
+static void *tuple_worker(void *arg)
+{
+    struct replay_engine *e = arg;
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        while (!e->done && !e->stopping)
+            pthread_cond_wait(&e->done_cv, &e->lock);
+        if (!e->done)
+            break;
+        process_done(e);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
 }
 
 /* ---- sending ---- */
@@ -414,7 +527,7 @@ static void *worker(void *arg)
                 uint64_t due = cdue(e->heap[0]);
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
-                uint64_t now = sm_now_ns();
+                uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
                 uint64_t wait = due > now ? due - now : 0;
                 if (wait > 100000000u)
                     wait = 100000000u;
@@ -444,15 +557,17 @@ static void *worker(void *arg)
             e->st.sent++;
         else
             e->st.target_errors++;
-        j->target_done = true;
-        j->target_done_ns = sm_now_ns();
+        set_target_done(e, j);
         c->busy = false;
         /* next job of this connection that needs sending */
         struct job *n = j->next;
         while (n && n->target_done)
             n = n->next;
         c->to_send = n;
-        heap_push(e, c);
+        /* this worker goes back to the heap itself: wake another one only if
+         * there is more than this connection or it is not due yet (then every
+         * idle worker waits for the earliest due time, as on submit) */
+        heap_push(e, c, e->heap_len > 0 || cdue(c) > sm_now_ns());
         job_maybe_finish(e, j);
     }
     pthread_mutex_unlock(&e->lock);
@@ -485,13 +600,18 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
         return NULL;
     }
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->tlock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->work_cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&e->space_cv, NULL);
-    for (unsigned i = 0; i < e->cfg.workers; i++) {
+    pthread_cond_init(&e->done_cv, NULL);
+    e->low_water = e->cfg.max_pending - 1 - e->cfg.max_pending / 8;
+    if (!pthread_create(&e->tuple_thread, NULL, tuple_worker, e))
+        e->tuple_started = true;
+    for (unsigned i = 0; i < e->cfg.workers && e->tuple_started; i++) {
         if (pthread_create(&e->threads[i], NULL, worker, e))
             break;
         e->nthreads++;
@@ -546,8 +666,9 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
     }
 
     pthread_mutex_lock(&e->lock);
-    while (e->st.pending >= e->cfg.max_pending && !e->stopping)
-        pthread_cond_wait(&e->space_cv, &e->lock);
+    if (e->st.pending - e->awaiting_source >= e->cfg.max_pending)
+        while (e->st.pending - e->awaiting_source > e->low_water && !e->stopping)
+            pthread_cond_wait(&e->space_cv, &e->lock);
     char key[512];
     conn_key(key, sizeof(key), req->node_id, req->conn_id);
     struct rconn *c = conn_find(e, key, true, req->conn_id);
@@ -582,11 +703,10 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
             e->st.transform_errors++;
         else
             e->st.unparsable++;
-        j->target_done = true;
-        j->target_done_ns = sm_now_ns();
+        set_target_done(e, j);
     } else if (!c->to_send) {
         c->to_send = j;
-        heap_push(e, c);
+        heap_push(e, c, true);
     }
     pthread_mutex_unlock(&e->lock);
 }
@@ -598,10 +718,12 @@ void replay_engine_on_response(void *arg, const struct replay_msg *resp, enum re
     conn_key(key, sizeof(key), resp->node_id, resp->conn_id);
     pthread_mutex_lock(&e->lock);
     struct rconn *c = conn_find(e, key, false, NULL);
-    struct job *j = c ? c->jobs : NULL;
-    while (j && j->index != resp->index)
-        j = j->next;
-    if (!j) {
+    /* usually the newest request: responses follow their request in the input */
+    struct job *j = c ? c->jobs_tail : NULL;
+    if (j && j->index != resp->index)
+        for (j = c->jobs; j && j->index != resp->index; j = j->next)
+            ;
+    if (!j || j->source_done) {
         pthread_mutex_unlock(&e->lock);
         return;
     }
@@ -622,7 +744,7 @@ void replay_engine_on_response(void *arg, const struct replay_msg *resp, enum re
             j->src_ms = 0;
     }
     j->src_end = end;
-    j->source_done = true;
+    set_source_done(e, j);
     job_maybe_finish(e, j);
     pthread_mutex_unlock(&e->lock);
 }
@@ -660,12 +782,17 @@ void replay_engine_expire_source_waits(struct replay_engine *e, bool all)
                     continue;
                 if (!all && now - j->target_done_ns < wait)
                     continue;
-                j->source_done = true;
+                set_source_done(e, j);
                 j->src_wait_expired = true;
                 e->st.source_waits_expired++;
                 job_maybe_finish(e, j);
             }
         }
+    }
+    if (all) {   /* shutdown: callers expect these tuples written on return */
+        process_done(e);
+        while (e->done_busy || e->done)
+            pthread_cond_wait(&e->space_cv, &e->lock);
     }
     pthread_mutex_unlock(&e->lock);
 }
@@ -673,10 +800,10 @@ void replay_engine_expire_source_waits(struct replay_engine *e, bool all)
 int replay_engine_flush_tuples(struct replay_engine *e)
 {
     int rc = SM_OK;
-    pthread_mutex_lock(&e->lock);
+    pthread_mutex_lock(&e->tlock);
     if (e->cfg.tuples)
         rc = replay_tuple_writer_flush(e->cfg.tuples);
-    pthread_mutex_unlock(&e->lock);
+    pthread_mutex_unlock(&e->tlock);
     return rc;
 }
 
@@ -694,8 +821,10 @@ void replay_engine_drain(struct replay_engine *e)
     while (e->st.pending)
         pthread_cond_wait(&e->space_cv, &e->lock);
     pthread_mutex_unlock(&e->lock);
+    pthread_mutex_lock(&e->tlock);
     if (e->cfg.tuples)
         replay_tuple_writer_flush(e->cfg.tuples);
+    pthread_mutex_unlock(&e->tlock);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -730,9 +859,12 @@ void replay_engine_free(struct replay_engine *e)
     e->stopping = true;
     pthread_cond_broadcast(&e->work_cv);
     pthread_cond_broadcast(&e->space_cv);
+    pthread_cond_broadcast(&e->done_cv);
     pthread_mutex_unlock(&e->lock);
     for (unsigned i = 0; i < e->nthreads; i++)
         pthread_join(e->threads[i], NULL);
+    if (e->tuple_started)
+        pthread_join(e->tuple_thread, NULL);
     for (size_t i = 0; i < e->tab_size; i++) {
         struct rconn *c = e->tab[i], *cn;
         for (; c; c = cn) {
@@ -753,6 +885,8 @@ void replay_engine_free(struct replay_engine *e)
     sm_free(e->threads);
     pthread_cond_destroy(&e->work_cv);
     pthread_cond_destroy(&e->space_cv);
+    pthread_cond_destroy(&e->done_cv);
     pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->tlock);
     sm_free(e);
 }

@@ -11,7 +11,10 @@
  * measured per request.
  *
  * Memory is bounded: submit() blocks the input side while max_pending
- * requests are queued or in flight (backpressure instead of growth). */
+ * requests are queued, in flight or waiting for their tuple (backpressure
+ * instead of growth; it resumes at 7/8 of the limit). Requests that only wait
+ * for their source response are not counted: that needs more input (about
+ * one per open source connection). Tuples are written by a tuple thread. */
 #ifndef REPLAY_SEND_ENGINE_H
 #define REPLAY_SEND_ENGINE_H
 #include <stdbool.h>

@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""Replay timing: 600 requests spread over 3 s of source time on 12 source
+connections are replayed at speedups 1, 2 and 10 to a local server that logs
+the monotonic arrival time of each request. Every request must arrive once,
+in order per source connection, and at start + offset/speedup within a
+generous bound (p99 < 250 ms: the suite runs on a loaded machine; the precise
+figure is bench_replay's). The error distribution is printed."""
+import os
+import sys
+sys.dont_write_bytecode = True
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import replay_timing_lib as rt  # noqa: E402
+
+TMP = tempfile.mkdtemp(prefix="sm-replay-timing-")
+CONNS, REQS, DUR_MS = 12, 600, 3000
+P99_BOUND_MS = 250.0
+
+
+class ReplayTiming(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        for p in (rt.REPLAY, rt.HTTPD, rt.GEN):
+            if not os.path.exists(p):
+                raise unittest.SkipTest(f"{p} not built")
+        cls.records = os.path.join(TMP, "records.txt")
+        rt.generate(cls.records, CONNS, REQS, DUR_MS, body=200, jitter=50)
+
+    def replay_at(self, speedup):
+        log = os.path.join(TMP, f"arrivals-{speedup}.log")
+        srv = rt.Server(threads=2, log=log)
+        summ = os.path.join(TMP, f"summary-{speedup}.json")
+        try:
+            _, wall, _, _ = rt.run_replay(["--input", self.records, "--target", srv.url, "--speedup-factor",
+                                           str(speedup), "--tuples-dir", os.path.join(TMP, f"tuples-{speedup}"),
+                                           "--summary-json", summ], timeout=60)
+        finally:
+            arrivals = srv.stop()
+        r = rt.analyze(arrivals, speedup)
+        s = rt.summary_json(summ)
+        print(f"speedup {speedup:>4}: {r['n']} requests in {wall:.2f} s; send-time error "
+              f"p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms, max {r['max']:.3f} ms; "
+              f"engine lag p99 {s['lag_p99_us'] / 1000:.3f} ms", flush=True)
+        self.assertEqual(r["n"], REQS, "every request arrives")
+        self.assertEqual(r["duplicates"], 0)
+        self.assertEqual(r["keys"], {(k % CONNS, k // CONNS) for k in range(REQS)})
+        self.assertEqual(r["order_violations"], 0, "per-connection order kept")
+        self.assertLess(r["p99"], P99_BOUND_MS)
+        # the schedule is followed, not just the order: the replay lasts about
+        # the source span divided by the speedup, never much less
+        first, last = arrivals[0][0], arrivals[-1][0]
+        span_ms = (last - first) / 1e6
+        expect_ms = DUR_MS / speedup
+        self.assertGreater(span_ms, expect_ms * 0.9 - 10, "replay ran ahead of the schedule")
+        self.assertLess(span_ms, expect_ms + 1000, "replay fell far behind the schedule")
+        self.assertEqual(s["sent"], REQS)
+        self.assertEqual(s["tuples"], REQS)
+
+    def test_speedup_1(self):
+        self.replay_at(1)
+
+    def test_speedup_2(self):
+        self.replay_at(2)
+
+    def test_speedup_10(self):
+        self.replay_at(10)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
