@@ -325,6 +325,9 @@ int console_cmd_backfill(struct console_cfg *cfg, int argc, char **argv)
     snprintf(n, sizeof(n), "%lld", (long long)cfg->backfill_workers);
     push2(&a, "--workers", n);
     push2(&a, "--failures-file", console_path(cfg, "backfill-failures.ndjson"));
+    const char *mdrep = console_path(cfg, "metadata-migrate.json");
+    if (access(mdrep, R_OK) == 0)        /* type rules of 'searchmig metadata migrate' */
+        push2(&a, "--metadata-report", mdrep);
     if (cfg->s3_endpoint)
         push2(&a, "--s3-endpoint", cfg->s3_endpoint);
     console_endpoint_args(&cfg->target, "target", &a);

@@ -5,6 +5,7 @@
 
 #include "backfill/bulk.h"
 #include "backfill/coord.h"
+#include "backfill/typerules.h"
 #include "lucene/esdoc.h"
 #include "lucene/lucene.h"
 #include "snapshot/snapshot.h"
@@ -129,13 +130,30 @@ static void doc_opts(const struct rfs_backfill_cfg *cfg, bool typed, const char 
         type = tbuf;
     }
     o->index = tindex;
-    if (type && cfg->type_index && cfg->type_index->n) {
-        snprintf(ibuf, 600, "%s/%s", index, type);
+    const char *stype = type, *ri, *rt;
+    if (cfg->typerules && rfs_typerules_lookup(cfg->typerules, index, type, &ri, &rt)) {
+        /* the metadata migration's rule: its target index (and type for typed targets) */
+        o->index = target_index_name(cfg, ri);
+        if (rt)
+            type = rt;
+    }
+    if (stype && cfg->type_index && cfg->type_index->n) {
+        snprintf(ibuf, 600, "%s/%s", index, stype);
         const char *ti = sm_strlist_kv_get(cfg->type_index, ibuf);
         if (ti && *ti)
             o->index = ti;
     }
     o->type = typed ? (type ? type : "_doc") : NULL;
+}
+
+/* Legacy booleans of the last document added (--metadata-report): re-serialised only when changed. */
+static int coerce(const struct rfs_backfill_cfg *cfg, const struct rfs_bulk_doc_opts *o, struct rfs_bulk_batch *b,
+                  char *err, size_t errlen)
+{
+    bool changed;
+    if (!cfg->typerules || !rfs_typerules_coerce_last(cfg->typerules, o->index, b, &changed))
+        return SM_OK;
+    return sm_errf(err, errlen, SM_ENOMEM, "out of memory coercing legacy booleans");
 }
 
 /* ---- enumeration of work items ---- */
@@ -649,6 +667,8 @@ static const char *process_item(struct bf_worker *w)
         doc_opts(cfg, sh->target.typed, index, tindex, ltype, doc, tbuf, ibuf, &dopts);
         if (rfs_bulk_add(b, &dopts, doc, derr, sizeof(derr)))
             reject_local(w, index, doc, derr);
+        else if (coerce(cfg, &dopts, b, derr, sizeof(derr)))
+            reject_local(w, index, doc, derr);
         b->end_seg = doc->lucene->seg;
         b->end_doc = doc->lucene->doc + 1;
         if (b->ndocs >= cfg->batch_docs || b->body.len >= cfg->batch_bytes) {
@@ -1143,7 +1163,7 @@ int rfs_backfill_dry_run(const struct rfs_backfill_cfg *cfg, const char *path, b
             char tbuf[256], ibuf[600];
             doc_opts(cfg, typed, it->index, target_index_name(cfg, it->index), ltype, doc, tbuf, ibuf, &dopts);
             char derr[512];
-            if (rfs_bulk_add(&b, &dopts, doc, derr, sizeof(derr))) {
+            if (rfs_bulk_add(&b, &dopts, doc, derr, sizeof(derr)) || coerce(cfg, &dopts, &b, derr, sizeof(derr))) {
                 fprintf(stderr, "index %s: document %s not converted: %s\n", it->index, doc->id, derr);
                 sum->docs_rejected++;
                 continue;

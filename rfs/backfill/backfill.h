@@ -21,6 +21,8 @@
 
 #include "io/s3.h"
 
+struct rfs_typerules;
+
 #define RFS_BACKFILL_DEFAULT_COORD_INDEX ".searchmig_backfill"
 
 /* Exit codes of backfill and backfill-status. */
@@ -50,6 +52,7 @@ struct rfs_backfill_cfg {
     const char *failures_file;         /* NULL: rejected documents only counted and logged */
     const struct sm_strlist *rename;   /* "old=new" index renames */
     const struct sm_strlist *type_index; /* "index/type=new index": one type of a multi-type index elsewhere */
+    const struct rfs_typerules *typerules; /* --metadata-report: type rules and legacy booleans (NULL: none) */
     bool allow_untested;
     bool verify_crc;
     bool no_wait;                      /* exit (code 3) when the remaining items are leased by others */

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 
 #include "backfill/backfill.h"
+#include "backfill/typerules.h"
 #include "io/s3.h"
 
 #include <sm/err.h>
@@ -23,12 +24,12 @@
 struct backfill_cli {
     struct sm_http_opts target;
     char *repo, *snapshot, *lucene_dir, *index, *coord_index, *worker_id, *dry_run, *failures_file;
-    char *s3_endpoint, *s3_region, *s3_profile;
+    char *s3_endpoint, *s3_region, *s3_profile, *metadata_report;
     uint64_t s3_readahead;
     struct sm_strlist rename, type_index;
     int64_t workers, inflight, max_item_attempts, bulk_retries;
     uint64_t batch_docs, batch_bytes, lease_ms, checkpoint_ms, poll_ms, split_docs, progress_ms;
-    bool allow_untested, verify_crc, no_wait, quiet, typed;
+    bool allow_untested, verify_crc, no_wait, quiet, typed, coerce_booleans;
 };
 
 #define OFF(f) offsetof(struct backfill_cli, f)
@@ -66,6 +67,12 @@ static const struct sm_opt backfill_opts[] = {
     { "index-rename", SM_OPT_KV, OFF(rename), NULL, "write index OLD as NEW (repeatable)", NULL, 0, "OLD=NEW" },
     { "type-index", SM_OPT_KV, OFF(type_index), NULL, "send documents of TYPE in multi-type index INDEX (ES <= 6) "
       "to NEWINDEX (repeatable; the \"split\" strategy of the metadata migration)", NULL, 0, "INDEX/TYPE=NEWINDEX" },
+    { "metadata-report", SM_OPT_STR, OFF(metadata_report), NULL, "apply the type rules of this report of "
+      "'searchmig-rfs metadata migrate --report' (multi-type indices split/union as migrated) and coerce legacy "
+      "booleans in the fields it warns about", NULL, 0, "FILE" },
+    { "coerce-legacy-booleans", SM_OPT_BOOL, OFF(coerce_booleans), "false", "with --metadata-report: turn "
+      "\"on\"/\"off\"/\"yes\"/\"no\"/\"1\"/\"0\"/0/1 into true/false in every boolean field of the report's "
+      "target mappings, not only those it warns about", NULL, 0, NULL },
     { "dry-run", SM_OPT_STR, OFF(dry_run), NULL, "write the bulk bodies to FILE ('-': stdout) instead of a target",
       NULL, 0, "FILE" },
     { "dry-run-typed", SM_OPT_BOOL, OFF(typed), "false", "with --dry-run: keep _type (Elasticsearch 6 targets)", NULL, 0,
@@ -100,6 +107,7 @@ int rfs_cmd_backfill(int argc, char **argv)
 {
     struct backfill_cli cfg;
     memset(&cfg, 0, sizeof(cfg));
+    struct rfs_typerules *tr = NULL;
     struct sm_cli cli = { "searchmig-rfs backfill",
                           "--repo DIR|s3://bucket/prefix --snapshot NAME (--target URL | --dry-run FILE) [OPTIONS]",
                           "Sends every live document of the snapshot to the target with _bulk index requests "
@@ -130,6 +138,22 @@ int rfs_cmd_backfill(int argc, char **argv)
             fprintf(stderr, "%s: --index-rename '%s': expected OLD=NEW\n", cli.prog, cfg.rename.v[i]);
             goto out;
         }
+    if (cfg.coerce_booleans && !cfg.metadata_report) {
+        fprintf(stderr, "%s: --coerce-legacy-booleans needs --metadata-report FILE (the target mappings)\n", cli.prog);
+        goto out;
+    }
+    if (cfg.metadata_report) {
+        char terr[1024];
+        if (rfs_typerules_load(cfg.metadata_report, cfg.coerce_booleans, &tr, terr, sizeof(terr))) {
+            fprintf(stderr, "%s: %s\n", cli.prog, terr);
+            ex = RFS_CLI_EXIT_FAIL;
+            goto out;
+        }
+        size_t nr, nb;
+        rfs_typerules_counts(tr, &nr, &nb);
+        sm_log_info("metadata report %s: type rules for %zu indices, legacy booleans coerced in %zu target indices",
+                    cfg.metadata_report, nr, nb);
+    }
     struct rfs_s3_opts s3 = { .endpoint = cfg.s3_endpoint, .region = cfg.s3_region, .profile = cfg.s3_profile,
                               .readahead = cfg.s3_readahead, .max_retries = -1 };
     struct rfs_backfill_cfg bc = {
@@ -141,6 +165,7 @@ int rfs_cmd_backfill(int argc, char **argv)
         .lease_ms = cfg.lease_ms, .checkpoint_ms = cfg.checkpoint_ms, .poll_ms = cfg.poll_ms ? cfg.poll_ms : 1000,
         .split_docs = cfg.split_docs, .max_item_attempts = (int)cfg.max_item_attempts,
         .bulk_retries = (int)cfg.bulk_retries, .failures_file = cfg.failures_file, .rename = &cfg.rename, .type_index = &cfg.type_index,
+        .typerules = tr,
         .allow_untested = cfg.allow_untested, .verify_crc = cfg.verify_crc, .no_wait = cfg.no_wait,
         .progress_ms = cfg.quiet ? 0 : cfg.progress_ms, .progress = cfg.quiet ? NULL : stderr,
         .progress_tty = isatty(2) != 0, .stop = &stop_flag,
@@ -178,6 +203,7 @@ int rfs_cmd_backfill(int argc, char **argv)
     if (err[0] && ex != RFS_BACKFILL_EXIT_DONE)
         fprintf(stderr, "%s: %s\n", cli.prog, err);
 out:
+    rfs_typerules_free(tr);
     sm_opts_free(backfill_opts, &cfg);
     return ex;
 }
