@@ -185,7 +185,7 @@ static int check_transcript(const char *name, const char *expect, bool clean)
     snprintf(path, sizeof(path), "tests/fixtures/http/%s", name);
     struct transcript t;
     SM_CHECK(tr_load(sm_src_path(path), &t) == 0);
-    struct step s[TR_MAX_BLOCKS];
+    struct step s[TR_MAX_BLOCKS] = { 0 };
     for (size_t i = 0; i < t.n; i++)
         s[i] = (struct step){ t.b[i].dir, t.b[i].data, t.b[i].len, 0 };
     struct evlog whole;
