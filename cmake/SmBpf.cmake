@@ -9,18 +9,20 @@ set(SM_VMLINUX_BTF "/sys/kernel/btf/vmlinux" CACHE FILEPATH "kernel BTF to gener
 
 set(_sm_bpf_gen ${CMAKE_BINARY_DIR}/ebpf-gen)
 file(MAKE_DIRECTORY ${_sm_bpf_gen})
+# vmlinux.h is made once, at configure time: a build-time rule shared by the
+# two skeleton targets raced under parallel make (both ran it at once).
 if(SM_VMLINUX_H)
-  add_custom_command(OUTPUT ${_sm_bpf_gen}/vmlinux.h
-    COMMAND ${CMAKE_COMMAND} -E copy ${SM_VMLINUX_H} ${_sm_bpf_gen}/vmlinux.h
-    DEPENDS ${SM_VMLINUX_H}
-    COMMENT "vmlinux.h from ${SM_VMLINUX_H}")
-else()
-  add_custom_command(OUTPUT ${_sm_bpf_gen}/vmlinux.h
-    COMMAND ${BPFTOOL} btf dump file ${SM_VMLINUX_BTF} format c > ${_sm_bpf_gen}/vmlinux.h.tmp
-    COMMAND ${CMAKE_COMMAND} -E rename ${_sm_bpf_gen}/vmlinux.h.tmp ${_sm_bpf_gen}/vmlinux.h
-    COMMENT "vmlinux.h from ${SM_VMLINUX_BTF}")
+  configure_file(${SM_VMLINUX_H} ${_sm_bpf_gen}/vmlinux.h COPYONLY)
+elseif(NOT EXISTS ${_sm_bpf_gen}/vmlinux.h)
+  execute_process(COMMAND ${BPFTOOL} btf dump file ${SM_VMLINUX_BTF} format c
+                  OUTPUT_FILE ${_sm_bpf_gen}/vmlinux.h.tmp RESULT_VARIABLE _sm_btf_rc ERROR_VARIABLE _sm_btf_err)
+  if(NOT _sm_btf_rc EQUAL 0)
+    file(REMOVE ${_sm_bpf_gen}/vmlinux.h.tmp)
+    message(FATAL_ERROR "vmlinux.h: bpftool btf dump ${SM_VMLINUX_BTF} failed: ${_sm_btf_err}"
+                        " (configure with -DSM_WITH_EBPF=OFF, or -DSM_VMLINUX_H=<saved vmlinux.h>)")
+  endif()
+  file(RENAME ${_sm_bpf_gen}/vmlinux.h.tmp ${_sm_bpf_gen}/vmlinux.h)
 endif()
-add_custom_target(sm_vmlinux_h DEPENDS ${_sm_bpf_gen}/vmlinux.h)
 
 function(sm_bpf_object name src)
   set(obj ${_sm_bpf_gen}/${name}.bpf.o)
