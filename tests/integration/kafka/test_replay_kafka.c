@@ -450,6 +450,10 @@ static int test_replay_kafka_group(void)
     while (!log_has("a", "assigned") && sm_now_ms() < dl)
         sm_sleep_ms(100);
     pid_t b = start_replayer("b", "g-group", NULL, NULL);
+    /* the rebalance that brings b in waits for a's next poll and heartbeat:
+     * on a loaded machine (CI runs two builds' tests side by side) it can take
+     * tens of seconds, so b gets its own, generous deadline */
+    dl = sm_now_ms() + 60000;
     while (!(log_has("b", "assigned") && log_has("a", "revoked")) && sm_now_ms() < dl)
         sm_sleep_ms(100);
     SM_CHECK(log_has("b", "assigned"));
