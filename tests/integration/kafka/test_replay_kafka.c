@@ -466,7 +466,7 @@ static int test_replay_kafka_group(void)
     }
     SM_CHECK_EQ_INT(rd_kafka_flush(rk, 10000), 0);
     /* both are replaying; kill one without warning in the middle */
-    SM_CHECK(wait_distinct(NC * HALF / 2, 30000) >= NC * HALF / 2);
+    SM_CHECK(wait_distinct(NC * HALF / 2, 60000) >= NC * HALF / 2);
     kill(a, SIGKILL);
     waitpid(a, NULL, 0);
     for (int r = HALF; r < NR; r++)
@@ -474,7 +474,7 @@ static int test_replay_kafka_group(void)
             SM_CHECK(produce_req(rk, c, r, r == NR - 1) == 0);
     SM_CHECK_EQ_INT(rd_kafka_flush(rk, 10000), 0);
     rd_kafka_destroy(rk);
-    int d = wait_distinct(NC * NR, 45000);
+    int d = wait_distinct(NC * NR, 90000);
     SM_CHECK_EQ_INT(d, NC * NR);                       /* nothing lost */
     sm_sleep_ms(1500);
     SM_CHECK_EQ_INT(stop_replayer(b), 0);
