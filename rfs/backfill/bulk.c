@@ -1,9 +1,8 @@
 /* Bulk bodies and per-item result handling (see bulk.h). */
 #include "backfill/bulk.h"
 
-#include "repo/cbor_json.h"
-#include "repo/codec.h"
-#include "smile/smile.h"
+#include "repo/source_json.h"
+#include "smile/smile.h"   /* rfs_json_append_string */
 
 #include <sm/err.h>
 #include <sm/http.h>
@@ -14,8 +13,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SOURCE_MAX ((size_t)1 << 30)
 
 void rfs_bulk_batch_init(struct rfs_bulk_batch *b)
 {
@@ -43,57 +40,6 @@ void rfs_bulk_batch_free(struct rfs_bulk_batch *b)
     sm_free(b->offs);
     b->offs = NULL;
     b->cap = 0;
-}
-
-static int append_json_line(struct sm_buf *b, const uint8_t *p, size_t n)
-{
-    size_t run = 0;
-    const uint8_t *nl = memchr(p, '\n', n), *cr = memchr(p, '\r', n);
-    if (!nl && !cr)
-        return sm_buf_append(b, p, n);
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\n' && p[i] != '\r')
-            continue;
-        int rc = sm_buf_append(b, p + run, i - run);
-        if (!rc)
-            rc = sm_buf_append(b, " ", 1);
-        if (rc)
-            return rc;
-        run = i + 1;
-    }
-    return sm_buf_append(b, p + run, n - run);
-}
-
-static int append_source(struct sm_buf *out, const uint8_t *p, size_t n, int ctype, int depth, char *err,
-                         size_t errlen)
-{
-    switch (ctype) {
-    case RFS_ES_CT_JSON:
-        return append_json_line(out, p, n);
-    case RFS_ES_CT_SMILE:
-        return rfs_smile_to_json(p, n, NULL, out, err, errlen);
-    case RFS_ES_CT_CBOR:
-        return rfs_cbor_to_json(p, n, out, err, errlen);
-    case RFS_ES_CT_LZF: {
-        if (depth)
-            return sm_errf(err, errlen, SM_ECORRUPT, "nested LZF _source");
-        uint8_t *d = NULL;
-        size_t dn = 0;
-        int rc = rfs_codec_decompress(p, n, SOURCE_MAX, &d, &dn, "_source", err, errlen);
-        if (!rc)
-            rc = append_source(out, d, dn, rfs_es_content_type(d, dn), depth + 1, err, errlen);
-        sm_free(d);
-        return rc;
-    }
-    default:
-        return sm_errf(err, errlen, SM_EUNSUPPORTED, "_source content type %s is not supported",
-                       rfs_es_content_type_name(ctype));
-    }
-}
-
-int rfs_bulk_append_source(struct sm_buf *out, const uint8_t *p, size_t n, int ctype, char *err, size_t errlen)
-{
-    return append_source(out, p, n, ctype, 0, err, errlen);
 }
 
 int rfs_bulk_add(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, const struct rfs_esdoc *d,
@@ -131,7 +77,7 @@ int rfs_bulk_add(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, co
     size_t src_start = w->len;
     if (rc) {
         sm_errf(err, errlen, rc, "%s", sm_strerror(rc));
-    } else if (!(rc = append_source(w, d->source, d->source_len, d->content_type, 0, err, errlen))) {
+    } else if (!(rc = rfs_source_append_json(w, d->source, d->source_len, d->content_type, err, errlen))) {
         size_t k = src_start;
         while (k < w->len && (w->data[k] == ' ' || w->data[k] == '\t'))
             k++;

@@ -67,9 +67,6 @@ struct rfs_bulk_doc_opts {
 int rfs_bulk_add(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, const struct rfs_esdoc *d,
                  char *err, size_t errlen);
 
-/* Appends the source of d as one JSON line (no newline) to out. */
-int rfs_bulk_append_source(struct sm_buf *out, const uint8_t *p, size_t n, int ctype, char *err, size_t errlen);
-
 struct rfs_bulk_send_opts {
     const char *path;          /* "/_bulk" */
     int max_retries;           /* rounds of item/request retries here (after the client's) */

@@ -8,14 +8,13 @@
  * document stays on one line; SMILE and CBOR _source are converted to JSON;
  * LZF (ES 1.x compressed _source) is decompressed first; YAML is refused. */
 #include "cli/cli.h"
+#include "repo/source_json.h"
+#include "smile/smile.h"   /* rfs_json_append_string */
 
 #include "io/s3.h"   /* rfs_dir_open_uri: DIR or s3://bucket/prefix */
 
 #include "lucene/esdoc.h"
 #include "lucene/lucene.h"
-#include "repo/cbor_json.h"
-#include "repo/codec.h"
-#include "smile/smile.h"
 #include "snapshot/shard_reader.h"
 #include "snapshot/snapshot.h"
 
@@ -80,51 +79,6 @@ static void report(struct docs_run *r, const char *where, const char *id, const 
         fprintf(stderr, "%s: %s: document %s: %s\n", r->prog, where, id, msg);
 }
 
-/* JSON source: verbatim, CR/LF -> space. */
-static int append_json_source(struct sm_buf *b, const uint8_t *p, size_t n)
-{
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\n' && p[i] != '\r')
-            continue;
-        int rc = sm_buf_append(b, p + run, i - run);
-        if (!rc)
-            rc = sm_buf_append(b, " ", 1);
-        if (rc)
-            return rc;
-        run = i + 1;
-    }
-    return sm_buf_append(b, p + run, n - run);
-}
-
-static int append_source(struct sm_buf *b, const uint8_t *p, size_t n, int ctype, int depth, char *err,
-                         size_t errlen)
-{
-    switch (ctype) {
-    case RFS_ES_CT_JSON:
-        return append_json_source(b, p, n);
-    case RFS_ES_CT_SMILE:
-        return rfs_smile_to_json(p, n, NULL, b, err, errlen);
-    case RFS_ES_CT_CBOR:
-        return rfs_cbor_to_json(p, n, b, err, errlen);
-    case RFS_ES_CT_LZF: {
-        if (depth > 0)
-            return sm_errf(err, errlen, SM_ECORRUPT, "nested LZF _source");
-        uint8_t *d = NULL;
-        size_t dn = 0;
-        int rc = rfs_codec_decompress(p, n, LINE_MAX_BYTES / 2, &d, &dn, "_source", err, errlen);
-        if (rc)
-            return rc;
-        rc = append_source(b, d, dn, rfs_es_content_type(d, dn), depth + 1, err, errlen);
-        sm_free(d);
-        return rc;
-    }
-    default:
-        return sm_errf(err, errlen, SM_EUNSUPPORTED, "_source content type %s is not supported",
-                       rfs_es_content_type_name(ctype));
-    }
-}
-
 /* Writes one document line. Returns SM_OK, or an error for this document
  * (err says why); I/O errors are returned as SM_EIO. */
 static int write_doc(struct docs_run *r, const char *index, const struct rfs_esdoc *d, const char *fallback_type,
@@ -159,7 +113,7 @@ static int write_doc(struct docs_run *r, const char *index, const struct rfs_esd
         rc = sm_buf_append_str(b, ",\"_source\":");
     if (rc)
         return sm_errf(err, errlen, rc, "%s", sm_strerror(rc));
-    if ((rc = append_source(b, d->source, d->source_len, d->content_type, 0, err, errlen)))
+    if ((rc = rfs_source_append_json(b, d->source, d->source_len, d->content_type, err, errlen)))
         return rc;
     if ((rc = sm_buf_append(b, "}\n", 2)))
         return sm_errf(err, errlen, rc, "%s", sm_strerror(rc));
