@@ -223,7 +223,8 @@ int main(int argc, char **argv)
         struct arrival *all = malloc((total ? total : 1) * sizeof(*all));
         size_t k = 0;
         for (int i = 0; all && i < threads; i++) {
-            memcpy(all + k, logs[i].v, logs[i].n * sizeof(*all));
+            if (logs[i].n)   /* a thread that served nothing has no log array */
+                memcpy(all + k, logs[i].v, logs[i].n * sizeof(*all));
             k += logs[i].n;
         }
         if (all) {
