@@ -41,8 +41,19 @@ static pid_t target_pid;
 static int target_port;
 static char target_log[300];
 
+/* Replayers started by a test; a failed check returns early, so cleanup()
+ * (also run at exit and before the next test) ends whatever is still alive. */
+static pid_t replayers[16];
+static int nreplayers;
+
 static void cleanup(void)
 {
+    for (int i = 0; i < nreplayers; i++)
+        if (replayers[i] > 0 && waitpid(replayers[i], NULL, WNOHANG) == 0) {
+            kill(replayers[i], SIGKILL);
+            waitpid(replayers[i], NULL, 0);
+        }
+    nreplayers = 0;
     if (target_pid > 0) {
         kill(target_pid, SIGTERM);
         waitpid(target_pid, NULL, 0);
@@ -58,6 +69,12 @@ static int setup(const char *name)
         SM_SKIP("SM_KAFKA_STANDIN / SM_REPLAY not set");
     if (access("/usr/bin/python3", X_OK))
         SM_SKIP("no /usr/bin/python3 for the target stand-in");
+    static bool at_exit;
+    if (!at_exit) {
+        atexit(cleanup);
+        at_exit = true;
+    }
+    cleanup();   /* leftovers of a test that failed early */
     snprintf(work, sizeof(work), "/tmp/sm_test_replay_kafka.%d.%s", (int)getpid(), name);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s/tuples'", work, work);
@@ -188,6 +205,8 @@ static pid_t start_replayer(const char *tag, const char *group, const char *extr
         execv(getenv("SM_REPLAY"), (char *const *)argv);
         _exit(127);
     }
+    if (pid > 0 && nreplayers < (int)(sizeof(replayers) / sizeof(replayers[0])))
+        replayers[nreplayers++] = pid;
     return pid;
 }
 
