@@ -17,6 +17,22 @@
 
 #include "lucene/storedfields_int.h"
 
+/* LZ4 length extension: a 4-bit length of 15 continues in bytes of 255
+ * until a smaller one. Returns -1 when the input ends first. */
+static inline int lz4_len_ext(const uint8_t **ipp, const uint8_t *iend, size_t *len)
+{
+    if (*len != 15)
+        return 0;
+    unsigned b;
+    do {
+        if (*ipp >= iend)
+            return -1;
+        b = *(*ipp)++;
+        *len += b;
+    } while (b == 255);
+    return 0;
+}
+
 long rfs_sf_lz4_lucene(const uint8_t *in, size_t in_len, uint8_t *out, size_t n)
 {
     const uint8_t *ip = in, *iend = in + in_len;
@@ -27,15 +43,8 @@ long rfs_sf_lz4_lucene(const uint8_t *in, size_t in_len, uint8_t *out, size_t n)
             return -1;
         unsigned t = *ip++;
         size_t lit = t >> 4;
-        if (lit == 15) {
-            unsigned b;
-            do {
-                if (ip >= iend)
-                    return -1;
-                b = *ip++;
-                lit += b;
-            } while (b == 255);
-        }
+        if (lz4_len_ext(&ip, iend, &lit))
+            return -1;
         if (lit > (size_t)(iend - ip) || lit > (size_t)(oend - op))
             return -1;
         if (lit <= 16 && iend - ip >= 16)
@@ -51,15 +60,8 @@ long rfs_sf_lz4_lucene(const uint8_t *in, size_t in_len, uint8_t *out, size_t n)
         size_t off = (size_t)ip[0] | ((size_t)ip[1] << 8);
         ip += 2;
         size_t ml = t & 15;
-        if (ml == 15) {
-            unsigned b;
-            do {
-                if (ip >= iend)
-                    return -1;
-                b = *ip++;
-                ml += b;
-            } while (b == 255);
-        }
+        if (lz4_len_ext(&ip, iend, &ml))
+            return -1;
         ml += 4;
         if (off == 0 || off > (size_t)(op - out) || ml > (size_t)(oend - op))
             return -1;
@@ -91,15 +93,8 @@ long rfs_sf_lz4_skip(const uint8_t *in, size_t in_len, size_t n)
             return -1;
         unsigned t = *ip++;
         size_t lit = t >> 4;
-        if (lit == 15) {
-            unsigned b;
-            do {
-                if (ip >= iend)
-                    return -1;
-                b = *ip++;
-                lit += b;
-            } while (b == 255);
-        }
+        if (lz4_len_ext(&ip, iend, &lit))
+            return -1;
         if (lit > (size_t)(iend - ip) || lit > n - o)
             return -1;
         ip += lit;
@@ -111,15 +106,8 @@ long rfs_sf_lz4_skip(const uint8_t *in, size_t in_len, size_t n)
         size_t off = (size_t)ip[0] | ((size_t)ip[1] << 8);
         ip += 2;
         size_t ml = t & 15;
-        if (ml == 15) {
-            unsigned b;
-            do {
-                if (ip >= iend)
-                    return -1;
-                b = *ip++;
-                ml += b;
-            } while (b == 255);
-        }
+        if (lz4_len_ext(&ip, iend, &ml))
+            return -1;
         ml += 4;
         if (off == 0 || off > o || ml > n - o)
             return -1;
