@@ -2,7 +2,9 @@
 #include "compare/jdoc.h"
 
 #include <sm/mem.h>
+#include <sm/utf8.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +232,8 @@ static bool parse_number(struct parser *ps, struct jd_val *v)
     *ps->end = save;
     if (e == s)
         return false;
+    if (!isfinite(d))   /* 1e999: jansson rejects it; keep it as the largest double (both sides alike) */
+        d = copysign(DBL_MAX, d);
     v->type = JD_REAL;
     v->u.d = d;
     ps->p = e;
@@ -412,18 +416,45 @@ json_t *jd_to_json(const struct jd_val *v)
     switch (v->type) {
     case JD_OBJECT: {
         json_t *o = json_object();
-        for (uint32_t i = 0; i < v->n; i++)
-            json_object_set_new(o, v->u.items[2 * i].u.s, jd_to_json(&v->u.items[2 * i + 1]));
+        for (uint32_t i = 0; i < v->n; i++) {
+            const struct jd_val *k = &v->u.items[2 * i];
+            json_t *val = jd_to_json(&v->u.items[2 * i + 1]);
+            int rc;
+            if (sm_utf8_valid(k->u.s, k->n)) {
+                rc = json_object_setn_new(o, k->u.s, k->n, val);
+            } else {   /* jd_parse passes raw bytes through; jansson keys must be UTF-8 */
+                size_t rn;
+                char *r = sm_utf8_repair(k->u.s, k->n, &rn);
+                rc = r ? json_object_setn_new(o, r, rn, val) : (json_decref(val), -1);
+                sm_free(r);
+            }
+            if (rc || !val) {   /* out of memory: no silently missing member */
+                json_decref(o);
+                return NULL;
+            }
+        }
         return o;
     }
     case JD_ARRAY: {
         json_t *a = json_array();
-        for (uint32_t i = 0; i < v->n; i++)
-            json_array_append_new(a, jd_to_json(&v->u.items[i]));
+        for (uint32_t i = 0; i < v->n; i++) {
+            if (json_array_append_new(a, jd_to_json(&v->u.items[i]))) {
+                json_decref(a);
+                return NULL;
+            }
+        }
         return a;
     }
-    case JD_STRING:
-        return json_stringn(v->u.s, v->n);
+    case JD_STRING: {
+        json_t *j = json_stringn(v->u.s, v->n);
+        if (!j) {   /* not valid UTF-8: jansson refuses it; keep it readable */
+            size_t rn;
+            char *r = sm_utf8_repair(v->u.s, v->n, &rn);
+            j = r ? json_stringn(r, rn) : NULL;
+            sm_free(r);
+        }
+        return j;
+    }
     case JD_INT:
         return json_integer(v->u.i);
     case JD_REAL:

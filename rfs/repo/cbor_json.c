@@ -5,6 +5,7 @@
 
 #include <sm/err.h>
 #include <sm/mem.h>
+#include <sm/utf8.h>
 #include <sm/util.h>
 
 #include <cbor.h>
@@ -218,7 +219,7 @@ static void cb_string(void *ctx, cbor_data p, size_t n)
     struct conv *c = ctx;
     if (c->rc)
         return;
-    if (!rfs_utf8_valid(p, n)) {
+    if (!sm_utf8_valid(p, n)) {
         failv(c, SM_ECORRUPT, "text string is not valid UTF-8");
         return;
     }

@@ -4,6 +4,7 @@
 
 #include <sm/err.h>
 #include <sm/mem.h>
+#include <sm/utf8.h>
 #include <sm/util.h>
 
 #include <math.h>
@@ -569,36 +570,6 @@ int rfs_json_append_double(struct sm_buf *out, double v, bool is_float)
     return sm_buf_printf(out, "E%d", exp10);
 }
 
-bool rfs_utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t cp;
-        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
-        else return false;
-        if (k > n - i - 1)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 int rfs_json_append_string(struct sm_buf *out, const uint8_t *s, size_t n)
 {
     int rc = sm_buf_append(out, "\"", 1);
@@ -684,7 +655,7 @@ static int jw_cb(void *arg, const struct rfs_smile_event *ev)
     case RFS_SMILE_KEY:
         if (w->need_comma && (rc = sm_buf_append(o, ",", 1)))
             return rc;
-        if (!rfs_utf8_valid(ev->str, ev->len))
+        if (!sm_utf8_valid(ev->str, ev->len))
             return SM_ECORRUPT;
         if ((rc = rfs_json_append_string(o, ev->str, ev->len)) || (rc = sm_buf_append(o, ":", 1)))
             return rc;
@@ -701,7 +672,7 @@ static int jw_cb(void *arg, const struct rfs_smile_event *ev)
         w->need_comma = false;
         return sm_buf_append(o, ev->type == RFS_SMILE_START_OBJECT ? "{" : "[", 1);
     case RFS_SMILE_STRING:
-        if (!rfs_utf8_valid(ev->str, ev->len))
+        if (!sm_utf8_valid(ev->str, ev->len))
             return SM_ECORRUPT;
         rc = rfs_json_append_string(o, ev->str, ev->len);
         break;

@@ -98,6 +98,5 @@ int rfs_json_append_bigint(struct sm_buf *out, const uint8_t *twos, size_t n);
 /* Java Double.toString / Float.toString layout of the shortest round-trip
  * digits ("1.5", "1.0E21"); NaN/Infinity as strings, as Jackson writes them. */
 int rfs_json_append_double(struct sm_buf *out, double v, bool is_float);
-bool rfs_utf8_valid(const uint8_t *s, size_t n);
 
 #endif

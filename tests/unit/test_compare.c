@@ -6,6 +6,7 @@
 #include <sm/opt.h>
 #include <sm/util.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -629,6 +630,23 @@ static int test_jdoc_parser(void)
             fprintf(stderr, "accepted bad JSON %zu: %s\n", i, bad[i]);
             return 1;
         }
+    }
+    /* what jansson refuses but jd_parse passes through (raw bytes, overflowing
+     * reals: found by fuzz_jdoc) still converts, readable, instead of
+     * vanishing from the differences */
+    {
+        char raw[] = "{\"k\xff\":[\"a\xff\xc3\",1e999,-1e999]}";
+        jd_doc_reset(d);
+        const struct jd_val *v = jd_parse(d, raw, strlen(raw));
+        SM_CHECK(v);
+        json_t *j = jd_to_json(v);
+        SM_CHECK(j);
+        json_t *arr = json_object_get(j, "k\xef\xbf\xbd");
+        SM_CHECK(arr && json_array_size(arr) == 3);
+        SM_CHECK_EQ_STR(json_string_value(json_array_get(arr, 0)), "a\xef\xbf\xbd\xef\xbf\xbd");
+        SM_CHECK(json_real_value(json_array_get(arr, 1)) == DBL_MAX);
+        SM_CHECK(json_real_value(json_array_get(arr, 2)) == -DBL_MAX);
+        json_decref(j);
     }
     /* a document much larger than one arena chunk, and deep nesting bounded */
     size_t big = 2u << 20;

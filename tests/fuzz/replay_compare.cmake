@@ -1,0 +1,3 @@
+# Comparator: in-place JSON parser (differential against jansson) + tuple comparison.
+sm_fuzz_target(fuzz_jdoc SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_jdoc.c LIBS replay_core
+               CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/fuzz_jdoc)
