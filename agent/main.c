@@ -3,7 +3,6 @@
  * options -> sink -> record pipeline -> capture engine, until EOF or
  * SIGTERM/SIGINT, then everything open is flushed and closed. */
 #include "ops/keys.h"
-#include "ops/metrics.h"
 #include "ops/notify.h"
 #include "ops/privs.h"
 #include "record/pipeline.h"
@@ -14,6 +13,7 @@
 #include <sm/err.h>
 #include <sm/kafka.h>
 #include <sm/log.h>
+#include <sm/metrics.h>
 #include <sm/mem.h>
 #include <sm/opt.h>
 #include <sm/util.h>
@@ -254,8 +254,8 @@ static void render_metrics(void *arg, struct sm_buf *out)
     struct agent_pipeline_stats ps;
     agent_capture_stats(mc->cap, &cs);
     agent_pipeline_stats(mc->pl, &ps);
-#define C(name, help, v) agent_metrics_put(out, "searchmig_agent_" name, "counter", help, v)
-#define G(name, help, v) agent_metrics_put(out, "searchmig_agent_" name, "gauge", help, v)
+#define C(name, help, v) sm_metrics_put(out, "searchmig_agent_" name, "counter", help, v)
+#define G(name, help, v) sm_metrics_put(out, "searchmig_agent_" name, "gauge", help, v)
     C("packets_total", "Packets captured.", cs.packets);
     C("packet_bytes_total", "Bytes of captured packets (wire length).", cs.bytes);
     C("kernel_drops_total", "Packets dropped by the kernel capture buffer.", cs.kernel_drops);
@@ -377,7 +377,7 @@ int main(int argc, char **argv)
     struct agent_tls_filter *tls = NULL;
     struct ticker tk = { 0 };
     bool ticker_started = false;
-    struct agent_metrics *metrics = NULL;
+    struct sm_metrics *metrics = NULL;
     struct metrics_ctx mctx = { 0 };
 
     struct sm_log_config lc = { SM_LOG_INFO, 0, cfg.log_json, false, "searchmig-agent" };
@@ -503,12 +503,12 @@ int main(int argc, char **argv)
     if (cfg.metrics_listen && *cfg.metrics_listen) {
         mctx.pl = pl;
         mctx.cap = cap;
-        if (!(metrics = agent_metrics_start(cfg.metrics_listen, render_metrics, health, &mctx, err,
-                                            sizeof(err)))) {
+        if (!(metrics = sm_metrics_start(cfg.metrics_listen, render_metrics, health, &mctx, err,
+                                         sizeof(err)))) {
             sm_log_err("%s", err);
             goto out;
         }
-        sm_log_info("metrics: http://%s/metrics (port %u)", cfg.metrics_listen, agent_metrics_port(metrics));
+        sm_log_info("metrics: http://%s/metrics (port %u)", cfg.metrics_listen, sm_metrics_port(metrics));
     }
 
     if (!cfg.keep_privileges) {
@@ -540,7 +540,7 @@ int main(int argc, char **argv)
 
     struct agent_capture_stats cs;
     agent_capture_stats(cap, &cs);
-    agent_metrics_stop(metrics);   /* it reads cap's stats too */
+    sm_metrics_stop(metrics);   /* it reads cap's stats too */
     metrics = NULL;
     if (ticker_started) {   /* it reads cap's stats: stop it first */
         pthread_mutex_lock(&tk.lock);
@@ -582,7 +582,7 @@ int main(int argc, char **argv)
             cs.flow.flows_evicted, cs.flow.bytes_lost, cs.flow.mem_peak);
 
 out:
-    agent_metrics_stop(metrics);
+    sm_metrics_stop(metrics);
     if (ticker_started) {
         pthread_mutex_lock(&tk.lock);
         tk.done = true;

@@ -13,10 +13,12 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "accum/accum.h"
 #include "input/kafka.h"
 #include "input/offsets.h"
+#include "ops/monitor.h"
 #include "send/engine.h"
 #include "transform/transform.h"
 #include "tuple/tuple.h"
@@ -47,6 +49,9 @@ struct replay_cfg {
     int64_t poison_retries;
     uint64_t shutdown_wait_ms;
     char *compare_rules;
+    /* live summary and metrics (replay/ops/monitor.c) */
+    char *metrics_listen;
+    uint64_t summary_interval_ms;
 };
 
 #define OFF(f) offsetof(struct replay_cfg, f)
@@ -73,6 +78,8 @@ static const struct sm_opt replay_opts[] = {
     { "remove-types", SM_OPT_BOOL, OFF(remove_types), "false", "remove mapping types from paths and _bulk action lines (ES 6 to typeless targets)", NULL, 0, NULL },
     { "drop-request", SM_OPT_LIST, OFF(drops), NULL, "do not replay requests whose 'METHOD /path?query' matches this regex", NULL, 0, "REGEX" },
     { "summary-json", SM_OPT_STR, OFF(summary_json), NULL, "write the final summary as JSON to this file", NULL, 0, "FILE" },
+    { "metrics-listen", SM_OPT_STR, OFF(metrics_listen), NULL, "serve Prometheus metrics (/metrics) and /health on HOST:PORT, e.g. 127.0.0.1:9465 (port 0: any)", NULL, 0, "HOST:PORT" },
+    { "summary-interval", SM_OPT_DURATION, OFF(summary_interval_ms), "10s", "print a live summary (requests/s, sent, status match, lag, pending) this often; redrawn in place on a terminal; 0: off", NULL, 0, NULL },
     { "compare-rules", SM_OPT_STR, OFF(compare_rules), NULL, "comparison rules file for the tuples' \"comparison\" (docs/compare.md)", NULL, 0, "FILE" },
     { "log-level", SM_OPT_STR, OFF(log_level), "info", "error, warn, info or debug", NULL, 0, "LEVEL" },
     { "log-json", SM_OPT_BOOL, OFF(log_json), "false", "log JSON lines", NULL, 0, NULL },
@@ -82,10 +89,46 @@ static const struct sm_opt replay_opts[] = {
 
 static volatile sig_atomic_t stop_flag;
 
+/* Kafka input: hands the input thread's counters to the monitor after every poll. */
+struct monitor_feed {
+    struct replay_monitor *mon;
+    struct replay_kafka *kin;
+    struct replay_accum *acc;
+};
+
+static void monitor_tick(void *arg)
+{
+    struct monitor_feed *mf = arg;
+    if (!mf->mon || !mf->acc)
+        return;
+    struct replay_accum_stats as;
+    struct replay_kafka_stats ks;
+    replay_accum_stats(mf->acc, &as);
+    replay_kafka_stats(mf->kin, &ks);
+    replay_monitor_publish(mf->mon, &as, NULL, &ks);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
     stop_flag = 1;
+}
+
+/* File input: the accumulator's and readers' counters (r: the file being read, if any). */
+static void publish_file_input(struct replay_monitor *mon, const struct replay_accum *acc,
+                               const struct sm_ts_reader_stats *done, const struct sm_ts_reader *r)
+{
+    struct replay_accum_stats as;
+    struct sm_ts_reader_stats rs = *done;
+    replay_accum_stats(acc, &as);
+    if (r) {
+        struct sm_ts_reader_stats cur;
+        sm_ts_reader_stats(r, &cur);
+        rs.lines += cur.lines;
+        rs.records += cur.records;
+        rs.malformed += cur.malformed;
+    }
+    replay_monitor_publish(mon, &as, &rs, NULL);
 }
 
 static void write_summary(const struct replay_cfg *cfg, const struct replay_accum_stats *as,
@@ -196,10 +239,11 @@ int main(int argc, char **argv)
     struct replay_live_compare live_cmp = { 0 };
     struct replay_engine *eng = NULL;
     struct replay_kafka *kin = NULL;
+    struct monitor_feed mfeed = { NULL, NULL, NULL };
     if (tw && use_kafka) {
         struct replay_kafka_cfg kc = {
             &cfg.kafka, cfg.dead_letter, cfg.commit_interval_ms, (unsigned)cfg.poison_retries,
-            cfg.source_wait_ms,
+            cfg.source_wait_ms, monitor_tick, &mfeed,
         };
         kin = replay_kafka_new(&kc, err, sizeof(err));
     }
@@ -238,12 +282,28 @@ int main(int argc, char **argv)
         struct replay_accum_pins pins = { replay_kafka_offsets(kin), replay_offsets_pin, replay_offsets_release };
         replay_accum_set_pins(acc, &pins);
     }
+    /* live summary and metrics; the input thread publishes its counters */
+    struct replay_monitor_cfg mc = {
+        cfg.metrics_listen, cfg.summary_interval_ms, isatty(STDERR_FILENO) && !cfg.log_json, kin != NULL, eng,
+        &stop_flag,
+    };
+    struct replay_monitor *mon = acc ? replay_monitor_start(&mc, err, sizeof(err)) : NULL;
+    if (acc && !mon) {
+        sm_log_err("%s", err);
+        replay_accum_free(acc);
+        acc = NULL;   /* nothing is read; clean up below */
+    } else if (mon && cfg.metrics_listen && *cfg.metrics_listen) {
+        sm_log_info("metrics: http://%s/metrics (port %u)", cfg.metrics_listen, replay_monitor_port(mon));
+    }
+    mfeed.mon = mon;
+    mfeed.kin = kin;
+    mfeed.acc = acc;
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
 
-    int exit_code = 0;
+    int exit_code = mon ? 0 : 1;
     struct sm_ts_reader_stats rs_total = { 0 };
     if (kin && acc) {
         /* until SIGTERM/SIGINT; then stop consuming, drain, commit (docs/kafka.md) */
@@ -264,6 +324,8 @@ int main(int argc, char **argv)
             if (replay_accum_feed(acc, ts) == SM_EPROTO)
                 sm_log_warn("%s: record without connectionId skipped", cfg.inputs.v[i]);
             sm_ts_free(ts);
+            if (mon)
+                publish_file_input(mon, acc, &rs_total, r);
         }
         if (rc != SM_OK && rc != SM_EEOF) {
             sm_log_err("%s", err);
@@ -279,7 +341,12 @@ int main(int argc, char **argv)
     /* end of input: every open connection ends, so every request gets its tuple */
     if (acc)
         replay_accum_finish(acc);
+    if (mon)
+        publish_file_input(mon, acc, &rs_total, NULL);
     replay_engine_drain(eng);
+    if (kin)
+        monitor_tick(&mfeed);
+    replay_monitor_stop(mon);   /* before the final summary (it ends the status line) */
 
     struct replay_accum_stats as = { 0 };
     struct replay_engine_stats es;

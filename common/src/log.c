@@ -15,6 +15,9 @@ unsigned sm_log_debug_cur;
 static struct sm_log_config cur = { SM_LOG_INFO, 0, false, false, "searchmig" };
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static char status_line[512];   /* shown at the bottom of the terminal (sm_log_status) */
+static bool status_shown;
+
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 static const struct { const char *name; unsigned bit; } dbg_names[] = {
@@ -110,6 +113,8 @@ void sm_log_write(enum sm_log_level lvl, const char *ctx, const char *fmt, ...)
     snprintf(tbuf + tl, sizeof(tbuf) - tl, ".%03ldZ", ts.tv_nsec / 1000000);
 
     pthread_mutex_lock(&log_lock);
+    if (status_shown)
+        fputs("\r\033[K", stderr);   /* the log line goes where the status line was */
     if (cur.json) {
         fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"", tbuf, level_names[lvl]);
         json_escape(stderr, cur.ident);
@@ -125,6 +130,23 @@ void sm_log_write(enum sm_log_level lvl, const char *ctx, const char *fmt, ...)
     } else {
         fprintf(stderr, "%s %s %s: %s%s%s\n", tbuf, cur.ident, level_names[lvl],
                 ctx ? ctx : "", ctx ? ": " : "", msg);
+    }
+    if (status_shown)
+        fputs(status_line, stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void sm_log_status(const char *line)
+{
+    pthread_mutex_lock(&log_lock);
+    if (line) {
+        snprintf(status_line, sizeof(status_line), "%s", line);
+        fprintf(stderr, "\r%s\033[K", status_line);
+        status_shown = true;
+    } else if (status_shown) {
+        fputc('\n', stderr);
+        status_shown = false;
     }
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);

@@ -370,6 +370,8 @@ int replay_kafka_run(struct replay_kafka *k, volatile sig_atomic_t *stop)
             handle(k, m);
             rd_kafka_message_destroy(m);
         }
+        if (k->cfg.tick)
+            k->cfg.tick(k->cfg.tick_arg);
         uint64_t now = sm_now_ms();
         if (now >= next_tick) {
             /* quiet keep-alive connections: their last response ends after

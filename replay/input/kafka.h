@@ -31,6 +31,10 @@ struct replay_kafka_cfg {
     uint64_t commit_interval_ms;         /* default 5000 */
     unsigned poison_retries;             /* attempts before dead-lettering; default 3 */
     uint64_t source_wait_ms;             /* end source responses idle this long; default 30 s */
+    /* Optional: called on the consuming thread after every poll (at least
+     * every 100 ms), e.g. to hand replay_kafka_stats() to other threads. */
+    void (*tick)(void *arg);
+    void *tick_arg;
 };
 
 struct replay_kafka_stats {

@@ -1,91 +1,19 @@
-/* Operations (agent/ops/): the metrics/health endpoint served to a real
- * socket, and systemd notifications. */
-#include "ops/metrics.h"
+/* Operations (agent/ops/): systemd notifications and the privilege drop.
+ * The metrics/health endpoint is common code now (tests/unit/test_metrics.c). */
 #include "ops/notify.h"
 #include "ops/privs.h"
 #include "source/source.h"
 
-#include <sm/buf.h>
 #include <sm/err.h>
 
-#include <arpa/inet.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "sm_test.h"
-
-static bool healthy = true;
-
-static void render(void *arg, struct sm_buf *out)
-{
-    (void)arg;
-    agent_metrics_put(out, "searchmig_agent_packets_total", "counter", "Packets captured.", 12345);
-}
-
-static bool health(void *arg, char *why, size_t whylen)
-{
-    (void)arg;
-    snprintf(why, whylen, "%s", healthy ? "ok" : "stopping");
-    return healthy;
-}
-
-static int get(uint16_t port, const char *req, char *resp, size_t cap)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(fd);
-        return -1;
-    }
-    send(fd, req, strlen(req), 0);
-    size_t len = 0;
-    ssize_t r;
-    while (len < cap - 1 && (r = recv(fd, resp + len, cap - 1 - len, 0)) > 0)
-        len += (size_t)r;
-    resp[len] = 0;
-    close(fd);
-    return 0;
-}
-
-static int test_metrics_and_health(void)
-{
-    char err[256];
-    struct agent_metrics *m = agent_metrics_start("127.0.0.1:0", render, health, NULL, err, sizeof(err));
-    if (!m)
-        SM_SKIP("cannot listen on loopback: %s", err);
-    uint16_t port = agent_metrics_port(m);
-    SM_CHECK(port != 0);
-    char resp[4096];
-    SM_CHECK(get(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", resp, sizeof(resp)) == 0);
-    SM_CHECK(!strncmp(resp, "HTTP/1.1 200 OK\r\n", 17));
-    SM_CHECK(strstr(resp, "text/plain; version=0.0.4") != NULL);
-    SM_CHECK(strstr(resp, "# TYPE searchmig_agent_packets_total counter\nsearchmig_agent_packets_total 12345\n"));
-    SM_CHECK(get(port, "GET /health HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
-    SM_CHECK(!strncmp(resp, "HTTP/1.1 200 OK", 15) && strstr(resp, "\r\n\r\nok\n"));
-    healthy = false;
-    SM_CHECK(get(port, "GET /health HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
-    SM_CHECK(!strncmp(resp, "HTTP/1.1 503", 12) && strstr(resp, "stopping"));
-    SM_CHECK(get(port, "GET /nope HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
-    SM_CHECK(!strncmp(resp, "HTTP/1.1 404", 12));
-    SM_CHECK(get(port, "POST /metrics HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
-    SM_CHECK(!strncmp(resp, "HTTP/1.1 405", 12));
-    agent_metrics_stop(m);
-    return 0;
-}
-
-static int test_bad_listen(void)
-{
-    char err[256] = "";
-    SM_CHECK(agent_metrics_start("nonsense", render, health, NULL, err, sizeof(err)) == NULL);
-    SM_CHECK(strstr(err, "nonsense") != NULL);
-    return 0;
-}
 
 static int test_notify(void)
 {
@@ -149,5 +77,4 @@ static int test_privilege_drop(void)
     return 0;
 }
 
-SM_TEST_MAIN(SM_TC(test_metrics_and_health), SM_TC(test_bad_listen), SM_TC(test_notify),
-             SM_TC(test_privilege_drop))
+SM_TEST_MAIN(SM_TC(test_notify), SM_TC(test_privilege_drop))

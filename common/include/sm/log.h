@@ -44,6 +44,13 @@ void sm_log_write(enum sm_log_level lvl, const char *ctx, const char *fmt, ...)
 #define sm_log_info(...) sm_log_at(SM_LOG_INFO, __VA_ARGS__)
 #define sm_dbg(ctxbit, ...) do { if (sm_log_debug_cur & (ctxbit)) sm_log_write(SM_LOG_DEBUG, #ctxbit, __VA_ARGS__); } while (0)
 
+/* A status line kept at the bottom of a terminal (for text logs to a tty;
+ * callers check isatty(2) and --log-json themselves): sm_log_status(line)
+ * draws it or replaces the one shown; log lines written meanwhile appear above
+ * it and it is redrawn under them; sm_log_status(NULL) ends it, leaving its
+ * last text on its own line. Thread-safe, like sm_log_write(). */
+void sm_log_status(const char *line);
+
 /* Rate limiter for repeated warnings: returns true at most once per
  * interval_ms per limiter; *suppressed receives how many calls were skipped. */
 struct sm_ratelimit { uint64_t last_ms; uint64_t suppressed; };

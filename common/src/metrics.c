@@ -1,6 +1,6 @@
-/* Metrics and health endpoint (see metrics.h). */
+/* Metrics and health endpoint (see sm/metrics.h). */
 #define _GNU_SOURCE
-#include "ops/metrics.h"
+#include <sm/metrics.h>
 
 #include <sm/err.h>
 #include <sm/log.h>
@@ -22,24 +22,31 @@
 
 #define REQ_MAX 4096
 
-struct agent_metrics {
+struct sm_metrics {
     int fd;
     int wake[2];               /* pipe: stop() wakes the thread */
     uint16_t port;
     pthread_t thread;
-    agent_metrics_render_fn render;
-    agent_metrics_health_fn health;
+    sm_metrics_render_fn render;
+    sm_metrics_health_fn health;
     void *arg;
 };
 
-void agent_metrics_put(struct sm_buf *out, const char *name, const char *type, const char *help,
-                       uint64_t value)
+void sm_metrics_put(struct sm_buf *out, const char *name, const char *type, const char *help,
+                    uint64_t value)
 {
     sm_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, value);
 }
 
-static void respond(int fd, int status, const char *reason, const char *ctype, const uint8_t *body,
-                    size_t len)
+void sm_metrics_put_double(struct sm_buf *out, const char *name, const char *type, const char *help,
+                           double value)
+{
+    sm_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.9g\n", name, help, name, type, name, value);
+}
+
+/* Writes the response; HEAD (head_only) gets the head alone. */
+static void respond(int fd, bool head_only, int status, const char *reason, const char *ctype,
+                    const uint8_t *body, size_t len)
 {
     char head[256];
     int n = snprintf(head, sizeof(head),
@@ -47,7 +54,7 @@ static void respond(int fd, int status, const char *reason, const char *ctype, c
                      status, reason, ctype, len);
     const uint8_t *parts[2] = { (const uint8_t *)head, body };
     size_t lens[2] = { (size_t)n, len };
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < (head_only ? 1 : 2); i++) {
         size_t off = 0;
         while (off < lens[i]) {
             ssize_t w = send(fd, parts[i] + off, lens[i] - off, MSG_NOSIGNAL);
@@ -60,7 +67,7 @@ static void respond(int fd, int status, const char *reason, const char *ctype, c
     }
 }
 
-static void serve(struct agent_metrics *m, int fd)
+static void serve(struct sm_metrics *m, int fd)
 {
     char req[REQ_MAX + 1];
     size_t len = 0;
@@ -82,7 +89,7 @@ static void serve(struct agent_metrics *m, int fd)
     char method[16] = "", path[256] = "";
     const char *sp = strchr(req, ' ');
     if (!sp || (size_t)(sp - req) >= sizeof(method)) {
-        respond(fd, 400, "Bad Request", "text/plain", (const uint8_t *)"bad request\n", 12);
+        respond(fd, false, 400, "Bad Request", "text/plain", (const uint8_t *)"bad request\n", 12);
         return;
     }
     memcpy(method, req, (size_t)(sp - req));
@@ -93,30 +100,31 @@ static void serve(struct agent_metrics *m, int fd)
     memcpy(path, p, pl);
     path[pl] = 0;
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-        respond(fd, 405, "Method Not Allowed", "text/plain", (const uint8_t *)"GET only\n", 9);
+        respond(fd, false, 405, "Method Not Allowed", "text/plain", (const uint8_t *)"GET only\n", 9);
         return;
     }
+    bool head = !strcmp(method, "HEAD");
     if (!strcmp(path, "/metrics")) {
         struct sm_buf out;
         sm_buf_init(&out, 4u << 20);
         m->render(m->arg, &out);
-        respond(fd, 200, "OK", "text/plain; version=0.0.4", out.data, out.len);
+        respond(fd, head, 200, "OK", "text/plain; version=0.0.4", out.data, out.len);
         sm_buf_free(&out);
     } else if (!strcmp(path, "/health")) {
         char why[200] = "ok";
         bool ok = m->health ? m->health(m->arg, why, sizeof(why)) : true;
         char body[256];
         int n = snprintf(body, sizeof(body), "%s\n", why);
-        respond(fd, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", (const uint8_t *)body,
+        respond(fd, head, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", (const uint8_t *)body,
                 (size_t)n);
     } else {
-        respond(fd, 404, "Not Found", "text/plain", (const uint8_t *)"not found\n", 10);
+        respond(fd, head, 404, "Not Found", "text/plain", (const uint8_t *)"not found\n", 10);
     }
 }
 
 static void *run(void *arg)
 {
-    struct agent_metrics *m = arg;
+    struct sm_metrics *m = arg;
     for (;;) {
         struct pollfd p[2] = { { m->fd, POLLIN, 0 }, { m->wake[0], POLLIN, 0 } };
         int n = poll(p, 2, -1);
@@ -154,9 +162,8 @@ static int parse_listen(const char *addr, char *host, size_t hostlen, char *port
     return *port ? SM_OK : SM_ECONFIG;
 }
 
-struct agent_metrics *agent_metrics_start(const char *addr, agent_metrics_render_fn render,
-                                          agent_metrics_health_fn health, void *arg, char *err,
-                                          size_t errlen)
+struct sm_metrics *sm_metrics_start(const char *addr, sm_metrics_render_fn render,
+                                    sm_metrics_health_fn health, void *arg, char *err, size_t errlen)
 {
     char host[128], port[16];
     if (!addr || parse_listen(addr, host, sizeof(host), port, sizeof(port))) {
@@ -170,7 +177,7 @@ struct agent_metrics *agent_metrics_start(const char *addr, agent_metrics_render
         sm_errf(err, errlen, SM_ECONFIG, "metrics: %s: %s", addr, gai_strerror(rc));
         return NULL;
     }
-    struct agent_metrics *m = sm_calloc(1, sizeof(*m));
+    struct sm_metrics *m = sm_calloc(1, sizeof(*m));
     if (!m) {
         freeaddrinfo(ai);
         sm_errf(err, errlen, SM_ENOMEM, "metrics: out of memory");
@@ -211,12 +218,12 @@ fail:
     return NULL;
 }
 
-uint16_t agent_metrics_port(const struct agent_metrics *m)
+uint16_t sm_metrics_port(const struct sm_metrics *m)
 {
     return m->port;
 }
 
-void agent_metrics_stop(struct agent_metrics *m)
+void sm_metrics_stop(struct sm_metrics *m)
 {
     if (!m)
         return;
