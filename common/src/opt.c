@@ -223,6 +223,47 @@ static const char *metavar(const struct sm_opt *o)
     return mv[o->type];
 }
 
+void sm_opts_print(const struct sm_opt *opts, const void *cfg, FILE *out)
+{
+    for (const struct sm_opt *o = opts; o->name; o++) {
+        if (o->flags & SM_OPT_HIDDEN)
+            continue;
+        const void *base = cfg;
+        switch (o->type) {
+        case SM_OPT_STR: {
+            const char *v = *(char *const *)((const char *)base + o->off);
+            if (v)
+                fprintf(out, "%s = %s\n", o->name, (o->flags & SM_OPT_SECRET) ? "(set)" : v);
+            break;
+        }
+        case SM_OPT_INT:
+            fprintf(out, "%s = %lld\n", o->name, (long long)*(const int64_t *)((const char *)base + o->off));
+            break;
+        case SM_OPT_BOOL:
+            fprintf(out, "%s = %s\n", o->name, *(const bool *)((const char *)base + o->off) ? "true" : "false");
+            break;
+        case SM_OPT_SIZE:
+            fprintf(out, "%s = %llu\n", o->name,
+                    (unsigned long long)*(const uint64_t *)((const char *)base + o->off));
+            break;
+        case SM_OPT_DURATION:
+            fprintf(out, "%s = %llums\n", o->name,
+                    (unsigned long long)*(const uint64_t *)((const char *)base + o->off));
+            break;
+        case SM_OPT_DOUBLE:
+            fprintf(out, "%s = %g\n", o->name, *(const double *)((const char *)base + o->off));
+            break;
+        case SM_OPT_LIST:
+        case SM_OPT_KV: {
+            const struct sm_strlist *l = (const struct sm_strlist *)((const char *)base + o->off);
+            for (size_t i = 0; i < l->n; i++)
+                fprintf(out, "%s = %s\n", o->name, (o->flags & SM_OPT_SECRET) ? "(set)" : l->v[i]);
+            break;
+        }
+        }
+    }
+}
+
 void sm_opts_help(const struct sm_cli *cli, FILE *out)
 {
     fprintf(out, "Usage: %s %s\n", cli->prog, cli->usage ? cli->usage : "[OPTIONS]");
@@ -246,9 +287,12 @@ void sm_opts_help(const struct sm_cli *cli, FILE *out)
             fprintf(out, " (env %s)", o->env);
         fputc('\n', out);
     }
-    if (cli->allow_config)
+    if (cli->allow_config) {
         fprintf(out, "  %-34s %s\n", "--config FILE",
                 "read settings from FILE: one 'option-name = value' per line");
+        fprintf(out, "  %-34s %s\n", "--check-config",
+                "check the settings (config file, environment, command line), print them and exit");
+    }
     fprintf(out, "  %-34s %s\n", "--help", "show this help and exit");
     fprintf(out, "  %-34s %s\n", "--version", "show the version and exit");
 }
@@ -286,6 +330,7 @@ int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
         return rc;
 
     /* pass 1: --help, --version, --config */
+    bool check = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--"))
@@ -298,6 +343,8 @@ int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
             printf("%s %s\n", cli->prog, sm_version_string);
             return SM_EEOF;
         }
+        if (cli->allow_config && !strcmp(a, "--check-config"))
+            check = true;
         if (cli->allow_config && (!strcmp(a, "--config") || !strncmp(a, "--config=", 9))) {
             const char *path = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
             if (!path)
@@ -334,6 +381,8 @@ int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
                 i++;
             continue;
         }
+        if (cli->allow_config && !strcmp(a, "--check-config"))
+            continue;
         const struct sm_opt *o = find_opt(opts, name, nl);
         const char *val = eq ? eq + 1 : NULL;
         if (!o && nl > 3 && !strncmp(name, "no-", 3)) {
@@ -367,6 +416,11 @@ int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
                         o->env ? o->env : "");
         if ((rc = set_value(o, cfg, val, err, errlen)))
             return rc;
+    }
+    if (check) {   /* like `nginx -t`: every setting parsed; show what would be used */
+        sm_opts_print(opts, cfg, stdout);
+        printf("%s: configuration ok\n", cli->prog);
+        return SM_EEOF;
     }
     return SM_OK;
 }

@@ -11,3 +11,9 @@ if(YAMLLINT)
             ${CMAKE_SOURCE_DIR}/packaging/k8s ${CMAKE_SOURCE_DIR}/packaging/compose
     LABELS unit)
 endif()
+# Every shipped command line (systemd ExecStart with the example configs,
+# Dockerfile defaults, Kubernetes and compose commands) parses: --check-config.
+sm_script_test(packaging_configs
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/integration/packaging/check_configs.py
+          ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}
+  LABELS unit TIMEOUT 120)

@@ -61,7 +61,8 @@ int sm_opts_set(const struct sm_opt *opts, void *cfg, const char *name, const ch
 int sm_opts_load_file(const struct sm_opt *opts, void *cfg, const char *path,
                       char *err, size_t errlen);
 /* Full parse: defaults, --config, environment, command line. --help and
- * --version are handled here: they print and return SM_EEOF (caller exits 0).
+ * --version (and --check-config) are handled here: they print and return
+ * SM_EEOF (caller exits 0).
  * Non-option arguments are collected into *pos (may be NULL to forbid them).
  * "--" ends options. */
 int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
@@ -71,6 +72,10 @@ int sm_opts_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv,
  * line, tools with their own config formats call it themselves. */
 int sm_opts_apply_env(const struct sm_opt *opts, void *cfg, char *err, size_t errlen);
 void sm_opts_help(const struct sm_cli *cli, FILE *out);
+/* Prints every (non-hidden) setting as `name = value` lines, secrets as
+ * "(set)". --check-config (tools with allow_config) prints this after the
+ * full parse and returns SM_EEOF. */
+void sm_opts_print(const struct sm_opt *opts, const void *cfg, FILE *out);
 void sm_opts_free(const struct sm_opt *opts, void *cfg);
 
 int  sm_strlist_push(struct sm_strlist *l, const char *s);
