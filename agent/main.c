@@ -559,9 +559,12 @@ int main(int argc, char **argv)
         agent_tls_filter_stats(tls, &ts);
         fprintf(stderr,
                 "searchmig-agent: tls connections=%" PRIu64 " decrypted=%" PRIu64 " undecryptable=%" PRIu64
-                " (no keys %" PRIu64 ", unsupported %" PRIu64 ", auth failures %" PRIu64 ") plaintext_bytes=%" PRIu64 "\n",
+                " (no keys %" PRIu64 ", unsupported %" PRIu64 ", auth failures %" PRIu64 ") plaintext_bytes=%" PRIu64
+                " gaps=%" PRIu64 " resyncs=%" PRIu64 " resync_failures=%" PRIu64 " records_lost=%" PRIu64
+                " resync_trials=%" PRIu64 " early_data=%" PRIu64 " renegotiations=%" PRIu64 "\n",
                 ts.conns_tls, ts.conns_decrypted, ts.conns_undecryptable, ts.conns_no_keys, ts.conns_unsupported,
-                ts.auth_failures, ts.bytes_plaintext);
+                ts.auth_failures, ts.bytes_plaintext, ts.gaps, ts.resyncs, ts.resync_failures, ts.records_lost,
+                ts.resync_trials, ts.conns_early_data, ts.renegotiations);
     }
     agent_pipeline_flush(pl);
     if (agent_sink_flush(sink, sm_now_ms() + 10000) != SM_OK)

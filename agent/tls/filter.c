@@ -15,6 +15,12 @@
 
 #define HS_BODY_MAX 65536u       /* ClientHello/ServerHello/KeyUpdate bodies we collect */
 #define SESS_CACHE 1024u         /* TLS 1.2 sessions remembered for resumption */
+/* Resynchronisation after a capture gap (docs/tls.md "Capture gaps"). */
+#define RESYNC_BUF (2u * (5u + TLS_MAX_CIPHER + 256u))  /* bytes held while looking for a record */
+#define RESYNC_SCAN_MAX (4u << 20)     /* give up after this many bytes without a record */
+#define RESYNC_WINDOW_MAX 65536u       /* sequence numbers tried per candidate record */
+#define RESYNC_TRIAL_BYTES (16u << 20) /* AEAD trial bytes per gap (~5-10 ms of CPU) */
+#define RESYNC_KU_WINDOW 1024u         /* 1.3: sequence numbers tried with the next key generation */
 
 enum cstate { C_DETECT, C_CLEAR, C_TLS, C_WAIT, C_DEAD };
 enum epoch { EP_CLEAR, EP_HS, EP_APP };
@@ -39,6 +45,16 @@ struct dir_state {
     struct tls_aead hs, app;     /* 1.3 handshake / application (1.2: app only) */
     struct hs_parser hsp;
     bool dead;
+    uint32_t avg_rec;            /* running mean of record sizes (header included) */
+    bool have_en;                /* 1.2 GCM: explicit nonce of the last record ... */
+    uint64_t last_en, en_seq;    /* ... and its sequence number */
+    /* after a capture gap: looking for the next record (resync) */
+    bool resync;
+    uint8_t *sbuf;               /* bytes after the gap (RESYNC_BUF) */
+    size_t slen;
+    uint64_t skip;               /* rest of the record the gap cut (lost known) */
+    uint64_t seq_min, seq_est, win;
+    uint64_t scanned, trial_bytes;
 };
 
 struct chunk {                   /* held while waiting for secrets */
@@ -56,7 +72,7 @@ struct conn {
     void *down;
     enum cstate st;
     struct dir_state d[2];
-    bool have_ch, have_sh, tls13, keys, early_data;
+    bool have_ch, have_sh, tls13, keys, early_data, early_reported, reneg;
     uint8_t crandom[32], srandom[32];
     uint8_t csid[32], csidlen;
     uint8_t ssid[32], ssidlen;   /* ServerHello session id */
@@ -157,6 +173,7 @@ static void conn_free(struct conn *c)
     queue_free(c);
     for (int i = 0; i < 2; i++) {
         sm_free(c->d[i].rbuf);
+        sm_free(c->d[i].sbuf);
         sm_free(c->d[i].hsp.body);
         tls_aead_clear(&c->d[i].hs);
         tls_aead_clear(&c->d[i].app);
@@ -359,8 +376,10 @@ static void on_client_hello(struct conn *c, const uint8_t *b, size_t n, uint64_t
             uint32_t type = rd_u(&e, 2), len = rd_u(&e, 2);
             if (!rd_take(&e, len))
                 break;
-            if (type == 42)
+            if (type == 42 && !c->early_data) {
                 c->early_data = true;
+                c->tls->st.conns_early_data++;
+            }
             else if (type == 35 && len) {   /* session_ticket offered */
                 c->ch_ticket = EVP_Digest(e.p - len, len, c->ch_ticket_h, NULL, EVP_sha256(), NULL) == 1;
             }
@@ -453,8 +472,15 @@ static void on_handshake_msg(struct conn *c, int dir, uint8_t type, const uint8_
             undecryptable(c, ts, "tls: no handshake", &c->tls->st.conns_no_handshake, NULL);
         return;
     }
-    if (!c->tls13)
-        return;                     /* 1.2 Finished, renegotiation: not needed */
+    if (!c->tls13) {                /* 1.2 Finished: not needed; renegotiation: detected */
+        if (d->epoch == EP_APP && dir == AGENT_C2S && type == 1 && !c->reneg) {
+            c->reneg = true;
+            c->tls->st.renegotiations++;
+            sm_log_warn("tls: %s: TLS 1.2 renegotiation (ClientHello inside the session); not followed: "
+                        "the connection is undecryptable from its ChangeCipherSpec on", c->name);
+        }
+        return;
+    }
     if (d->epoch == EP_HS && type == 20)
         d->switch_after = true;
     else if (d->epoch == EP_APP && type == 24)
@@ -522,6 +548,39 @@ static void deliver(struct conn *c, int dir, uint8_t type, const uint8_t *p, siz
     /* alerts (21) and others: nothing for HTTP */
 }
 
+/* 0-RTT early data (TLS 1.3): not decrypted; one gap downstream (so the
+ * request it carried is not silently missing), counted and logged. */
+static void early_data(struct conn *c, size_t n, uint64_t ts)
+{
+    struct agent_tls_filter *tls = c->tls;
+    tls->st.early_data_skipped++;
+    if (c->early_reported)
+        return;
+    c->early_reported = true;
+    sm_log_warn("tls: %s: TLS 1.3 0-RTT early data not decrypted (%zu bytes in the first record)", c->name, n);
+    tls->down.gap(tls->down.arg, c->down, AGENT_C2S, n, ts, "early data (TLS 1.3 0-RTT) not decrypted");
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* An application record opened: what resynchronisation needs later. */
+static void app_opened(struct dir_state *d, const uint8_t *body, size_t n)
+{
+    uint32_t sz = (uint32_t)n + 5;
+    d->avg_rec = d->avg_rec ? d->avg_rec - d->avg_rec / 8 + sz / 8 : sz;
+    if (d->app.suite->explicit_nonce) {
+        d->last_en = be64(body);
+        d->en_seq = d->app.seq - 1;
+        d->have_en = true;
+    }
+}
+
 static int record(struct conn *c, int dir, const uint8_t *hdr, const uint8_t *body, size_t n, uint64_t ts)
 {
     struct agent_tls_filter *tls = c->tls;
@@ -540,6 +599,11 @@ static int record(struct conn *c, int dir, const uint8_t *hdr, const uint8_t *bo
             hs_feed(c, dir, body, n, ts);
             return REC_OK;
         }
+        if (dir == AGENT_C2S && c->early_data && c->have_ch && !c->have_sh && (type == 23 || type == 20)) {
+            if (type == 23)         /* 0-RTT right after the ClientHello (and its compatibility CCS) */
+                early_data(c, n, ts);
+            return REC_OK;
+        }
         if (type == 23 || (type == 20 && !c->have_sh)) {
             if (!c->have_ch)
                 undecryptable(c, ts, "tls: no handshake", &tls->st.conns_no_handshake, NULL);
@@ -551,6 +615,16 @@ static int record(struct conn *c, int dir, const uint8_t *hdr, const uint8_t *bo
     }
     if (c->tls13 && type != 23)     /* middlebox-compatibility CCS, plaintext alerts */
         return REC_OK;
+    if (!c->tls13 && type == 20) {  /* ChangeCipherSpec inside the session: renegotiation */
+        if (!c->reneg) {
+            c->reneg = true;
+            tls->st.renegotiations++;
+        }
+        undecryptable(c, ts, "tls: renegotiation", &tls->st.conns_unsupported,
+                      "TLS 1.2 renegotiation is not followed");
+        snprintf(tls->st.last_unsupported, sizeof tls->st.last_unsupported, "TLS 1.2 renegotiation");
+        return REC_FAIL;
+    }
     if (!try_keys(c))
         return REC_NEED_KEYS;
     uint8_t itype = 0;
@@ -571,7 +645,10 @@ static int record(struct conn *c, int dir, const uint8_t *hdr, const uint8_t *bo
         if (tls_aead_open(&d->app, hdr, body, n, tls->out, &pl, &itype) == SM_OK) {
             d->epoch = EP_APP;      /* handshake secrets absent or a message we did not see */
             d->hsp.hlen = 0;
-        } else if (!d->hs.ready || (dir == AGENT_C2S && c->early_data)) {
+        } else if (dir == AGENT_C2S && c->early_data && d->hs.ready) {
+            early_data(c, n, ts);   /* neither handshake nor application key: 0-RTT */
+            return REC_OK;
+        } else if (!d->hs.ready) {
             return REC_OK;          /* a handshake (or 0-RTT) record we cannot open: skip */
         } else {
             goto authfail;
@@ -579,6 +656,7 @@ static int record(struct conn *c, int dir, const uint8_t *hdr, const uint8_t *bo
     } else if (tls_aead_open(&d->app, hdr, body, n, tls->out, &pl, &itype) != SM_OK) {
         goto authfail;
     }
+    app_opened(d, body, n);
     tls->st.records_decrypted++;
     d->update_after = false;
     deliver(c, dir, itype, tls->out, pl, ts);
@@ -637,6 +715,8 @@ static void start_wait(struct conn *c)
     wait_add(c);
 }
 
+static void resync_feed(struct conn *c, int dir, const uint8_t *p, size_t n, uint64_t ts);
+
 /* Ciphertext of one direction, in stream order. */
 static void feed(struct conn *c, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
@@ -649,6 +729,10 @@ static void feed(struct conn *c, int dir, const uint8_t *p, size_t n, uint64_t t
         }
         if (c->st == C_DEAD || d->dead) {
             tls->st.bytes_dropped += n;
+            return;
+        }
+        if (d->resync) {
+            resync_feed(c, dir, p, n, ts);
             return;
         }
         if (d->hlen < 5) {
@@ -717,6 +801,270 @@ static void feed(struct conn *c, int dir, const uint8_t *p, size_t n, uint64_t t
     }
 }
 
+/* ---- capture gaps: record resynchronisation ------------------------------
+ *
+ * A gap loses record boundaries and, for the nonce (TLS 1.3, ChaCha20) and
+ * the additional data (all suites), the record sequence number. After a gap
+ * the bytes are scanned for a plausible record header (type, version 3.3,
+ * length within bounds); a candidate is accepted only if it opens with the
+ * direction's key at a sequence number in a bounded window (the AEAD tag
+ * makes a false acceptance practically impossible). The window starts at the
+ * number of records the gap must have cut and is searched outward from an
+ * estimate: lost bytes / mean record size (the packet engines report lost
+ * bytes exactly); for TLS 1.2 GCM the explicit nonce's advance is tried
+ * first (OpenSSL and JSSE increment it per record). TLS 1.3: a KeyUpdate lost
+ * in the gap is covered by trying the next key generation from 0. The gap
+ * itself goes downstream at once, so the HTTP message it cut is reported
+ * broken and nothing is glued across it. */
+
+static bool plausible_header(const struct conn *c, const uint8_t *h)
+{
+    if (h[1] != 3 || h[2] != 3)
+        return false;
+    size_t len = (size_t)h[3] << 8 | h[4];
+    const struct tls_suite *s = c->suite;
+    if (c->tls13)
+        return h[0] == 23 && len >= 17 && len <= TLS_MAX_PLAIN + 256;
+    size_t over = 16 + (s->explicit_nonce ? 8 : 0);
+    return h[0] >= 21 && h[0] <= 23 && len >= over && len <= TLS_MAX_CIPHER;
+}
+
+static bool open_at(struct conn *c, struct dir_state *d, struct tls_aead *a, uint64_t seq, const uint8_t *hdr,
+                    const uint8_t *body, size_t n, size_t *pl, uint8_t *itype)
+{
+    uint64_t keep = a->seq;
+    a->seq = seq;
+    d->trial_bytes += n;
+    c->tls->st.resync_trials++;
+    if (tls_aead_open(a, hdr, body, n, c->tls->out, pl, itype) == SM_OK)
+        return true;
+    a->seq = keep;
+    return false;
+}
+
+/* 1 opened (d->app advanced, plaintext in tls->out), 0 not this candidate,
+ * -1 trial budget spent. */
+static int resync_try(struct conn *c, int dir, const uint8_t *hdr, const uint8_t *body, size_t n, size_t *pl,
+                      uint8_t *itype)
+{
+    struct dir_state *d = &c->d[dir];
+    struct tls_aead *a = &d->app;
+    uint64_t lo = d->seq_min, hi = d->seq_min + d->win;
+    if (a->suite->explicit_nonce && d->have_en && n >= 8) {
+        uint64_t s = d->en_seq + (be64(body) - d->last_en);
+        if (s >= lo && s < hi && open_at(c, d, a, s, hdr, body, n, pl, itype))
+            return 1;
+    }
+    uint64_t est = d->seq_est < lo ? lo : d->seq_est >= hi ? hi - 1 : d->seq_est;
+    for (uint64_t k = 0;; k++) {
+        bool any = false;
+        if (est + k < hi) {
+            any = true;
+            if (open_at(c, d, a, est + k, hdr, body, n, pl, itype))
+                return 1;
+        }
+        if (k && est >= lo + k) {
+            any = true;
+            if (open_at(c, d, a, est - k, hdr, body, n, pl, itype))
+                return 1;
+        }
+        if (!any)
+            break;
+        if (d->trial_bytes > RESYNC_TRIAL_BYTES)
+            return -1;
+    }
+    if (c->tls13 && a->slen) {      /* a KeyUpdate lost in the gap: next generation */
+        struct tls_aead nx;
+        memset(&nx, 0, sizeof nx);
+        nx.suite = a->suite;
+        nx.ready = true;
+        memcpy(nx.secret, a->secret, a->slen);
+        nx.slen = a->slen;
+        int ok = 0;
+        if (tls13_aead_update(&nx) == SM_OK) {
+            uint64_t w = d->win < RESYNC_KU_WINDOW ? d->win : RESYNC_KU_WINDOW;
+            for (uint64_t s = 0; s < w && !ok && d->trial_bytes <= RESYNC_TRIAL_BYTES; s++)
+                ok = open_at(c, d, &nx, s, hdr, body, n, pl, itype);
+        }
+        if (ok) {
+            tls_aead_clear(a);
+            *a = nx;
+            c->tls->st.key_updates++;
+            return 1;
+        }
+        tls_aead_clear(&nx);
+    }
+    return d->trial_bytes > RESYNC_TRIAL_BYTES ? -1 : 0;
+}
+
+static void resync_fail(struct conn *c, int dir, uint64_t ts, const char *detail)
+{
+    struct agent_tls_filter *tls = c->tls;
+    struct dir_state *d = &c->d[dir];
+    d->resync = false;
+    tls->st.bytes_dropped += d->slen;
+    d->slen = 0;
+    sm_free(d->sbuf);
+    d->sbuf = NULL;
+    tls->st.resync_failures++;
+    tls->st.conns_broken++;
+    sm_log_warn("tls: %s: no record found after a capture gap (%s), direction %s no longer decrypted", c->name,
+                detail, dir == AGENT_C2S ? "client->server" : "server->client");
+    kill_dir(c, dir, ts, "tls: resync failed");
+}
+
+/* Bytes after a gap, until a record opens again. */
+static void resync_feed(struct conn *c, int dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+    struct agent_tls_filter *tls = c->tls;
+    struct dir_state *d = &c->d[dir];
+    if (d->skip) {                  /* the rest of the record the gap cut */
+        size_t t = d->skip < n ? (size_t)d->skip : n;
+        d->skip -= t;
+        tls->st.bytes_dropped += t;
+        p += t;
+        n -= t;
+    }
+    if (!d->sbuf && n && !(d->sbuf = sm_malloc(RESYNC_BUF))) {
+        resync_fail(c, dir, ts, "out of memory");
+        return;
+    }
+    while (n) {
+        size_t t = RESYNC_BUF - d->slen < n ? RESYNC_BUF - d->slen : n;
+        memcpy(d->sbuf + d->slen, p, t);
+        d->slen += t;
+        p += t;
+        n -= t;
+        size_t i = 0;
+        while (i + 5 <= d->slen) {
+            const uint8_t *h = d->sbuf + i;
+            if (!plausible_header(c, h)) {
+                i++;
+                continue;
+            }
+            size_t len = (size_t)h[3] << 8 | h[4];
+            if (i + 5 + len > d->slen)
+                break;              /* candidate: wait for the rest of it */
+            size_t pl = 0;
+            uint8_t itype = 0;
+            int r = resync_try(c, dir, h, h + 5, len, &pl, &itype);
+            if (r < 0) {
+                resync_fail(c, dir, ts, "trial budget spent");
+                return;
+            }
+            if (r == 0) {
+                i++;
+                continue;
+            }
+            /* found: the record stream continues here */
+            uint64_t seq = d->app.seq - 1;
+            tls->st.records_lost += seq - d->seq_min;
+            tls->st.resyncs++;
+            tls->st.records++;
+            tls->st.bytes_dropped += i;
+            d->resync = false;
+            d->epoch = EP_APP;
+            d->hlen = d->rlen = 0;
+            app_opened(d, h + 5, len);
+            tls->st.records_decrypted++;
+            d->update_after = false;
+            deliver(c, dir, itype, tls->out, pl, ts);
+            if (d->update_after && c->st != C_DEAD) {
+                if (tls13_aead_update(&d->app) != SM_OK) {
+                    undecryptable(c, ts, "tls: authentication failure", NULL, "KeyUpdate failed");
+                    return;
+                }
+                tls->st.key_updates++;
+            }
+            size_t used = i + 5 + len, rest = d->slen - used;
+            uint8_t *sb = d->sbuf;  /* not written again before the next gap */
+            d->sbuf = NULL;
+            d->slen = 0;
+            if (rest)
+                feed(c, dir, sb + used, rest, ts);
+            sm_free(sb);            /* memory only while resynchronising */
+            if (n)
+                feed(c, dir, p, n, ts);
+            return;
+        }
+        d->scanned += i;
+        tls->st.bytes_dropped += i;
+        memmove(d->sbuf, d->sbuf + i, d->slen - i);
+        d->slen -= i;
+        if (d->scanned > RESYNC_SCAN_MAX) {
+            resync_fail(c, dir, ts, "no record in the bytes that followed");
+            return;
+        }
+    }
+}
+
+/* A capture gap in one direction of a TLS connection (keys known). */
+static void tls_gap(struct conn *c, int dir, uint64_t lost, uint64_t ts, const char *why)
+{
+    struct agent_tls_filter *tls = c->tls;
+    struct dir_state *d = &c->d[dir];
+    if (c->st == C_DEAD || d->dead)
+        return;
+    tls->st.gaps++;
+    if (!c->keys || !d->app.ready || d->epoch == EP_CLEAR) {
+        /* in the clear handshake: hellos (random, suite) or ChangeCipherSpec lost */
+        tls->st.conns_broken++;
+        sm_log_warn("tls: %s: capture gap (%s) in the handshake, direction %s no longer decrypted", c->name, why,
+                    dir == AGENT_C2S ? "client->server" : "server->client");
+        kill_dir(c, dir, ts, why);
+        return;
+    }
+    /* the HTTP layer marks the message the gap cut (as for clear traffic);
+     * lost: bytes of the TCP stream (ciphertext), as the capture reported */
+    tls->down.gap(tls->down.arg, c->down, (enum agent_dir)dir, lost, ts, why);
+    uint64_t rest = lost;           /* lost bytes after the cut record, if known */
+    if (d->resync) {                /* a second gap before the stream was found again */
+        if (lost && d->skip > lost) {
+            d->skip -= lost;
+            rest = 0;
+        } else {
+            rest = lost ? lost - d->skip + d->slen + d->scanned : 0;
+            d->skip = 0;
+        }
+        tls->st.bytes_dropped += d->slen;
+        d->slen = 0;
+        d->scanned = 0;
+    } else {
+        d->skip = 0;
+        d->seq_min = d->epoch == EP_APP ? d->app.seq : 0;
+        if (d->epoch == EP_APP && d->hlen) {         /* a record was cut: it is lost */
+            d->seq_min++;
+            if (d->hlen == 5) {
+                uint64_t rem = ((size_t)d->hdr[3] << 8 | d->hdr[4]) - d->rlen;
+                if (lost && rem > lost) {
+                    d->skip = rem - lost;            /* the next header follows it exactly */
+                    rest = 0;
+                } else if (lost) {
+                    rest = lost - rem;
+                }
+            }
+            tls->st.bytes_dropped += d->hlen + d->rlen;
+        }
+        d->seq_est = d->seq_min;
+        d->hlen = d->rlen = 0;
+        d->hsp.hlen = 0;            /* a handshake message cut by the gap is dropped */
+        sm_free(d->hsp.body);
+        d->hsp.body = NULL;
+        d->scanned = d->trial_bytes = 0;
+        d->win = 0;
+        d->resync = true;
+    }
+    uint32_t minrec = c->tls13 ? 5 + 17 : 5 + 16 + (c->suite->explicit_nonce ? 8 : 0);
+    if (lost) {                     /* at most rest / (smallest record) records lost */
+        d->seq_est += d->avg_rec ? (rest + d->avg_rec / 2) / d->avg_rec : 0;
+        d->win += rest / minrec + 2;
+        if (d->win > RESYNC_WINDOW_MAX)
+            d->win = RESYNC_WINDOW_MAX;
+    } else {
+        d->win = RESYNC_WINDOW_MAX;
+    }
+}
+
 static void finish_close(struct conn *c)
 {
     struct agent_tls_filter *tls = c->tls;
@@ -739,8 +1087,8 @@ static void resolve(struct conn *c, uint64_t now, bool final)
         for (struct chunk *k = q, *nx; k; k = nx) {
             nx = k->next;
             if (k->gap) {
-                if (c->st == C_TLS && !c->d[k->dir].dead)
-                    kill_dir(c, k->dir, k->ts_ns, k->why);
+                if (c->st == C_TLS)
+                    tls_gap(c, k->dir, k->lost, k->ts_ns, k->why);
             } else {
                 feed(c, k->dir, k->data, k->n, k->ts_ns);
             }
@@ -842,12 +1190,8 @@ static void up_gap(void *arg, void *conn, enum agent_dir dir, uint64_t lost, uin
         tls->down.gap(tls->down.arg, c->down, dir, lost, ts, why);
     } else if (c->st == C_WAIT) {
         enqueue(c, dir, NULL, 0, NULL, 0, ts, true, lost, why);
-    } else if (c->st == C_TLS && !c->d[dir].dead) {
-        /* record boundaries and sequence numbers are lost with the bytes */
-        tls->st.conns_broken++;
-        sm_log_warn("tls: %s: capture gap (%s), direction %s no longer decrypted", c->name, why,
-                    dir == AGENT_C2S ? "client->server" : "server->client");
-        kill_dir(c, dir, ts, why);
+    } else if (c->st == C_TLS) {
+        tls_gap(c, dir, lost, ts, why);
     }
 }
 

@@ -54,7 +54,7 @@ struct agent_tls_stats {
     uint64_t conns_no_handshake;   /* ... joined mid-stream: no ClientHello seen */
     uint64_t conns_unsupported;    /* ... unsupported version or cipher suite */
     uint64_t conns_pending_full;   /* ... buffer bound hit while waiting for secrets */
-    uint64_t conns_broken;         /* ... capture gap or malformed records inside TLS */
+    uint64_t conns_broken;         /* ... capture gap in the handshake or not resynchronised, malformed records */
     uint64_t conns_resumed;        /* resumed sessions (TLS 1.2 session id/ticket, TLS 1.3 PSK) */
     uint64_t keys_late;            /* connections that had to wait for their secrets */
     uint64_t records;              /* TLS records parsed */
@@ -70,6 +70,14 @@ struct agent_tls_stats {
     uint64_t keylog_reopens;       /* truncation or replacement of the key log detected */
     uint64_t keylog_evicted;       /* entries dropped at max_keys */
     uint64_t keylog_entries;       /* gauge: client randoms with secrets */
+    uint64_t gaps;                 /* capture gaps inside decrypted TLS streams (per direction) */
+    uint64_t resyncs;              /* ... after which the record stream was found again */
+    uint64_t resync_failures;      /* ... after which it was not (direction lost, in conns_broken) */
+    uint64_t records_lost;         /* records skipped across gaps (sequence number jumps) */
+    uint64_t resync_trials;        /* AEAD trial decryptions spent resynchronising */
+    uint64_t conns_early_data;     /* TLS 1.3 ClientHellos offering 0-RTT early data */
+    uint64_t early_data_skipped;   /* 0-RTT records seen and not decrypted (reported as a gap) */
+    uint64_t renegotiations;       /* TLS 1.2 renegotiations seen (not followed: undecryptable) */
     char last_unsupported[64];     /* name of the last unsupported suite/version seen */
 };
 

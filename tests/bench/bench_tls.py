@@ -11,12 +11,18 @@ to a key log.
     `openssl speed -evp aes-128-gcm / aes-256-gcm / chacha20-poly1305 -seconds 3`
     (16 KiB blocks = full TLS records) from the same run.
 (2) live: wrk (BENCH_SECONDS, BENCH_CONNS) against /1024 without capture and
-    with searchmig-agent --interface lo --tls-keylog K running (rounds
-    interleaved, BENCH_ROUNDS, median kept): throughput ratio, p99 latency
-    ratio and the share of wrk's requests the agent recorded decrypted.
+    with searchmig-agent --engine E --tls-keylog K running, for each engine E
+    of BENCH_ENGINES (pcap, ebpf-tc, ebpf-socket; an engine that cannot start
+    here is reported and skipped) (rounds interleaved, BENCH_ROUNDS, median
+    kept): throughput ratio, p99 latency ratio, the share of wrk's requests
+    the agent recorded decrypted, TLS gaps and resynchronisations.
+BENCH_OFFLINE=0 skips (1), BENCH_LIVE=0 skips (2).
 Fails only on errors (agent exit code, no summary, nothing decrypted); no
 timing assertion. Exit 77 without root, wrk, tcpdump or openssl.
-Usage: bench_tls.py SEARCHMIG_AGENT BENCH_TLS_HTTPD"""
+With TLS_DUMP (tests/integration/tls/tls_dump --discard 1), (1) also times
+the pcap-file engine + reassembly + TLS filter alone (plaintext counted,
+not framed, recorded or written): the decryption layer's own speed.
+Usage: bench_tls.py SEARCHMIG_AGENT BENCH_TLS_HTTPD [TLS_DUMP]"""
 import os
 import re
 import shutil
@@ -28,12 +34,16 @@ import tempfile
 import time
 
 AGENT, HTTPD = sys.argv[1], sys.argv[2]
+TLS_DUMP = sys.argv[3] if len(sys.argv) > 3 else None   # capture + TLS filter only, output discarded
 SECS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNS = int(os.environ.get("BENCH_CONNS", "16"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 PCAP_SECS = int(os.environ.get("BENCH_PCAP_SECONDS", "1"))
 BODY = int(os.environ.get("BENCH_BODY", "65536"))
+ENGINES = [e for e in os.environ.get("BENCH_ENGINES", "pcap,ebpf-tc,ebpf-socket").split(",") if e]
+OFFLINE = os.environ.get("BENCH_OFFLINE", "1") != "0"
+LIVE = os.environ.get("BENCH_LIVE", "1") != "0"
 
 
 
@@ -138,6 +148,22 @@ def offline(work, suite, port, keylog, openssl):
              kv["responses"], kv["gaps"], wall, min(walls), mbs, os.path.getsize(pcap) / 1e6 / wall))
     print("[%s] agent MB/s / openssl speed: %s" % (suite, ", ".join("%s %.3f" % (c, mbs / v)
                                                                for c, v in openssl.items())))
+    if TLS_DUMP:
+        dwalls = []
+        dout = os.path.join(work, "dump")
+        os.makedirs(dout, exist_ok=True)
+        for _ in range(RUNS):
+            t0 = time.monotonic()
+            r = subprocess.run([TLS_DUMP, "--file", pcap, "--keylog", keylog, "--out", dout, "--port", str(port),
+                                "--discard", "1"], capture_output=True, text=True, timeout=600)
+            dwalls.append(time.monotonic() - t0)
+            if r.returncode != 0:
+                raise RuntimeError("tls_dump exit %d: %s" % (r.returncode, r.stderr[-800:]))
+        st = dict(l.strip().split("=") for l in open(os.path.join(dout, "stats.txt")))
+        dmbs = int(st["bytes_plaintext"]) / 1e6 / statistics.median(dwalls)
+        print("[%s] capture + decryption only (tls_dump --discard, no HTTP/records/output): wall median %.2f s "
+              "-> %.0f MB/s plaintext; / openssl speed: %s" %
+              (suite, statistics.median(dwalls), dmbs, ", ".join("%s %.3f" % (c, dmbs / v) for c, v in openssl.items())))
     os.unlink(pcap)
 
 
@@ -160,12 +186,13 @@ def main():
                        check=True, capture_output=True)
         suites = os.environ.get("BENCH_SUITES", "tls1.3,ECDHE-ECDSA-AES128-GCM-SHA256,"
                                 "ECDHE-ECDSA-CHACHA20-POLY1305").split(",")
-        openssl = {c: openssl_speed(c) for c in ("aes-128-gcm", "aes-256-gcm", "chacha20-poly1305")}
+        openssl = {c: openssl_speed(c) for c in ("aes-128-gcm", "aes-256-gcm", "chacha20-poly1305")} \
+            if OFFLINE else {}
         for c, v in openssl.items():
             print("openssl speed -evp %-18s %7.0f MB/s (16 KiB blocks, 1 core)" % (c, v))
 
         # (1) offline, one capture per suite
-        for suite in suites:
+        for suite in (suites if OFFLINE else []):
             srv, port, keylog = start_server(work, cert, key, suite)
             try:
                 offline(work, suite, port, keylog, openssl)
@@ -174,18 +201,32 @@ def main():
                 srv.wait()
                 srv = None
 
+        if not LIVE:
+            return 0
         srv, port, keylog = start_server(work, cert, key, "tls1.3")
-        # (2) live
-        res = {"none": [], "agent": []}
+        # (2) live, each engine
+        engines = list(ENGINES)
+        res = {m: [] for m in ["none"] + engines}
         for rnd in range(ROUNDS):
-            for mode in ("none", "agent"):
+            for mode in ["none"] + engines:
+                if mode != "none" and mode not in engines:
+                    continue
                 agent = None
                 logf = open(os.path.join(work, "agent.log"), "w+")
                 try:
-                    if mode == "agent":
-                        agent = start_agent(["--interface", "lo", "--port", str(port), "--tls-keylog", keylog,
-                                             "--output", os.path.join(work, "live.out"),
-                                             "--stats-interval", "0"], logf)
+                    if mode != "none":
+                        args = ["--engine", mode, "--port", str(port), "--tls-keylog", keylog,
+                                "--output", os.path.join(work, "live.out"), "--stats-interval", "0"]
+                        if mode != "ebpf-socket":
+                            args += ["--interface", "lo"]
+                        try:
+                            agent = start_agent(args, logf)
+                        except RuntimeError as e:
+                            logf.seek(0)
+                            print("engine %s: cannot start here (%s): %s; skipped" %
+                                  (mode, e, logf.read().strip()[-300:]))
+                            engines.remove(mode)
+                            continue
                     rps, p99, total, serr = wrk_run(port, "1024", SECS, CONNS)
                     share = None
                     if agent:
@@ -203,11 +244,15 @@ def main():
                         share = (min(kv["requests"], kv["responses"]), total, kv)
                         os.unlink(os.path.join(work, "live.out"))
                     res[mode].append((rps, p99, total, share))
-                    print("round %d %-5s %8.0f req/s p99 %7.2f ms %d requests %s%s"
+                    print("round %d %-11s %8.0f req/s p99 %7.2f ms %d requests %s%s"
                           % (rnd + 1, mode, rps, p99, total, ("socket errors " + serr) if serr else "",
-                             " agent: requests=%d responses=%d tls decrypted=%d/%d drops=%d gaps=%d cpu %.2f s"
-                             % (share[2]["requests"], share[2]["responses"], share[2]["tls_decrypted"],
-                                share[2]["tls_connections"], share[2]["drops"], share[2]["gaps"],
+                             " agent: requests=%d (%.1f%%) responses=%d tls decrypted=%d/%d drops=%d gaps=%d "
+                             "tls gaps=%d resyncs=%d resync_failures=%d records_lost=%d resync_trials=%d cpu %.2f s"
+                             % (share[2]["requests"], 100.0 * share[0] / total, share[2]["responses"],
+                                share[2]["tls_decrypted"], share[2]["tls_connections"], share[2]["drops"],
+                                share[2]["gaps"], share[2].get("tls_gaps", -1), share[2].get("tls_resyncs", -1),
+                                share[2].get("tls_resync_failures", -1), share[2].get("tls_records_lost", -1),
+                                share[2].get("tls_resync_trials", -1),
                                 share[2]["cpu_ms"] / 1000)
                              if share else ""))
                 finally:
@@ -215,14 +260,23 @@ def main():
                         agent.kill()
                         agent.wait()
                     logf.close()
-        med = {m: sorted(v, key=lambda x: x[0])[len(v) // 2] for m, v in res.items()}
-        n, a = med["none"], med["agent"]
-        recorded = a[3][0] / a[2] if a[2] else 0.0
-        print("live (median of %d rounds, %d s, %d conns, 1 KiB bodies): no capture %.0f req/s p99 %.2f ms; "
-              "capture %.0f req/s p99 %.2f ms; throughput ratio %.3f, p99 ratio %.2f, recorded decrypted %.1f%% "
-              "of wrk's requests" % (ROUNDS, SECS, CONNS, n[0], n[1], a[0], a[1], a[0] / n[0], a[1] / n[1],
-                                      100 * recorded))
-        if a[3][0] == 0:
+        med = {m: sorted(v, key=lambda x: x[0])[len(v) // 2] for m, v in res.items() if v}
+        n = med["none"]
+        print("live (median of %d rounds, %d s, %d conns, 1 KiB bodies, TLS 1.3): no capture %.0f req/s p99 %.2f ms"
+              % (ROUNDS, SECS, CONNS, n[0], n[1]))
+        recorded_any = False
+        for mode in engines:
+            if mode not in med:
+                continue
+            a = med[mode]
+            ratios = sorted(r[0] / n[0] for r in res[mode])
+            shares = sorted(100.0 * r[3][0] / r[2] for r in res[mode] if r[2])
+            recorded_any |= a[3][0] > 0
+            print("  %-11s %.0f req/s p99 %.2f ms: throughput ratio %.3f (rounds vs median no-capture %s), "
+                  "p99 ratio %.2f, recorded decrypted %.1f%% of wrk's requests (rounds %s), agent cpu %.2f s"
+                  % (mode, a[0], a[1], a[0] / n[0], " ".join("%.2f" % r for r in ratios), a[1] / n[1],
+                     100.0 * a[3][0] / a[2], " ".join("%.1f" % x for x in shares), a[3][2]["cpu_ms"] / 1000))
+        if engines and not recorded_any:
             raise RuntimeError("live capture recorded nothing")
         return 0
     except (RuntimeError, subprocess.SubprocessError, OSError, ValueError) as e:

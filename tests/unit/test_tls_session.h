@@ -28,6 +28,8 @@ struct tt_transcript {
     uint8_t plain[2][262144];
     size_t plen[2];
     bool reused;
+    bool early_accepted;         /* 0-RTT: the server read the early data */
+    size_t early_len;            /* 0-RTT: bytes of plain[0] sent as early data */
 };
 
 static struct tt_transcript *tt_cur;
@@ -112,6 +114,9 @@ struct tt_opts {
     SSL_SESSION **session_out;   /* keep the session for a later resumption */
     size_t body;                 /* response body size (0: small) */
     bool no_ticket;              /* 1.2: session-id resumption (no tickets) */
+    bool early_data;             /* 1.3: with session_out, tickets allow 0-RTT; with resume, a
+                                  * request is sent as early data (plain[0] starts with it) */
+    bool renegotiate;            /* 1.2: client-initiated renegotiation after the first exchange */
 };
 
 static void tt_exchange_side(struct tt_transcript *t, SSL *w, SSL *r, SSL *cli, SSL *srv, int dir,
@@ -163,6 +168,10 @@ static int tt_session(struct tt_transcript *t, const struct tt_opts *o)
     SSL_CTX_use_certificate(sc, tt_cert);
     SSL_CTX_use_PrivateKey(sc, tt_key);
     SSL_CTX_set_keylog_callback(cc, tt_keylog_cb);
+    if (o->early_data && o->session_out)
+        SSL_CTX_set_max_early_data(sc, 16384);
+    if (o->renegotiate)
+        SSL_CTX_set_options(sc, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
     if (o->no_ticket) {
         SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
         SSL_CTX_set_options(cc, SSL_OP_NO_TICKET);
@@ -187,11 +196,33 @@ static int tt_session(struct tt_transcript *t, const struct tt_opts *o)
     if (o->resume)
         SSL_set_session(cli, o->resume);
     tt_cur = t;
+    bool early = o->early_data && o->resume;
+    if (early) {                 /* 0-RTT: a request before the handshake completes */
+        static const char ereq[] = "GET /early HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
+        size_t w = 0;
+        if (SSL_SESSION_get_max_early_data(o->resume) == 0 ||
+            !SSL_write_early_data(cli, ereq, sizeof ereq - 1, &w) || w != sizeof ereq - 1)
+            return -1;
+        memcpy(t->plain[0], ereq, w);
+        t->plen[0] = t->early_len = w;
+        tt_pump(t, cli, srv);
+    }
     int done = 0;
     for (int i = 0; i < 100 && done != 3; i++) {
         if (SSL_do_handshake(cli) == 1)
             done |= 1;
         tt_pump(t, cli, srv);
+        if (early) {
+            uint8_t eb[4096];
+            size_t rb = 0;
+            int r = SSL_read_early_data(srv, eb, sizeof eb, &rb);
+            if (r == SSL_READ_EARLY_DATA_SUCCESS)
+                t->early_accepted = true;
+            else if (r == SSL_READ_EARLY_DATA_FINISH)
+                early = false;
+            tt_pump(t, cli, srv);
+            continue;
+        }
         if (SSL_do_handshake(srv) == 1)
             done |= 2;
         tt_pump(t, cli, srv);
@@ -216,6 +247,21 @@ static int tt_session(struct tt_transcript *t, const struct tt_opts *o)
         free(resp);
         if (o->key_update && i == 0) {
             if (!SSL_key_update(cli, SSL_KEY_UPDATE_REQUESTED))
+                return -1;
+        }
+        if (o->renegotiate && i == 0) {
+            if (!SSL_renegotiate(cli))
+                return -1;
+            uint8_t rb[64];
+            for (int k = 0; k < 100 && SSL_renegotiate_pending(cli); k++) {
+                SSL_do_handshake(cli);
+                tt_pump(t, cli, srv);
+                SSL_read(srv, rb, sizeof rb);   /* processes the handshake; no application data */
+                tt_pump(t, cli, srv);
+                SSL_read(cli, rb, sizeof rb);
+                tt_pump(t, cli, srv);
+            }
+            if (SSL_renegotiate_pending(cli))
                 return -1;
         }
     }

@@ -210,7 +210,7 @@ def run(dump, work):
         if f[0] == "open":
             conns[f[1]] = {"cport": int(f[2]), "gaps": []}
         elif f[0] == "gap":
-            conns[f[1]]["gaps"].append((f[2], " ".join(f[3:])))
+            conns[f[1]]["gaps"].append((f[2], " ".join(f[5:])))
     ok = bad = 0
     for cid, c in conns.items():
         c2s = open(os.path.join(out, "conn-%s.c2s" % cid), "rb").read()
