@@ -41,6 +41,7 @@ struct sm_http_client {
     uint64_t rng;
     sm_http_attempt_cb cb;
     void *cb_arg;
+    bool big_upload;                     /* upload buffer raised to 1 MiB (see sm_http_send) */
     struct sm_http_stats stats;
     struct sm_ratelimit warn_rl;
 };
@@ -689,6 +690,13 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &rx);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &rx);
     set_method(h, method, body, body_len);
+    /* Large bodies (bulk requests) in 1 MiB writes instead of curl's 64 KiB:
+     * a sixteenth of the send and poll calls. Set once per client (setting it
+     * frees curl's buffer), on the first large body. */
+    if (body_len >= (1u << 20) && !c->big_upload) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);
+        c->big_upload = true;
+    }
 
     char reason[CURL_ERROR_SIZE + 64] = "";
     int result = SM_OK;

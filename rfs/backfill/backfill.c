@@ -55,6 +55,8 @@ struct bf_shared {
     _Atomic uint64_t docs_acked, docs_rejected, docs_sent, bytes, retried_items, bulk_requests;
     _Atomic uint64_t items_processed, items_done_here, items_failed_here, items_ended;
     _Atomic int active_workers;
+    pthread_mutex_t end_mu;           /* with end_cv: a worker thread ended */
+    pthread_cond_t end_cv;
     _Atomic bool all_done, more_left;
     char fatal[1024];
     pthread_mutex_t fatal_mu;
@@ -88,6 +90,7 @@ struct bf_worker {
     size_t ck_seg;
     int ck_doc;
     uint64_t acked, rejected, sent, bytes;
+    uint64_t wait_ns;                          /* reader blocked on full bulk slots (debug output) */
     bool lost;
     char item_err[1200];
 };
@@ -520,6 +523,7 @@ static void wait_inflight(struct bf_worker *w, int limit, struct obatch **oh, st
         drain(w, oh, ot);
         if (w->pending < (limit ? limit : 1) && (limit || w->pending == 0))
             break;
+        uint64_t t0 = sm_now_ns();
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 200 * 1000000L;
@@ -528,6 +532,7 @@ static void wait_inflight(struct bf_worker *w, int limit, struct obatch **oh, st
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&w->done, &w->mu, &ts);
+        w->wait_ns += sm_now_ns() - t0;
         pthread_mutex_unlock(&w->mu);
         maybe_renew(w);
         pthread_mutex_lock(&w->mu);
@@ -563,6 +568,15 @@ static int submit(struct bf_worker *w, struct rfs_bulk_batch *b, struct obatch *
     pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->mu);
     return SM_OK;
+}
+
+/* CPU time of the calling thread (debug output: what the reader thread costs). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static bool pos_before(size_t seg, int doc, size_t eseg, int edoc)
@@ -647,6 +661,9 @@ static const char *process_item(struct bf_worker *w)
     struct obatch *oh = NULL, *ot = NULL;
     struct rfs_bulk_batch *b = NULL;
     uint64_t resumed_from_acked = w->acked;
+    unsigned since_renew_check = 0;
+    w->wait_ns = 0;
+    uint64_t cpu0 = thread_cpu_ns();
     sm_log_info("worker %s: item %s from (%zu,%d)", w->id, w->item_id, w->ck_seg, w->ck_doc);
     while (!rc && !w->abort) {
         if (stopping(sh)) {
@@ -679,7 +696,8 @@ static const char *process_item(struct bf_worker *w)
             }
             b = NULL;
         }
-        maybe_renew(w);
+        if (!(++since_renew_check & 255))
+            maybe_renew(w);           /* a clock read per 256 documents, not per document */
     }
     bool reader_failed = rc != SM_OK;
     if (!rc && !w->abort && !stopping(sh) && b && b->ndocs) {
@@ -708,8 +726,9 @@ static const char *process_item(struct bf_worker *w)
     rfs_lucene_close(li);
     rfs_dir_close(sd);
     rfs_shard_close(shd);
-    sm_dbg(SM_DBG_BACKFILL, "item %s: acked %" PRIu64 " (+%" PRIu64 ")", w->item_id, w->acked,
-           w->acked - resumed_from_acked);
+    sm_dbg(SM_DBG_BACKFILL, "worker %s: item %s: acked %" PRIu64 " (+%" PRIu64 "), reader cpu %" PRIu64 " ms, "
+           "waited %" PRIu64 " ms for bulk slots", w->id, w->item_id, w->acked, w->acked - resumed_from_acked,
+           (thread_cpu_ns() - cpu0) / 1000000, w->wait_ns / 1000000);
     if (w->lost)
         return NULL;
     if (reader_failed) {
@@ -873,7 +892,10 @@ static void *worker_main(void *arg)
         if (!strcmp(next, "available") && !stopping(sh))
             sm_sleep_ms(cfg->poll_ms / 2 + 1);           /* let the cause (target overload) pass */
     }
+    pthread_mutex_lock(&sh->end_mu);
     atomic_fetch_sub(&sh->active_workers, 1);
+    pthread_cond_broadcast(&sh->end_cv);
+    pthread_mutex_unlock(&sh->end_mu);
     return NULL;
 }
 
@@ -1007,6 +1029,8 @@ int rfs_backfill_run(const struct rfs_backfill_cfg *cfg, struct rfs_backfill_sum
     pthread_mutex_init(&sh->snap_mu, NULL);
     pthread_mutex_init(&sh->fatal_mu, NULL);
     pthread_mutex_init(&sh->failures.mu, NULL);
+    pthread_mutex_init(&sh->end_mu, NULL);
+    pthread_cond_init(&sh->end_cv, NULL);
     int ex = RFS_BACKFILL_EXIT_FAILED;
     struct bf_worker *ws = NULL;
     struct sm_http_client *c = NULL;
@@ -1043,14 +1067,27 @@ int rfs_backfill_run(const struct rfs_backfill_cfg *cfg, struct rfs_backfill_sum
         }
         started++;
     }
+    /* Wait for the workers (woken as soon as the last one ends), with
+     * the progress line every progress_ms. */
     uint64_t last = sm_now_ms();
+    pthread_mutex_lock(&sh->end_mu);
     while (atomic_load(&sh->active_workers) > 0) {
-        sm_sleep_ms(100);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&sh->end_cv, &sh->end_mu, &ts);
         if (cfg->progress_ms && sm_now_ms() - last >= cfg->progress_ms) {
             last = sm_now_ms();
+            pthread_mutex_unlock(&sh->end_mu);
             progress_line(sh, false);
+            pthread_mutex_lock(&sh->end_mu);
         }
     }
+    pthread_mutex_unlock(&sh->end_mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
     sm_free(tids);
@@ -1109,6 +1146,8 @@ out:
     pthread_mutex_destroy(&sh->snap_mu);
     pthread_mutex_destroy(&sh->fatal_mu);
     pthread_mutex_destroy(&sh->failures.mu);
+    pthread_mutex_destroy(&sh->end_mu);
+    pthread_cond_destroy(&sh->end_cv);
     sm_free(sh);
     return ex;
 }

@@ -18,6 +18,26 @@ void rfs_bulk_batch_init(struct rfs_bulk_batch *b)
 {
     memset(b, 0, sizeof(*b));
     sm_buf_init(&b->body, SIZE_MAX / 4);
+    sm_buf_init(&b->prefix, 1 << 20);
+}
+
+/* `{"index":{"_index":"<index>","_id":` for o->index, escaped once per index
+ * name rather than per document. */
+static int action_prefix(struct rfs_bulk_batch *b, const char *index)
+{
+    if (b->prefix_index && !strcmp(b->prefix_index, index))
+        return SM_OK;
+    sm_free(b->prefix_index);
+    b->prefix_index = NULL;
+    sm_buf_reset(&b->prefix);
+    int rc = sm_buf_append_str(&b->prefix, "{\"index\":{\"_index\":");
+    if (!rc)
+        rc = rfs_json_append_string(&b->prefix, (const uint8_t *)index, strlen(index));
+    if (!rc)
+        rc = sm_buf_append_str(&b->prefix, ",\"_id\":");
+    if (!rc && !(b->prefix_index = sm_strdup(index)))
+        rc = SM_ENOMEM;
+    return rc;
 }
 
 void rfs_bulk_batch_reset(struct rfs_bulk_batch *b)
@@ -37,6 +57,9 @@ void rfs_bulk_batch_reset(struct rfs_bulk_batch *b)
 void rfs_bulk_batch_free(struct rfs_bulk_batch *b)
 {
     sm_buf_free(&b->body);
+    sm_buf_free(&b->prefix);
+    sm_free(b->prefix_index);
+    b->prefix_index = NULL;
     sm_free(b->offs);
     b->offs = NULL;
     b->cap = 0;
@@ -55,11 +78,13 @@ int rfs_bulk_add(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, co
     }
     size_t start = b->body.len;
     struct sm_buf *w = &b->body;
-    int rc = sm_buf_append_str(w, "{\"index\":{\"_index\":");
+    int rc = action_prefix(b, o->index);
+    /* One reservation for the usual case (JSON source, ids without escapes). */
     if (!rc)
-        rc = rfs_json_append_string(w, (const uint8_t *)o->index, strlen(o->index));
+        rc = sm_buf_reserve(w, b->prefix.len + d->id_len + d->routing_len + (o->type ? strlen(o->type) : 0) +
+                            d->source_len + 48);
     if (!rc)
-        rc = sm_buf_append_str(w, ",\"_id\":");
+        rc = sm_buf_append(w, b->prefix.data, b->prefix.len);
     if (!rc)
         rc = rfs_json_append_string(w, (const uint8_t *)d->id, d->id_len);
     if (!rc && o->type) {

@@ -50,6 +50,9 @@ struct rfs_bulk_batch {
     char err[512];
     bool complete;             /* set by the sender when done */
     struct rfs_bulk_batch *next;
+    /* Escaped action line start for prefix_index (kept across resets). */
+    char *prefix_index;
+    struct sm_buf prefix;
 };
 
 void rfs_bulk_batch_init(struct rfs_bulk_batch *b);
