@@ -5,6 +5,10 @@
  * cannot take more it says so (agent_sink_full(), or SM_EFULL from write) and
  * the caller counts the record as dropped. A Kafka sink is expected to move
  * records to its spool rather than report full while the spool has room.
+ * The file sink is the exception: it queues records for its writer thread
+ * and waits for room when that bounded queue is full (file.c), as a
+ * synchronous write waits for the disk. Delivery reports always come from
+ * poll() or flush(), in the caller's thread.
  *
  *   struct agent_sink *sink;
  *   agent_sink_open(&conf, &sink, err, sizeof err);

@@ -136,8 +136,13 @@ static void on_pkt(void *arg, const struct agent_pkt *pkt)
 {
     struct agent_capture *cap = arg;
     agent_flow_feed(cap->ft, pkt);
-    if (++cap->pkts_since_pub >= 4096 && mono_ns() - cap->last_pub_ns >= 100000000ull)
-        publish(cap);
+    /* the clock is read once per 4096 packets, not on every packet after
+     * the 4096th (that was 3 % of the offline bench: kvm-clock) */
+    if (++cap->pkts_since_pub >= 4096) {
+        cap->pkts_since_pub = 0;
+        if (mono_ns() - cap->last_pub_ns >= 100000000ull)
+            publish(cap);
+    }
     if (cap->stop)
         cap->src.ops->stop(&cap->src);
 }

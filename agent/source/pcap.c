@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <pcap/pcap.h>
 
@@ -17,6 +19,8 @@
 #include "source/source.h"
 
 #define TICK_MS 100
+#define BLOCK_TIMEOUT_MS 10      /* live: a TPACKET_V3 block is handed over at the latest after this */
+#define FILE_BUF (1024 * 1024)   /* stdio buffer of a capture file */
 
 struct pcap_ctx {
     pcap_t *p;
@@ -27,6 +31,15 @@ struct pcap_ctx {
     int linktype;
     struct agent_src_stats st;
     uint32_t last_recv, last_drop, last_ifdrop;   /* 32-bit pcap_stats, widened */
+    /* pcap-file, classic pcap format: packets read straight from a mapping
+     * of the file (below); p is still open for the link type and filter */
+    int map_fd;                     /* -1: libpcap reads the file */
+    size_t map_len;                 /* file size */
+    const uint8_t *win;             /* mapped window [win_off, win_off + win_len) */
+    size_t win_off, win_len;
+    bool swapped, map_nano;
+    bool have_prog;
+    struct bpf_program prog;
 };
 
 static uint64_t wall_ns(void)
@@ -74,6 +87,11 @@ static int apply_filter(struct agent_source *src, struct pcap_ctx *ctx, const ch
         return sm_errf(err, errlen, SM_ECONFIG, "%s: filter \"%s\": %s", src->name, filter,
                        pcap_geterr(ctx->p));
     int rc = pcap_setfilter(ctx->p, &prog);
+    if (rc >= 0 && ctx->map_fd >= 0) {   /* the mapped reader filters with pcap_offline_filter() */
+        ctx->prog = prog;
+        ctx->have_prog = true;
+        return SM_OK;
+    }
     pcap_freecode(&prog);
     if (rc < 0)
         return sm_errf(err, errlen, SM_EIO, "%s: setting filter: %s", src->name, pcap_geterr(ctx->p));
@@ -84,7 +102,7 @@ static struct pcap_ctx *ctx_new(void)
 {
     struct pcap_ctx *ctx = sm_calloc(1, sizeof(*ctx));
     if (ctx)
-        ctx->wake[0] = ctx->wake[1] = -1;
+        ctx->wake[0] = ctx->wake[1] = ctx->map_fd = -1;
     return ctx;
 }
 
@@ -92,6 +110,10 @@ static void ctx_free(struct pcap_ctx *ctx)
 {
     if (!ctx)
         return;
+    if (ctx->win)
+        munmap((void *)ctx->win, ctx->win_len);
+    if (ctx->have_prog)
+        pcap_freecode(&ctx->prog);
     if (ctx->p)
         pcap_close(ctx->p);
     if (ctx->wake[0] >= 0)
@@ -131,7 +153,17 @@ static int live_open(struct agent_source *src, const struct agent_source_cfg *cf
         bufsz = 0x7fffffff;
     pcap_set_snaplen(ctx->p, cfg->snaplen ? (int)cfg->snaplen : 262144);
     pcap_set_promisc(ctx->p, 0);
-    pcap_set_immediate_mode(ctx->p, 1);
+    /* Not immediate mode: libpcap then uses a TPACKET_V3 ring, where the
+     * kernel packs packets back to back into blocks and wakes us once per
+     * block (full, or BLOCK_TIMEOUT_MS after its first packet) instead of
+     * once per packet. Immediate mode (TPACKET_V2, one slot per packet sized
+     * for the snap length) cost the source a wakeup and a context switch per
+     * packet and, on lo (64 KiB MTU), left room for only ~1000 packets in
+     * 64 MiB: kernel drops under load (bench_engines, docs/capture.md).
+     * Records are flushed after a second of idleness anyway, so 10 ms of
+     * extra latency changes nothing downstream. */
+    pcap_set_immediate_mode(ctx->p, 0);
+    pcap_set_timeout(ctx->p, BLOCK_TIMEOUT_MS);
     pcap_set_buffer_size(ctx->p, (int)bufsz);
     ctx->nano = pcap_set_tstamp_precision(ctx->p, PCAP_TSTAMP_PRECISION_NANO) == 0;
     int act = pcap_activate(ctx->p);
@@ -270,6 +302,8 @@ const struct agent_source_ops agent_source_pcap_live = {
 
 /* ---- file ----------------------------------------------------------------- */
 
+static void map_file(struct pcap_ctx *ctx, int fd);
+
 static int file_open(struct agent_source *src, const struct agent_source_cfg *cfg, char *err,
                      size_t errlen)
 {
@@ -283,18 +317,28 @@ static int file_open(struct agent_source *src, const struct agent_source_cfg *cf
             fclose(cfg->fp);
         return sm_errf(err, errlen, SM_ENOMEM, "%s: out of memory", src->name);
     }
-    if (cfg->fp)
-        ctx->p = pcap_fopen_offline_with_tstamp_precision(cfg->fp, PCAP_TSTAMP_PRECISION_NANO, ebuf);
-    else
+    FILE *fp = cfg->fp;
+    if (!fp && strcmp(cfg->path, "-") != 0 && (fp = fopen(cfg->path, "rbe")) != NULL) {
+        /* Classic pcap files are then read through a mapping (map_file);
+         * for pcapng libpcap reads through stdio, whose default 4 KiB
+         * buffer means one read() per 4 KiB: a file we open ourselves gets
+         * a 1 MiB buffer. pcap_close() closes it. */
+        setvbuf(fp, NULL, _IOFBF, FILE_BUF);
+    }
+    if (fp)
+        ctx->p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+    else   /* "-" (stdin), or a file fopen() refused: libpcap opens it and names the error */
         ctx->p = pcap_open_offline_with_tstamp_precision(cfg->path, PCAP_TSTAMP_PRECISION_NANO, ebuf);
     if (!ctx->p) {
-        if (cfg->fp)
-            fclose(cfg->fp);          /* fp is consumed in every case */
+        if (fp)
+            fclose(fp);               /* fp is consumed in every case */
         ctx_free(ctx);
         return sm_errf(err, errlen, SM_EIO, "%s: %s", src->name, ebuf);
     }
     ctx->nano = true;
     ctx->linktype = pcap_datalink(ctx->p);
+    if (!cfg->fp && fp)
+        map_file(ctx, fileno(fp));
     int rc;
     if (!agent_decode_link_supported(ctx->linktype))
         rc = sm_errf(err, errlen, SM_EUNSUPPORTED, "%s: link type %d not supported (Ethernet, Linux "
@@ -310,11 +354,110 @@ static int file_open(struct agent_source *src, const struct agent_source_cfg *cf
     return SM_OK;
 }
 
+/* Classic pcap files (not pcapng) are read from a read-only mapping instead
+ * of through libpcap's stdio reads: no copy of the 1.6 GB benchmark capture
+ * into the kernel's and libpcap's buffers (about 12 % of the agent's CPU
+ * offline, docs/agent.md). libpcap still opens the file (it validates the
+ * header, names the link type and compiles the filter); the records are
+ * walked here: 16-byte header (seconds, micro- or nanoseconds, captured and
+ * wire length) in the file's byte order, then the packet. Anything the
+ * mapping cannot serve (pcapng, pipes, mmap failure) stays with libpcap. */
+static uint32_t rd32(const uint8_t *p, bool swapped)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return swapped ? __builtin_bswap32(v) : v;
+}
+
+static void map_file(struct pcap_ctx *ctx, int fd)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 24)
+        return;
+    uint8_t hdr[4];
+    if (pread(fd, hdr, 4, 0) != 4)
+        return;
+    uint32_t magic;
+    memcpy(&magic, hdr, 4);
+    switch (magic) {
+    case 0xa1b2c3d4: ctx->swapped = false; ctx->map_nano = false; break;
+    case 0xd4c3b2a1: ctx->swapped = true; ctx->map_nano = false; break;
+    case 0xa1b23c4d: ctx->swapped = false; ctx->map_nano = true; break;
+    case 0x4d3cb2a1: ctx->swapped = true; ctx->map_nano = true; break;
+    default: return;   /* pcapng or unknown: libpcap reads it */
+    }
+    ctx->map_fd = fd;   /* owned by libpcap's FILE: open until pcap_close() */
+    ctx->map_len = (size_t)st.st_size;
+}
+
+/* The file is mapped in windows of MAP_WINDOW bytes (populated at once),
+ * not whole: a whole mapping would count the entire file in the agent's
+ * resident set. Returns the bytes at file offset off, at least need of them
+ * mapped, or NULL (mmap failed). */
+#define MAP_WINDOW (8u * 1024 * 1024)
+
+static const uint8_t *map_at(struct pcap_ctx *ctx, size_t off, size_t need)
+{
+    if (ctx->win && off >= ctx->win_off && off + need <= ctx->win_off + ctx->win_len)
+        return ctx->win + (off - ctx->win_off);
+    if (ctx->win)
+        munmap((void *)ctx->win, ctx->win_len);
+    ctx->win = NULL;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t start = off / page * page;
+    size_t len = off + need - start > MAP_WINDOW ? off + need - start : MAP_WINDOW;
+    if (len > ctx->map_len - start)
+        len = ctx->map_len - start;
+    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, ctx->map_fd, (off_t)start);
+    if (m == MAP_FAILED)
+        return NULL;
+    ctx->win = m;
+    ctx->win_off = start;
+    ctx->win_len = len;
+    return ctx->win + (off - start);
+}
+
+static int mapped_run(struct agent_source *src, struct pcap_ctx *ctx, char *err, size_t errlen)
+{
+    size_t off = 24;   /* file header */
+    while (!ctx->stop && off < ctx->map_len) {
+        if (ctx->map_len - off < 16)
+            return sm_errf(err, errlen, SM_EIO, "%s: truncated dump file; tried to read 16 header bytes, "
+                           "only got %zu", src->name, ctx->map_len - off);
+        const uint8_t *r = map_at(ctx, off, 16);
+        if (!r)
+            return sm_errf(err, errlen, SM_EIO, "%s: mmap: %s", src->name, strerror(errno));
+        struct pcap_pkthdr hdr;
+        hdr.ts.tv_sec = (time_t)rd32(r, ctx->swapped);
+        uint32_t frac = rd32(r + 4, ctx->swapped);
+        hdr.caplen = rd32(r + 8, ctx->swapped);
+        hdr.len = rd32(r + 12, ctx->swapped);
+        /* on_packet() expects nanoseconds (the file was opened with nanosecond precision) */
+        hdr.ts.tv_usec = (suseconds_t)(ctx->map_nano ? frac : frac * 1000ull);
+        if (hdr.caplen > 0x10000000u)
+            return sm_errf(err, errlen, SM_EIO, "%s: invalid packet capture length %u", src->name,
+                           hdr.caplen);
+        if (ctx->map_len - off - 16 < hdr.caplen)
+            return sm_errf(err, errlen, SM_EIO, "%s: truncated dump file; tried to read %u captured bytes, "
+                           "only got %zu", src->name, hdr.caplen, ctx->map_len - off - 16);
+        if (!(r = map_at(ctx, off, 16 + (size_t)hdr.caplen)))
+            return sm_errf(err, errlen, SM_EIO, "%s: mmap: %s", src->name, strerror(errno));
+        const u_char *data = r + 16;
+        off += 16 + hdr.caplen;
+        if (ctx->have_prog && !pcap_offline_filter(&ctx->prog, &hdr, data))
+            continue;
+        on_packet((u_char *)ctx, &hdr, data);
+    }
+    return SM_OK;
+}
+
 static int file_run(struct agent_source *src, const struct agent_source_handler *h, char *err,
                     size_t errlen)
 {
     struct pcap_ctx *ctx = src->ctx;
     ctx->h = h;
+    if (ctx->map_fd >= 0)
+        return mapped_run(src, ctx, err, errlen);
     while (!ctx->stop) {
         struct pcap_pkthdr *hdr;
         const u_char *bytes;

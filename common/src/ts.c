@@ -284,6 +284,256 @@ int sm_ts_encode_alloc(const TrafficStream *ts, uint8_t **out, size_t *outlen)
     return SM_OK;
 }
 
+/* ---- streaming encoder ----------------------------------------------------- */
+
+#define ENC_MIN_CAP 4096u
+#define OBS_HDR_MAX 64u   /* tag + len + timestamp (<= 24) + capture tag + len + data tag + len */
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* protobuf int32: negative values are sign-extended to 64 bits (10 bytes) */
+static size_t put_int32(uint8_t *p, int32_t v)
+{
+    return put_varint(p, (uint64_t)(int64_t)v);
+}
+
+static int enc_reserve(struct sm_ts_enc *e, size_t more)
+{
+    if (e->cap - e->len >= more)
+        return SM_OK;
+    size_t cap = e->cap ? e->cap : ENC_MIN_CAP;
+    while (cap - e->len < more)
+        cap *= 2;
+    uint8_t *b = sm_realloc(e->buf, cap);
+    if (!b)
+        return SM_ENOMEM;
+    e->buf = b;
+    e->cap = cap;
+    return SM_OK;
+}
+
+void sm_ts_enc_init(struct sm_ts_enc *e)
+{
+    memset(e, 0, sizeof(*e));
+}
+
+void sm_ts_enc_reset(struct sm_ts_enc *e)
+{
+    e->len = 0;
+    e->n_obs = 0;
+    e->last_kind = SM_TS_NONE;
+}
+
+void sm_ts_enc_free(struct sm_ts_enc *e)
+{
+    sm_free(e->buf);
+    sm_ts_enc_init(e);
+}
+
+int sm_ts_enc_begin(struct sm_ts_enc *e, const char *connection_id)
+{
+    sm_ts_enc_reset(e);
+    size_t n = connection_id ? strlen(connection_id) : 0;
+    if (enc_reserve(e, 11 + n))
+        return SM_ENOMEM;
+    if (n) {
+        e->buf[e->len++] = 0x0a;   /* 1: connectionId */
+        e->len += put_varint(e->buf + e->len, n);
+        memcpy(e->buf + e->len, connection_id, n);
+        e->len += n;
+    }
+    return SM_OK;
+}
+
+/* Field number of the inner payload of a data-carrying kind (0: none). */
+static unsigned data_field(enum sm_ts_kind kind)
+{
+    switch (kind) {
+    case SM_TS_READ: case SM_TS_WRITE: case SM_TS_CONNECTION_EXCEPTION: return 1;
+    case SM_TS_READ_SEGMENT: case SM_TS_WRITE_SEGMENT: return 2;
+    default: return 0;
+    }
+}
+
+/* The bytes of an observation before its payload (or the whole observation
+ * when it has none: inner holds the body of an inner message without bytes,
+ * e.g. an endOfMessageIndicator). Returns the header length. */
+static size_t obs_header(uint8_t *h, enum sm_ts_kind kind, int64_t time_ns, bool has_data, size_t data_len,
+                         const uint8_t *inner, size_t inner_len)
+{
+    /* Timestamp as obs_new() builds it; proto3: zero fields are not written */
+    int64_t sec = time_ns / 1000000000;
+    int64_t nsec = time_ns % 1000000000;
+    if (nsec < 0) {
+        nsec += 1000000000;
+        sec -= 1;
+    }
+    uint8_t t[24];
+    size_t tl = 0;
+    if (sec) {
+        t[tl++] = 0x08;
+        tl += put_varint(t + tl, (uint64_t)sec);
+    }
+    if (nsec) {
+        t[tl++] = 0x10;
+        tl += put_varint(t + tl, (uint64_t)nsec);
+    }
+    /* the capture's inner message */
+    uint8_t d[12];
+    size_t dl = 0;
+    if (has_data) {
+        d[dl++] = (uint8_t)(data_field(kind) << 3 | 2);
+        dl += put_varint(d + dl, data_len);
+    }
+    size_t inner_total = dl + (has_data ? data_len : inner_len);
+    uint8_t c[16];
+    size_t cl = put_varint(c, (uint64_t)kind << 3 | 2);
+    cl += put_varint(c + cl, inner_total);
+    size_t obs_len = 1 + 1 + tl + cl + inner_total;   /* ts tag + ts len (< 128) + ... */
+    size_t n = 0;
+    h[n++] = 0x12;   /* 2: subStream */
+    n += put_varint(h + n, obs_len);
+    h[n++] = 0x0a;   /* 1: ts */
+    h[n++] = (uint8_t)tl;
+    memcpy(h + n, t, tl);
+    n += tl;
+    memcpy(h + n, c, cl);
+    n += cl;
+    memcpy(h + n, d, dl);
+    n += dl;
+    if (!has_data && inner_len) {
+        memcpy(h + n, inner, inner_len);
+        n += inner_len;
+    }
+    return n;
+}
+
+static int enc_obs(struct sm_ts_enc *e, enum sm_ts_kind kind, int64_t time_ns, bool has_data,
+                   const void *data, size_t len, const uint8_t *inner, size_t inner_len)
+{
+    uint8_t h[OBS_HDR_MAX];
+    size_t hl = obs_header(h, kind, time_ns, has_data, len, inner, inner_len);
+    if (enc_reserve(e, hl + (has_data ? len : 0)))
+        return SM_ENOMEM;
+    e->last_off = e->len;
+    memcpy(e->buf + e->len, h, hl);
+    e->len += hl;
+    if (has_data && len) {
+        memcpy(e->buf + e->len, data, len);
+        e->len += len;
+    }
+    e->last_hdr = hl;
+    e->last_data = has_data ? len : 0;
+    e->last_kind = kind;
+    e->last_ns = time_ns;
+    e->n_obs++;
+    return SM_OK;
+}
+
+int sm_ts_enc_add(struct sm_ts_enc *e, enum sm_ts_kind kind, int64_t time_ns, const void *data, size_t len)
+{
+    switch (kind) {
+    case SM_TS_READ: case SM_TS_READ_SEGMENT: case SM_TS_WRITE: case SM_TS_WRITE_SEGMENT:
+        /* proto3: empty bytes are not written */
+        return enc_obs(e, kind, time_ns, len > 0, data, len, NULL, 0);
+    case SM_TS_CONNECTION_EXCEPTION:
+        /* a string: sm_ts_add() keeps it up to a NUL, and writes it whenever len > 0 */
+        return enc_obs(e, kind, time_ns, len > 0, data, len ? strnlen(data, len) : 0, NULL, 0);
+    case SM_TS_BIND: case SM_TS_CONNECT: case SM_TS_REQUEST_RELEASED: case SM_TS_DISCONNECT:
+    case SM_TS_CLOSE: case SM_TS_SEGMENT_END: case SM_TS_REQUEST_DROPPED:
+        return enc_obs(e, kind, time_ns, false, NULL, 0, NULL, 0);
+    default:
+        return SM_EINVAL;
+    }
+}
+
+int sm_ts_enc_add_eom(struct sm_ts_enc *e, int64_t time_ns, int32_t first_line_len, int32_t headers_len)
+{
+    uint8_t in[22];
+    size_t n = 0;
+    if (first_line_len >= 0) {
+        in[n++] = 0x08;
+        n += put_int32(in + n, first_line_len);
+    }
+    if (headers_len >= 0) {
+        in[n++] = 0x10;
+        n += put_int32(in + n, headers_len);
+    }
+    return enc_obs(e, SM_TS_END_OF_MESSAGE, time_ns, false, NULL, 0, in, n);
+}
+
+int sm_ts_enc_extend(struct sm_ts_enc *e, enum sm_ts_kind kind, int64_t time_ns, const void *data, size_t len)
+{
+    if (!e->n_obs || e->last_kind != kind || e->last_ns != time_ns ||
+        (kind != SM_TS_READ && kind != SM_TS_WRITE))
+        return SM_EINVAL;
+    if (!len)
+        return SM_OK;
+    size_t total = e->last_data + len;
+    uint8_t h[OBS_HDR_MAX];
+    size_t hl = obs_header(h, kind, time_ns, true, total, NULL, 0);
+    if (enc_reserve(e, hl - e->last_hdr + len))   /* headers only grow with the payload */
+        return SM_ENOMEM;
+    uint8_t *obs = e->buf + e->last_off;
+    if (hl != e->last_hdr && e->last_data)   /* a length field got longer: shift the payload */
+        memmove(obs + hl, obs + e->last_hdr, e->last_data);
+    memcpy(obs, h, hl);
+    memcpy(obs + hl + e->last_data, data, len);
+    e->len = e->last_off + hl + total;
+    e->last_hdr = hl;
+    e->last_data = total;
+    return SM_OK;
+}
+
+int sm_ts_enc_finish(struct sm_ts_enc *e, int32_t index, bool last, const char *node_id, int32_t prior,
+                     int unterminated, uint8_t **out, size_t *outlen)
+{
+    size_t nl = node_id ? strlen(node_id) : 0;
+    if (enc_reserve(e, 11 + 11 + nl + 11 + 2)) {
+        sm_ts_enc_reset(e);
+        return SM_ENOMEM;
+    }
+    uint8_t *p = e->buf + e->len;
+    *p++ = last ? 0x20 : 0x18;   /* 4: numberOfThisLastChunk / 3: number */
+    p += put_int32(p, index);
+    if (nl) {
+        *p++ = 0x2a;             /* 5: nodeId */
+        p += put_varint(p, nl);
+        memcpy(p, node_id, nl);
+        p += nl;
+    }
+    if (prior >= 0) {
+        *p++ = 0x30;             /* 6: priorRequestsReceived */
+        p += put_int32(p, prior);
+    }
+    if (unterminated >= 0) {
+        *p++ = 0x38;             /* 7: lastObservationWasUnterminatedRead */
+        *p++ = unterminated ? 1 : 0;
+    }
+    e->len = (size_t)(p - e->buf);
+    uint8_t *buf = e->buf;
+    if (e->cap - e->len >= ENC_MIN_CAP && e->cap / 2 >= e->len) {   /* give back the growth slack */
+        uint8_t *b = sm_realloc(buf, e->len);
+        if (b)
+            buf = b;
+    }
+    *out = buf;
+    *outlen = e->len;
+    e->buf = NULL;
+    e->cap = 0;
+    sm_ts_enc_reset(e);
+    return SM_OK;
+}
+
 /* True if m or a sub-message holds an unknown field numbered 0. protobuf-c
  * accepts such a tag when its varint is over-long (80 00) although field 0
  * is invalid (protobuf-java rejects it), and then re-encodes it as a plain

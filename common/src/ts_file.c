@@ -36,9 +36,16 @@ struct sm_ts_writer {
     uint64_t lines_bytes; /* uncompressed bytes written to the current file */
     uint8_t *enc;        /* encode buffer */
     size_t enc_cap;
-    char *line;          /* base64 line buffer */
-    size_t line_cap;
+    char *line;          /* base64 line buffer; plain files: lines not yet written (line_len) */
+    size_t line_cap, line_len;
 };
+
+/* Plain files: lines are encoded into one buffer and written with one
+ * write() per WRITE_BATCH bytes (stdio unbuffered), instead of going through
+ * a 4 KiB stdio buffer (2-3 write() calls per line of a few KiB: offline
+ * bench, 300k system calls for 2 GB). Flushed when full, by
+ * sm_ts_writer_flush(), at rotation and at close. */
+#define WRITE_BATCH (1024u * 1024u)
 
 static bool ends_with(const char *s, const char *suf)
 {
@@ -147,6 +154,8 @@ static int open_current(struct sm_ts_writer *w, char *err, size_t errlen)
             w->fp = fd >= 0 ? fdopen(fd, "ab") : NULL;
             if (!w->fp && fd >= 0)
                 close(fd);
+            if (w->fp)
+                setvbuf(w->fp, NULL, _IONBF, 0);   /* we batch (WRITE_BATCH) */
         }
         if (!w->fp)
             return sm_errf(err, errlen, SM_EIO, "%s: cannot open for writing: %s", target, strerror(errno));
@@ -155,10 +164,23 @@ static int open_current(struct sm_ts_writer *w, char *err, size_t errlen)
     return SM_OK;
 }
 
+/* Writes the batched lines of a plain file. */
+static int batch_out(struct sm_ts_writer *w, char *err, size_t errlen)
+{
+    if (!w->line_len || !w->fp)
+        return SM_OK;
+    size_t n = w->line_len;
+    w->line_len = 0;
+    if (fwrite(w->line, 1, n, w->fp) != n)
+        return sm_errf(err, errlen, SM_EIO, "%s: write failed: %s", w->cur_path ? w->cur_path : "-",
+                       strerror(errno));
+    return SM_OK;
+}
+
 /* Closes the current file and reports it. */
 static int close_current(struct sm_ts_writer *w, char *err, size_t errlen)
 {
-    int rc = SM_OK;
+    int rc = batch_out(w, err, errlen);
     uint64_t bytes = 0;
     const char *name = w->cur_path ? w->cur_path : "-";
     if (w->gz) {
@@ -174,11 +196,11 @@ static int close_current(struct sm_ts_writer *w, char *err, size_t errlen)
         }
     } else if (w->fp) {
         if (w->is_stdout) {
-            if (fflush(w->fp))
+            if (fflush(w->fp) && rc == SM_OK)
                 rc = sm_errf(err, errlen, SM_EIO, "stdout: %s", strerror(errno));
         } else {
             bytes = (uint64_t)ftello(w->fp);
-            if (fclose(w->fp))
+            if (fclose(w->fp) && rc == SM_OK)
                 rc = sm_errf(err, errlen, SM_EIO, "%s: close: %s", name, strerror(errno));
         }
         w->fp = NULL;
@@ -228,33 +250,45 @@ int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_
     }
     size_t keylen = w->conf.with_key && key ? strlen(key) : 0;
     size_t need = keylen + 1 + sm_base64_enc_len(len) + 2;
-    if (need > w->line_cap) {
-        char *nl = sm_realloc(w->line, need);
+    if (w->line_len && w->line_len + need > WRITE_BATCH) {
+        int rc = batch_out(w, err, errlen);
+        if (rc)
+            return rc;
+    }
+    if (w->line_len + need > w->line_cap) {
+        size_t cap = w->fp && w->line_len + need < WRITE_BATCH ? WRITE_BATCH : w->line_len + need;
+        char *nl = sm_realloc(w->line, cap);
         if (!nl)
             return sm_errf(err, errlen, SM_ENOMEM, "ts writer: out of memory");
         w->line = nl;
-        w->line_cap = need;
+        w->line_cap = cap;
     }
+    char *line = w->line + w->line_len;
     size_t n = 0;
     if (w->conf.with_key) {
         for (size_t i = 0; i < keylen; i++) {
             char c = key[i];
-            w->line[n++] = (c == '\n' || c == '\r') ? ' ' : c;   /* keep one record per line */
+            line[n++] = (c == '\n' || c == '\r') ? ' ' : c;   /* keep one record per line */
         }
-        w->line[n++] = '|';
+        line[n++] = '|';
     }
-    n += sm_base64_encode(data, len, w->line + n);
-    w->line[n++] = '\n';
+    n += sm_base64_encode(data, len, line + n);
+    line[n++] = '\n';
     const char *name = w->cur_path ? w->cur_path : "-";
     if (w->gz) {
-        if (gzwrite(w->gz, w->line, (unsigned)n) != (int)n) {
+        if (gzwrite(w->gz, line, (unsigned)n) != (int)n) {
             int zerr;
             const char *m = gzerror(w->gz, &zerr);
             return sm_errf(err, errlen, SM_EIO, "%s: write failed: %s", name,
                            zerr == Z_ERRNO ? strerror(errno) : m);
         }
-    } else if (fwrite(w->line, 1, n, w->fp) != n) {
-        return sm_errf(err, errlen, SM_EIO, "%s: write failed: %s", name, strerror(errno));
+    } else {
+        w->line_len += n;
+        if (w->line_len >= WRITE_BATCH) {
+            int rc = batch_out(w, err, errlen);
+            if (rc)
+                return rc;
+        }
     }
     w->records++;
     w->lines_bytes += n;
@@ -285,6 +319,9 @@ int sm_ts_writer_flush(struct sm_ts_writer *w, char *err, size_t errlen)
     const char *name = w->cur_path ? w->cur_path : "-";
     if (w->gz && gzflush(w->gz, Z_SYNC_FLUSH) != Z_OK)
         return sm_errf(err, errlen, SM_EIO, "%s: flush failed", name);
+    int rc = batch_out(w, err, errlen);
+    if (rc)
+        return rc;
     if (w->fp && fflush(w->fp))
         return sm_errf(err, errlen, SM_EIO, "%s: flush failed: %s", name, strerror(errno));
     return SM_OK;

@@ -6,9 +6,14 @@ wrk drives a local keep-alive HTTP server (bench_engines_httpd: read/write,
 pcap, ebpf-tc and ebpf-socket (--no-data: streams are reassembled and
 counted, not written). Per engine: throughput ratio and p99 latency ratio
 against no capture, captured/sent bytes (both directions, against the
-server's own counters) and the capture process's CPU per 1k requests (user +
+server's own counters), the capture process's CPU per 1k requests (user +
 system of ebpf_dump; BPF program time is charged to the traffic's threads and
-shows in the throughput ratio instead).
+shows in the throughput ratio instead), its context switches per 1k requests
+(wakeups: voluntary + involuntary), its peak RSS, and the TCP retransmissions
+on the host during the round (a p99 near 200 ms is a retransmission timeout).
+The "none" rounds also give the noise floor: their own spread (min/max
+throughput over the median) is printed, since other work on a shared machine
+moves the ratios more than the capture does.
 Env: BENCH_SECONDS (default 8), BENCH_CONNS (32), BENCH_THREADS (2),
 BENCH_ROUNDS (3: engines interleaved, the median round kept).
 Exit 77 without root or wrk."""
@@ -41,6 +46,13 @@ def wrk_run(port):
     return rps, p99, total
 
 
+def retrans():
+    """TcpRetransSegs of the host (/proc/net/snmp)."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("RetransSegs")])
+
+
 def run_one(engine, work):
     statf = os.path.join(work, "httpd-%s.txt" % engine)
     srv = subprocess.Popen([HTTPD, "2", statf], stdout=subprocess.PIPE, text=True)
@@ -64,15 +76,21 @@ def run_one(engine, work):
                 if dump.poll() is not None or time.time() > end:
                     raise RuntimeError("%s did not start (rc %s)" % (engine, dump.returncode))
                 time.sleep(0.05)
+        r0 = retrans()
         rps, p99, total = wrk_run(port)
+        rtx = retrans() - r0
         time.sleep(0.5)   # let the capture drain
         cpu = None
         captured = None
+        csw = None
+        rss = None
         if dump:
             dump.send_signal(signal.SIGTERM)
             _, status, ru = os.wait4(dump.pid, 0)
             dump.returncode = status
             cpu = ru.ru_utime + ru.ru_stime
+            csw = ru.ru_nvcsw + ru.ru_nivcsw
+            rss = ru.ru_maxrss / 1024.0
             st = dict(line.strip().split("=", 1) for line in open(os.path.join(work, engine, "stats.txt")))
             captured = (int(st["c2s_bytes"]), int(st["s2c_bytes"]), int(st["kernel_drops"]), int(st["gaps"]))
     finally:
@@ -83,7 +101,7 @@ def run_one(engine, work):
     sst = dict(kv.split("=") for kv in open(statf).read().split())
     sent = int(sst["bytes_in"]) + int(sst["bytes_out"])
     return {"rps": rps, "p99": p99, "total": total, "cpu": cpu, "captured": captured, "sent": sent,
-            "requests": int(sst["requests"])}
+            "requests": int(sst["requests"]), "csw": csw, "rss": rss, "retrans": rtx}
 
 
 def main():
@@ -107,19 +125,28 @@ def main():
     base = best["none"]
     print("wrk -t%d -c%d -d%ds, 1 KiB responses, keep-alive, loopback; median of %d rounds"
           % (THREADS, CONNS, SECS, ROUNDS))
-    print("%-12s %10s %8s %9s %8s %14s %8s %6s %14s" % ("engine", "req/s", "ratio", "p99 ms", "ratio",
-                                                        "captured/sent", "drops", "gaps", "cpu s/1k req"))
+    print("%-12s %10s %8s %9s %8s %14s %8s %6s %14s %10s %9s %8s" % (
+        "engine", "req/s", "ratio", "p99 ms", "ratio", "captured/sent", "drops", "gaps", "cpu s/1k req",
+        "csw/1k req", "RSS MiB", "retrans"))
     ok = True
     for e in engines:
         r = best[e]
         cap = r["captured"]
         capratio = "-" if cap is None else "%.4f" % ((cap[0] + cap[1]) / r["sent"] if r["sent"] else 0)
         cpu = "-" if r["cpu"] is None else "%.4f" % (r["cpu"] / (r["requests"] / 1000.0))
-        print("%-12s %10.0f %8.3f %9.3f %8.3f %14s %8s %6s %14s" % (
+        csw = "-" if r["csw"] is None else "%.1f" % (r["csw"] / (r["requests"] / 1000.0))
+        rss = "-" if r["rss"] is None else "%.1f" % r["rss"]
+        print("%-12s %10.0f %8.3f %9.3f %8.3f %14s %8s %6s %14s %10s %9s %8d" % (
             e, r["rps"], r["rps"] / base["rps"], r["p99"], r["p99"] / base["p99"] if base["p99"] else 0,
-            capratio, "-" if cap is None else cap[2], "-" if cap is None else cap[3], cpu))
+            capratio, "-" if cap is None else cap[2], "-" if cap is None else cap[3], cpu, csw, rss,
+            r["retrans"]))
         if cap is not None and cap[0] + cap[1] == 0:
             ok = False
+    nr = sorted(r["rps"] for r in runs["none"])
+    print("noise floor: no-capture rounds span %.3f..%.3f of their median (%s req/s)"
+          % (nr[0] / base["rps"], nr[-1] / base["rps"], ", ".join("%.0f" % x for x in nr)))
+    for e in engines:
+        print("%-12s rounds: ratio %s" % (e, ", ".join("%.3f" % (r["rps"] / base["rps"]) for r in runs[e])))
     return 0 if ok else 1
 
 

@@ -1,10 +1,11 @@
 /* Flow table: link types end to end, idle expiry, eviction, memory bounds
  * under floods, role detection, and the capture driver over an in-memory
- * pcap file (fmemopen). */
+ * pcap file (fmemopen) and over pcap files read through a mapping. */
 #include "sm_test.h"
 #include "test_flow_pkt.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <sm/err.h>
 
@@ -349,7 +350,153 @@ static int test_capture_pcap_file_fmemopen(void)
     return 0;
 }
 
+/* A pcap file given by path is read through a mapping (agent/source/pcap.c):
+ * the same packets in both byte orders, with micro- and nanosecond
+ * timestamps, give the same streams and timestamps as libpcap's reading of
+ * the nanosecond file; the filter applies; a truncated record is an error. */
+static uint64_t g_data_ts[8];
+static int g_ndata;
+
+static void ts_data(void *arg, void *conn, enum agent_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+    if (g_ndata < 8)
+        g_data_ts[g_ndata++] = ts;
+    rec_data(arg, conn, dir, p, n, ts);
+}
+
+static void put32(uint8_t *p, uint32_t v, bool be)
+{
+    if (be) {
+        p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+    } else {
+        put32le(p, v);
+    }
+}
+
+static size_t pcap_file_variant(uint8_t *out, bool be, bool nano, struct tp *t)
+{
+    put32(out, nano ? 0xa1b23c4d : 0xa1b2c3d4, be);
+    out[4] = be ? 0 : 2; out[5] = be ? 2 : 0; out[6] = be ? 0 : 4; out[7] = be ? 4 : 0;
+    put32(out + 8, 0, be);
+    put32(out + 12, 0, be);
+    put32(out + 16, 262144, be);
+    put32(out + 20, 1, be);
+    size_t n = 24;
+    tp_init(t, AGENT_DLT_EN10MB, false, 45000, 9200);
+    t->ts_ns = 1700000000ull * 1000000000ull + 123456000ull;   /* whole microseconds */
+    for (int i = 0; i < 5; i++) {
+        const struct agent_pkt *pk;
+        if (i == 0) pk = tp_tcp(t, 0, 1, 0, S, NULL, 0);
+        else if (i == 1) pk = tp_tcp(t, 1, 7, 2, S | A, NULL, 0);
+        else if (i == 2) pk = tp_tcp(t, 0, 2, 8, P, "GET /", 5);
+        else if (i == 3) { t->ts_ns += 1000; pk = tp_tcp(t, 1, 8, 7, P, "200", 3); }
+        else { tp_init(t, AGENT_DLT_EN10MB, false, 45001, 9999); pk = tp_tcp(t, 0, 1, 0, P, "other", 5); }
+        uint64_t sec = pk->ts_ns / 1000000000ull, frac = pk->ts_ns % 1000000000ull;
+        put32(out + n, (uint32_t)sec, be);
+        put32(out + n + 4, (uint32_t)(nano ? frac : frac / 1000), be);
+        put32(out + n + 8, pk->caplen, be);
+        put32(out + n + 12, pk->len, be);
+        memcpy(out + n + 16, pk->data, pk->caplen);
+        n += 16 + pk->caplen;
+    }
+    return n;
+}
+
+static int run_pcap_path(const char *path, uint64_t *ts_out, int *nts, struct rec *r, char *err, size_t errlen)
+{
+    struct agent_stream_cb cb = rec_cb(r);
+    cb.data = ts_data;
+    struct agent_capture_cfg cfg;
+    agent_capture_cfg_init(&cfg);
+    cfg.pcap_path = path;
+    cfg.ports[0] = 9200;
+    cfg.nports = 1;
+    struct agent_capture *cap;
+    g_ndata = 0;
+    int rc = agent_capture_open(&cfg, &cb, &cap, err, errlen);
+    if (rc)
+        return rc;
+    rc = agent_capture_run(cap, err, errlen);
+    struct agent_capture_stats st;
+    agent_capture_stats(cap, &st);
+    agent_capture_close(cap);
+    if (rc == SM_OK && st.packets != 4)
+        return -100;
+    memcpy(ts_out, g_data_ts, sizeof(g_data_ts));
+    *nts = g_ndata;
+    return rc;
+}
+
+static int test_capture_pcap_file_mapped(void)
+{
+    static struct tp t;
+    static uint8_t file[1 << 16];
+    char path[] = "/tmp/sm_test_flow_XXXXXX";
+    int fd = mkstemp(path);
+    SM_CHECK(fd >= 0);
+    close(fd);
+    char err[256] = "";
+    uint64_t want_ts[8] = { 0 };
+    int want_n = -1;
+    for (int v = 0; v < 4; v++) {
+        bool be = v & 1, nano = v & 2;
+        size_t n = pcap_file_variant(file, be, nano, &t);
+        FILE *f = fopen(path, "wb");
+        SM_CHECK(f && fwrite(file, 1, n, f) == n);
+        fclose(f);
+        struct rec *r = rec_new();
+        uint64_t ts[8];
+        int nts = 0;
+        int rc = run_pcap_path(path, ts, &nts, r, err, sizeof(err));
+        if (rc)
+            fprintf(stderr, "variant be=%d nano=%d: rc %d: %s\n", be, nano, rc, err);
+        SM_CHECK_EQ_INT(rc, SM_OK);
+        SM_CHECK_EQ_INT(r->nconns, 1);
+        REC_STREAM_EQ(&r->c[0], 0, "GET /");
+        REC_STREAM_EQ(&r->c[0], 1, "200");
+        SM_CHECK_EQ_INT(nts, 2);
+        SM_CHECK_EQ_INT(ts[0], 1700000000ull * 1000000000ull + 123456000ull);
+        SM_CHECK_EQ_INT(ts[1], ts[0] + 1000);
+        if (want_n < 0) {
+            want_n = nts;
+            memcpy(want_ts, ts, sizeof(ts));
+        }
+        SM_CHECK(memcmp(ts, want_ts, sizeof(uint64_t) * 2) == 0);
+        rec_free(r);
+        /* the same file through libpcap (a stream): same timestamps */
+        if (nano && !be) {
+            struct rec *r2 = rec_new();
+            struct agent_stream_cb cb = rec_cb(r2);
+            cb.data = ts_data;
+            struct agent_capture_cfg cfg;
+            agent_capture_cfg_init(&cfg);
+            cfg.pcap_fp = fmemopen(file, n, "rb");
+            cfg.ports[0] = 9200;
+            cfg.nports = 1;
+            struct agent_capture *cap;
+            g_ndata = 0;
+            SM_CHECK_EQ_INT(agent_capture_open(&cfg, &cb, &cap, err, sizeof(err)), SM_OK);
+            SM_CHECK_EQ_INT(agent_capture_run(cap, err, sizeof(err)), SM_OK);
+            agent_capture_close(cap);
+            SM_CHECK_EQ_INT(g_ndata, 2);
+            SM_CHECK(memcmp(g_data_ts, want_ts, sizeof(uint64_t) * 2) == 0);
+            rec_free(r2);
+        }
+        /* cut inside the last record: an error naming the truncation */
+        f = fopen(path, "wb");
+        SM_CHECK(f && fwrite(file, 1, n - 3, f) == n - 3);
+        fclose(f);
+        r = rec_new();
+        rc = run_pcap_path(path, ts, &nts, r, err, sizeof(err));
+        SM_CHECK_EQ_INT(rc, SM_EIO);
+        SM_CHECK(strstr(err, "truncated") != NULL);
+        rec_free(r);
+    }
+    unlink(path);
+    return 0;
+}
+
 SM_TEST_MAIN(SM_TC(test_links_end_to_end), SM_TC(test_idle_expiry), SM_TC(test_max_flows_eviction),
              SM_TC(test_memory_cap_ooo_flood), SM_TC(test_memory_cap_syn_flood),
              SM_TC(test_roles_without_ports), SM_TC(test_open_declined),
-             SM_TC(test_capture_pcap_file_fmemopen))
+             SM_TC(test_capture_pcap_file_fmemopen), SM_TC(test_capture_pcap_file_mapped))

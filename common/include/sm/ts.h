@@ -98,6 +98,60 @@ int sm_ts_decode(const uint8_t *data, size_t len, TrafficStream **out, char *err
 int sm_ts_decode_max(const uint8_t *data, size_t len, size_t max, TrafficStream **out,
                      char *err, size_t errlen);
 
+/* ---- streaming encoder ----------------------------------------------------- */
+
+/* Writes one encoded TrafficStream straight into a growing buffer, without
+ * building the message tree: one copy of each payload, no allocation per
+ * observation, no sizing pass (the agent's record builder: docs/records.md).
+ * The bytes are exactly those sm_ts_encode() writes for the same record
+ * built with sm_ts_new()/sm_ts_add()/sm_ts_add_eom() and the setters
+ * (test_ts compares them on generated records): fields in field-number
+ * order, connectionId, the observations, the index, nodeId,
+ * priorRequestsReceived, lastObservationWasUnterminatedRead.
+ *
+ * Usage: sm_ts_enc_init() once; per record sm_ts_enc_begin(), any number of
+ * sm_ts_enc_add*()/sm_ts_enc_extend(), then sm_ts_enc_finish() (hands the
+ * bytes over) or sm_ts_enc_reset() (drops them); sm_ts_enc_free() at the end.
+ * After SM_ENOMEM the record is incomplete: reset it. The fields are
+ * read-only for callers. */
+struct sm_ts_enc {
+    uint8_t *buf;            /* sm_malloc'd, NULL when empty */
+    size_t len, cap;
+    size_t n_obs;            /* observations in the record */
+    /* the last observation, which sm_ts_enc_extend() may grow */
+    size_t last_off;         /* offset of its subStream tag */
+    size_t last_hdr;         /* bytes before its payload */
+    size_t last_data;        /* payload bytes */
+    enum sm_ts_kind last_kind;
+    int64_t last_ns;
+};
+
+void sm_ts_enc_init(struct sm_ts_enc *e);
+/* Starts a record (dropping any unfinished one). connection_id NULL or ""
+ * leaves the field absent. SM_OK or SM_ENOMEM. */
+int sm_ts_enc_begin(struct sm_ts_enc *e, const char *connection_id);
+/* As sm_ts_add() (same kinds, same payload rules): SM_OK, SM_ENOMEM, or
+ * SM_EINVAL for an unknown kind or END_OF_MESSAGE. */
+int sm_ts_enc_add(struct sm_ts_enc *e, enum sm_ts_kind kind, int64_t time_ns, const void *data, size_t len);
+/* As sm_ts_add_eom(). SM_OK or SM_ENOMEM. */
+int sm_ts_enc_add_eom(struct sm_ts_enc *e, int64_t time_ns, int32_t first_line_len, int32_t headers_len);
+/* Appends len bytes to the payload of the last observation if it is of kind
+ * (SM_TS_READ or SM_TS_WRITE) with timestamp time_ns: the record then reads
+ * as if that observation had been added with all the bytes. SM_OK,
+ * SM_EINVAL (no such last observation: nothing changed) or SM_ENOMEM. */
+int sm_ts_enc_extend(struct sm_ts_enc *e, enum sm_ts_kind kind, int64_t time_ns, const void *data, size_t len);
+/* Appends the index (`number`, or `numberOfThisLastChunk` when last), nodeId
+ * (NULL or "": absent), priorRequestsReceived and
+ * lastObservationWasUnterminatedRead (each absent when negative) and hands
+ * the record over: *out is sm_malloc'd (caller frees with sm_free), *outlen
+ * its size; e is empty again. SM_OK or SM_ENOMEM (record dropped). */
+int sm_ts_enc_finish(struct sm_ts_enc *e, int32_t index, bool last, const char *node_id, int32_t prior,
+                     int unterminated, uint8_t **out, size_t *outlen);
+/* Drops the record being built (the buffer is kept for the next one). */
+void sm_ts_enc_reset(struct sm_ts_enc *e);
+/* Releases the buffer; e can be begun again. */
+void sm_ts_enc_free(struct sm_ts_enc *e);
+
 /* ---- reading observations ------------------------------------------------ */
 
 enum sm_ts_kind sm_ts_obs_kind(const TrafficObservation *obs);
