@@ -65,7 +65,7 @@ static const struct sm_opt replay_opts[] = {
     { "shutdown-wait", SM_OPT_DURATION, OFF(shutdown_wait_ms), "30s", "Kafka input: on SIGTERM, wait this long for requests in flight before the last commit", NULL, 0, NULL },
     SM_HTTP_OPTS("target", "SM_TARGET", struct replay_cfg, target),
     { "speedup-factor", SM_OPT_DOUBLE, OFF(speedup), "1", "replay faster than the source (2 = twice as fast; 0 = as fast as the target answers)", NULL, 0, "F" },
-    { "workers", SM_OPT_INT, OFF(workers), "16", "concurrent target connections", NULL, 0, NULL },
+    { "workers", SM_OPT_INT, OFF(workers), "256", "requests in flight at once (each source connection has its own target connection)", NULL, 0, NULL },
     { "max-pending", SM_OPT_INT, OFF(max_pending), "10000", "requests queued or in flight before input reading pauses", NULL, 0, NULL },
     { "expiry", SM_OPT_DURATION, OFF(expiry_ms), "360s", "source connections idle this long (source time) are ended", NULL, 0, NULL },
     { "tuples-dir", SM_OPT_STR, OFF(tuples_dir), "tuples", "directory for result tuples (- = stdout)", NULL, 0, "DIR" },

@@ -316,3 +316,39 @@ int replay_http_body_decoded(const struct replay_http_msg *msg, struct sm_buf *o
     inflateEnd(&zs);
     return rc;
 }
+
+int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_msg *dst)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->is_request = src->is_request;
+    dst->http_major = src->http_major;
+    dst->http_minor = src->http_minor;
+    dst->status = src->status;
+    dst->was_chunked = src->was_chunked;
+    dst->complete = src->complete;
+    bool ok = (!src->method || (dst->method = sm_strdup(src->method))) &&
+              (!src->uri || (dst->uri = sm_strdup(src->uri))) &&
+              (!src->reason || (dst->reason = sm_strdup(src->reason)));
+    if (ok && src->n_headers) {
+        ok = (dst->headers = sm_calloc(src->n_headers, sizeof(*dst->headers))) != NULL;
+        for (size_t i = 0; ok && i < src->n_headers; i++) {
+            dst->headers[i].name = sm_strdup(src->headers[i].name);
+            dst->headers[i].value = sm_strdup(src->headers[i].value);
+            dst->n_headers = i + 1;
+            ok = dst->headers[i].name && dst->headers[i].value;
+        }
+    }
+    if (ok && src->body) {
+        ok = (dst->body = sm_malloc(src->body_len + 1)) != NULL;
+        if (ok) {
+            memcpy(dst->body, src->body, src->body_len);
+            dst->body[src->body_len] = 0;
+            dst->body_len = src->body_len;
+        }
+    }
+    if (!ok) {
+        replay_http_msg_free(dst);
+        return SM_ENOMEM;
+    }
+    return SM_OK;
+}

@@ -38,6 +38,8 @@ struct replay_http_msg {
 int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const char *req_method,
                       struct replay_http_msg *msg, char *err, size_t errlen);
 void replay_http_msg_free(struct replay_http_msg *msg);
+/* Deep copy (cheaper than parsing the bytes again). SM_OK or SM_ENOMEM (dst freed). */
+int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_msg *dst);
 
 /* First header with that name (case-insensitive), or NULL. */
 const char *replay_http_header(const struct replay_http_msg *msg, const char *name);

@@ -1,12 +1,34 @@
+#define _GNU_SOURCE 1 /* epoll_pwait2, SOCK_NONBLOCK */
 #include "send/engine.h"
 
 #include <sm/buf.h>
 #include <sm/err.h>
 #include <sm/log.h>
 #include <sm/mem.h>
+#include <sm/opt.h>
+#include <sm/sigv4.h>
 #include <sm/util.h>
 
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +38,12 @@
 #define LAG_SAMPLES 65536
 
 struct rconn;
+struct tconn;
+
+struct attempt_resp {
+    struct replay_http_msg msg;
+    int64_t ms;
+};
 
 struct job {
     struct job *next;              /* in conn->jobs, index order */
@@ -32,12 +60,21 @@ struct job {
     bool parse_ok, dropped, sent_started;
     bool target_done, source_done;
     struct replay_http_msg src_req, tgt_req;
-    /* target result */
-    bool have_tgt_resp;
+    /* target result: one response per attempt that got one */
+    struct attempt_resp *resps;
+    size_t nresps;
+    bool have_tgt_resp;            /* nresps > 0 */
+    bool have_merged;              /* tgt_resp: _bulk response with item retries merged in */
     struct replay_http_msg tgt_resp;
-    int64_t tgt_ms;
     unsigned attempts;
     char error[512];
+    /* send state (event-loop thread only) */
+    const uint8_t *body;           /* body of the current attempt */
+    size_t body_len;
+    uint8_t *body_owned;           /* _bulk item retry: the retried items */
+    size_t *bulk_map;              /* item i of the current body -> item of the original */
+    size_t bulk_n;
+    json_t *bulk_merged;           /* first response body, retried items replaced */
     /* source result */
     bool have_src_resp;
     struct replay_http_msg src_resp;
@@ -51,26 +88,48 @@ struct rconn {
     char *conn_id;
     struct job *jobs, *jobs_tail;  /* all unfinished jobs, index order */
     struct job *to_send;           /* next job to send (NULL: none queued) */
+    struct tconn *tc;              /* its target connection (1:1); set by the loop while busy */
     bool busy, in_heap, closed;
     size_t heap_pos;
+};
+
+/* One target connection, owned by the event-loop thread. A source
+ * connection's requests all go over its own tconn (connection mirroring). */
+enum { TC_CLOSED, TC_CONNECTING, TC_HANDSHAKE, TC_SEND, TC_RECV, TC_IDLE, TC_BACKOFF };
+
+struct tconn {
+    int fd;
+    SSL *ssl;
+    int state;
+    bool reused;                   /* served a response before: a close before any byte is resent once */
+    bool resent;
+    bool want_out;                 /* EPOLLOUT registered */
+    bool in_idle, in_busy;
+    bool head;                     /* request is HEAD: response has no body */
+    bool resp_done;
+    struct rconn *rc;              /* NULL once orphaned (source connection gone) */
+    struct job *job;               /* in flight or just finished */
+    struct sm_buf out;
+    size_t out_off;
+    struct sm_buf in;              /* response bytes when they span several reads */
+    size_t resp_len;
+    http_parser hp;
+    uint64_t t_attempt, deadline, retry_at;
+    struct tconn *iprev, *inext;   /* idle LRU (open, no job) */
+    struct tconn *bprev, *bnext;   /* busy list (job in flight or in backoff) */
+    struct tconn *fnext;           /* finished list, or close list */
 };
 
 struct replay_engine {
     struct replay_engine_cfg cfg;
     pthread_mutex_t lock;
-    /* Idle workers all sleep until the earliest due time: the first one the
-     * kernel runs takes the request. (A single "timer" worker handing the role
-     * on saves wakeups but doubled p99 lateness on a loaded 2-core machine:
-     * one thread's scheduling delay instead of the best of several.) */
-    pthread_cond_t work_cv, space_cv;
+    pthread_cond_t space_cv;
     size_t low_water;              /* input resumes once pending is down to this */
     /* Sent requests whose source response has not come yet: they can only
      * finish with more input (the response ends with the connection's next
      * request or close), so they do not count against max_pending - holding
      * the input for them would deadlock with many open connections. */
     uint64_t awaiting_source;
-    pthread_t *threads;
-    unsigned nthreads;
     bool stopping;
 
     struct rconn **tab;
@@ -79,8 +138,8 @@ struct replay_engine {
     size_t heap_len, heap_cap;
 
     /* Finished jobs wait here (still linked in their connection) while the
-     * thread that finished them builds and writes their tuples outside the
-     * engine lock; tlock serialises the comparison hook and the writer. */
+     * tuple thread builds and writes their tuples outside the engine lock;
+     * tlock serialises the comparison hook and the writer. */
     struct job *done, *done_tail;
     unsigned done_busy;            /* batches being written */
     pthread_mutex_t tlock;
@@ -88,15 +147,52 @@ struct replay_engine {
     pthread_t tuple_thread;
     bool tuple_started;
 
+    /* event loop */
+    pthread_t loop_thread;
+    bool loop_started;
+    bool loop_sleeping;            /* in epoll_wait: submitters write evfd */
+    int epfd, evfd;
+    size_t inflight;               /* connections popped and not finished (<= workers) */
+    struct tconn *close_list;      /* orphaned tconns to close (under lock) */
+    /* loop-thread only */
+    struct tconn *idle_head, *idle_tail, *busy_head, *fin_head;
+    struct job *fail_head;         /* could not start (out of memory) */
+    size_t open_fds, fd_budget;
+    uint64_t rng;
+    uint8_t *rbuf;                 /* shared read buffer */
+    struct sm_buf gz;
+
+    /* target */
+    bool tls, sigv4, host_is_ip, drop_auth;
+    char *host, *host_line, *prefix, *basic_line, *region, *service;
+    char port[16];
+    char base[700];
+    struct sm_aws_creds creds;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int family;
+    SSL_CTX *ssl_ctx;
+
     bool timeline_set;
     int64_t t0_ns;
     uint64_t start_mono_ns;
 
     struct replay_engine_stats st;
+    uint64_t bulk_item_retries;
     uint64_t *lags;
     size_t nlags;
     uint64_t lag_max;
 };
+
+static void wake_loop(struct replay_engine *e)
+{
+    if (e->loop_sleeping) {
+        e->loop_sleeping = false;
+        uint64_t one = 1;
+        ssize_t w = write(e->evfd, &one, sizeof(one));
+        (void)w;
+    }
+}
 
 /* ---- connection table ---- */
 
@@ -144,6 +240,12 @@ static void conn_maybe_free(struct replay_engine *e, struct rconn *c)
     if (*pp)
         *pp = c->hnext;
     e->nconns--;
+    if (c->tc) {        /* the loop closes and frees it */
+        c->tc->rc = NULL;
+        c->tc->fnext = e->close_list;
+        e->close_list = c->tc;
+        wake_loop(e);
+    }
     sm_free(c->key);
     sm_free(c->conn_id);
     sm_free(c);
@@ -210,7 +312,7 @@ static int heap_push(struct replay_engine *e, struct rconn *c, bool wake)
     e->heap[e->heap_len++] = c;
     heap_up(e, c->heap_pos);
     if (wake)
-        pthread_cond_signal(&e->work_cv);
+        wake_loop(e);
     return SM_OK;
 }
 
@@ -254,6 +356,12 @@ static void job_free(struct job *j)
     replay_http_msg_free(&j->src_req);
     replay_http_msg_free(&j->tgt_req);
     replay_http_msg_free(&j->tgt_resp);
+    for (size_t i = 0; i < j->nresps; i++)
+        replay_http_msg_free(&j->resps[i].msg);
+    sm_free(j->resps);
+    sm_free(j->body_owned);
+    sm_free(j->bulk_map);
+    json_decref(j->bulk_merged);
     replay_http_msg_free(&j->src_resp);
     sm_free(j);
 }
@@ -276,24 +384,34 @@ static int write_tuple(struct replay_engine *e, struct job *j, bool *written)
     if (j->have_src_resp)
         json_object_set_new(t, "sourceResponse", replay_tuple_msg_json(&j->src_resp, j->src_ms));
     json_t *tr = json_array();
-    if (j->have_tgt_resp)
-        json_array_append_new(tr, replay_tuple_msg_json(&j->tgt_resp, j->tgt_ms));
+    for (size_t i = 0; i < j->nresps; i++)      /* every attempt that got a response */
+        json_array_append_new(tr, replay_tuple_msg_json(&j->resps[i].msg, j->resps[i].ms));
+    const struct replay_http_msg *tgt = j->have_merged ? &j->tgt_resp
+                                      : j->nresps ? &j->resps[j->nresps - 1].msg : NULL;
     json_object_set_new(t, "targetResponses", tr);
-    char cid[512];
-    snprintf(cid, sizeof(cid), "%s.%llu", j->conn->conn_id, (unsigned long long)j->index);
-    json_object_set_new(t, "connectionId", json_string(cid));
+    char cid[512], num[24];
+    size_t nl = 0, cl = strlen(j->conn->conn_id);
+    uint64_t x = j->index;
+    do {
+        num[sizeof(num) - 1 - nl++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    cl = SM_MIN(cl, sizeof(cid) - nl - 2);
+    memcpy(cid, j->conn->conn_id, cl);
+    cid[cl] = '.';
+    memcpy(cid + cl + 1, num + sizeof(num) - nl, nl);
+    json_object_set_new(t, "connectionId", json_stringn(cid, cl + 1 + nl));
     json_object_set_new(t, "numRequests", json_integer(j->attempts));
     json_object_set_new(t, "numErrors", json_integer(j->error[0] ? 1 : 0));
     if (j->error[0])
         json_object_set_new(t, "error", json_string(j->error));
     if (j->src_wait_expired)
         json_object_set_new(t, "sourceResponseTimedOut", json_true());
-    if (j->have_src_resp && j->have_tgt_resp)
-        match = j->src_resp.status == j->tgt_resp.status ? 1 : -1;
+    if (j->have_src_resp && tgt)
+        match = j->src_resp.status == tgt->status ? 1 : -1;
     pthread_mutex_lock(&e->tlock);
     if (e->cfg.compare)
-        e->cfg.compare(e->cfg.compare_arg, t, j->have_src_resp ? &j->src_resp : NULL,
-                       j->have_tgt_resp ? &j->tgt_resp : NULL);
+        e->cfg.compare(e->cfg.compare_arg, t, j->have_src_resp ? &j->src_resp : NULL, tgt);
     if (e->cfg.tuples && replay_tuple_writer_write(e->cfg.tuples, t) == SM_OK)
         *written = true;
     pthread_mutex_unlock(&e->tlock);
@@ -316,7 +434,8 @@ static void job_maybe_finish(struct replay_engine *e, struct job *j)
     pthread_cond_signal(&e->done_cv);
 }
 
-/* Called with the lock held after the tuple of j was written (or skipped). */
+/* Called with the lock held after the tuple of j was written (or skipped);
+ * the caller frees j (after releasing the lock). */
 static void job_final(struct replay_engine *e, struct job *j)
 {
     if (j->origin.partition >= 0 && e->cfg.release)
@@ -332,7 +451,6 @@ static void job_final(struct replay_engine *e, struct job *j)
         *pp = j->next;
     if (c->jobs_tail == j)
         c->jobs_tail = prev;
-    job_free(j);
     e->st.pending--;
     /* hysteresis: waking the input for every finished request costs a
      * context switch per request when it is held at max_pending */
@@ -370,6 +488,13 @@ static void process_done(struct replay_engine *e)
         }
         e->done_busy--;
         pthread_cond_broadcast(&e->space_cv);
+        /* free outside the lock: the loop thread must not wait on it */
+        pthread_mutex_unlock(&e->lock);
+        for (struct job *j = batch; j; j = jn) {
+            jn = j->done_next;
+            job_free(j);
+        }
+        pthread_mutex_lock(&e->lock);
     }
 }
 
@@ -390,7 +515,179 @@ static void *tuple_worker(void *arg)
     return NULL;
 }
 
-/* ---- sending ---- */
+/* ---- target client setup (URL, auth, TLS) ---- */
+
+static int parse_target(struct replay_engine *e, char *err, size_t errlen)
+{
+    const struct sm_http_opts *o = e->cfg.target;
+    /* the common client validates the options (files, auth combinations,
+     * credentials) with the same messages as every other tool */
+    struct sm_http_client *probe = sm_http_client_new(o, "target", err, errlen);
+    if (!probe)
+        return SM_ECONFIG;
+    sm_http_client_free(probe);
+
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL, *pass = NULL;
+    int rc = SM_OK;
+    if (!u || curl_url_set(u, CURLUPART_URL, o->url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        rc = sm_errf(err, errlen, SM_ECONFIG, "target: bad URL '%s'", o->url);
+        goto out;
+    }
+    curl_url_get(u, CURLUPART_PORT, &port, 0);
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE);
+    curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE);
+    e->tls = !strcasecmp(scheme, "https");
+    if (!e->tls && strcasecmp(scheme, "http")) {
+        rc = sm_errf(err, errlen, SM_ECONFIG, "target: scheme '%s' is not http or https", scheme);
+        goto out;
+    }
+    /* IPv6 literals come bracketed */
+    size_t hl = strlen(host);
+    const char *h = host;
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+        h = host + 1;
+        hl -= 2;
+    }
+    e->host = sm_strndup(h, hl);
+    unsigned long pn = port ? strtoul(port, NULL, 10) : (e->tls ? 443 : 80);
+    snprintf(e->port, sizeof(e->port), "%lu", pn);
+    bool default_port = !port || pn == (e->tls ? 443u : 80u);
+    char hh[600];
+    snprintf(hh, sizeof(hh), "Host: %s%s%s", host, default_port ? "" : ":", default_port ? "" : port);
+    e->host_line = sm_strdup(hh);
+    size_t pl = path ? strlen(path) : 0;
+    while (pl && path[pl - 1] == '/')
+        pl--;
+    e->prefix = sm_strndup(path ? path : "", pl);
+    snprintf(e->base, sizeof(e->base), "%s://%s%s%s%s", e->tls ? "https" : "http", host,
+             default_port ? "" : ":", default_port ? "" : port, e->prefix ? e->prefix : "");
+    if (!e->host || !e->host_line || !e->prefix) {
+        rc = SM_ENOMEM;
+        goto out;
+    }
+
+    /* auth (already validated by the probe client) */
+    const char *username = o->username && *o->username ? o->username : (user && *user ? user : NULL);
+    e->sigv4 = (o->aws_region && *o->aws_region) || (o->aws_service && *o->aws_service);
+    if (username) {
+        char *pw = NULL;
+        if (o->password_file) {
+            uint8_t *d;
+            size_t n;
+            if (sm_read_file(o->password_file, 1 << 16, &d, &n) == SM_OK) {
+                while (n && (d[n - 1] == '\n' || d[n - 1] == '\r'))
+                    d[--n] = 0;
+                pw = (char *)d;
+            }
+        } else if (o->password) {
+            char sub[256];
+            pw = sm_secret_resolve(o->password, sub, sizeof(sub));
+        } else if (pass) {
+            pw = sm_strdup(pass);
+        }
+        if (!pw) {
+            rc = sm_errf(err, errlen, SM_ECONFIG, "target: no password for --target-username");
+            goto out;
+        }
+        size_t ul = strlen(username), wl = strlen(pw);
+        char *up = sm_malloc(ul + wl + 2);
+        char *enc = sm_malloc(sm_base64_enc_len(ul + wl + 1) + 1);
+        e->basic_line = sm_malloc(sm_base64_enc_len(ul + wl + 1) + 32);
+        if (up && enc && e->basic_line) {
+            memcpy(up, username, ul);
+            up[ul] = ':';
+            memcpy(up + ul + 1, pw, wl);
+            size_t el = sm_base64_encode(up, ul + wl + 1, enc);
+            enc[el] = 0;
+            sprintf(e->basic_line, "Authorization: Basic %s", enc);
+            memset(up, 0, ul + wl + 1);
+        } else {
+            rc = SM_ENOMEM;
+        }
+        memset(pw, 0, wl);
+        sm_free(pw);
+        sm_free(up);
+        sm_free(enc);
+        if (rc)
+            goto out;
+    }
+    if (e->sigv4) {
+        const char *svc = o->aws_service && *o->aws_service ? o->aws_service : "es";
+        e->service = sm_strdup(svc);
+        e->region = o->aws_region && *o->aws_region ? sm_strdup(o->aws_region) : sm_aws_region_default(o->aws_profile);
+        char sub[384];
+        if (!e->service || !e->region || sm_aws_creds_load(&e->creds, o->aws_profile, sub, sizeof(sub))) {
+            rc = sm_errf(err, errlen, SM_ECONFIG, "target: SigV4 credentials or region missing");
+            goto out;
+        }
+    }
+
+    /* address */
+    struct addrinfo hints = { 0 }, *ai = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    int gr = getaddrinfo(e->host, e->port, &hints, &ai);
+    if (gr || !ai) {
+        rc = sm_errf(err, errlen, SM_ECONFIG, "target: cannot resolve %s: %s", e->host, gai_strerror(gr));
+        goto out;
+    }
+    memcpy(&e->addr, ai->ai_addr, ai->ai_addrlen);
+    e->addrlen = ai->ai_addrlen;
+    e->family = ai->ai_family;
+    freeaddrinfo(ai);
+
+    /* TLS: verification on unless --target-insecure */
+    if (e->tls) {
+        e->ssl_ctx = SSL_CTX_new(TLS_client_method());
+        if (!e->ssl_ctx) {
+            rc = sm_errf(err, errlen, SM_ENOMEM, "target: cannot create the TLS context");
+            goto out;
+        }
+        SSL_CTX_set_min_proto_version(e->ssl_ctx, TLS1_2_VERSION);
+        SSL_CTX_set_mode(e->ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+        if (o->insecure) {
+            SSL_CTX_set_verify(e->ssl_ctx, SSL_VERIFY_NONE, NULL);
+        } else {
+            SSL_CTX_set_verify(e->ssl_ctx, SSL_VERIFY_PEER, NULL);
+            if (o->ca_cert ? SSL_CTX_load_verify_locations(e->ssl_ctx, o->ca_cert, NULL) != 1
+                           : SSL_CTX_set_default_verify_paths(e->ssl_ctx) != 1) {
+                rc = sm_errf(err, errlen, SM_ECONFIG, "target: cannot load CA certificates%s%s",
+                             o->ca_cert ? " from " : "", o->ca_cert ? o->ca_cert : "");
+                goto out;
+            }
+        }
+        if (o->client_cert &&
+            (SSL_CTX_use_certificate_chain_file(e->ssl_ctx, o->client_cert) != 1 ||
+             SSL_CTX_use_PrivateKey_file(e->ssl_ctx, o->client_key ? o->client_key : o->client_cert,
+                                         SSL_FILETYPE_PEM) != 1)) {
+            rc = sm_errf(err, errlen, SM_ECONFIG, "target: cannot load the client certificate/key");
+            goto out;
+        }
+        struct in6_addr tmp;
+        e->host_is_ip = inet_pton(AF_INET, e->host, &tmp) == 1 || inet_pton(AF_INET6, e->host, &tmp) == 1;
+    }
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(user);
+    curl_free(pass);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* ---- sending: one event-loop thread ----
+ *
+ * The loop owns every target connection (struct tconn): non-blocking
+ * sockets in one epoll set, requests written by hand, responses framed with
+ * http_parser, TLS through OpenSSL memory-less SSL objects on the sockets.
+ * Due times and retry backoffs are the epoll timeout (epoll_pwait2, ns). */
+
+#define RBUF_SIZE (64u << 10)
 
 static const char *const skip_headers[] = { "host", "content-length", "transfer-encoding", "connection",
                                             "keep-alive", "expect", "proxy-connection", NULL };
@@ -403,99 +700,910 @@ static bool skip_header(const char *n, bool drop_auth)
     return drop_auth && !strcasecmp(n, "authorization");
 }
 
-static void fill_target_response(struct job *j, const struct sm_http_response *r)
+static uint64_t rnd(struct replay_engine *e)
 {
-    struct replay_http_msg *m = &j->tgt_resp;
-    memset(m, 0, sizeof(*m));
-    m->is_request = false;
-    m->http_major = 1;
-    m->http_minor = 1;
-    m->status = (int)r->status;
-    m->complete = true;
-    const char *p = r->headers.len ? (const char *)r->headers.data : "", *end = p + r->headers.len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        size_t ll = l && p[l - 1] == '\r' ? l - 1 : l;
-        if (!strncasecmp(p, "HTTP/", 5)) {
-            const char *sp = memchr(p, ' ', ll);
-            const char *sp2 = sp ? memchr(sp + 1, ' ', (size_t)(p + ll - sp - 1)) : NULL;
-            sm_free(m->reason);
-            m->reason = sp2 ? sm_strndup(sp2 + 1, (size_t)(p + ll - sp2 - 1)) : sm_strdup("");
-        } else {
-            const char *colon = memchr(p, ':', ll);
-            if (colon) {
-                char *name = sm_strndup(p, (size_t)(colon - p));
-                const char *v = colon + 1;
-                while (v < p + ll && (*v == ' ' || *v == '\t'))
-                    v++;
-                char *val = sm_strndup(v, (size_t)(p + ll - v));
-                /* curl already decoded the body: the encoding no longer applies */
-                if (name && val && strcasecmp(name, "content-encoding"))
-                    replay_http_set_header(m, name, val);
-                sm_free(name);
-                sm_free(val);
-            }
-        }
-        p += l + 1;
-    }
-    if (!m->reason)
-        m->reason = sm_strdup("");
-    if (r->body.len)
-        replay_http_set_body(m, r->body.data, r->body.len);
+    uint64_t x = e->rng;      /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    e->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
 }
 
-static void send_job(struct replay_engine *e, struct sm_http_client *cli, struct job *j, bool drop_auth)
+/* capped exponential backoff with full jitter, as the common client */
+static uint64_t backoff_ms(struct replay_engine *e, unsigned retry)
+{
+    const struct sm_http_opts *o = e->cfg.target;
+    uint64_t cap = o->backoff_cap_ms, d = o->backoff_base_ms;
+    for (unsigned i = 1; i < retry && d < cap; i++)
+        d *= 2;
+    d = SM_MIN(d, cap);
+    return d ? rnd(e) % (d + 1) : 0;
+}
+
+static uint64_t retry_after_ms(const struct replay_http_msg *m)
+{
+    const char *v = replay_http_header(m, "retry-after");
+    if (!v || !*v)
+        return 0;
+    uint64_t secs, ms;
+    if (!sm_parse_u64(v, UINT64_MAX / 1000, &secs)) {
+        ms = secs * 1000;
+    } else {
+        time_t t = curl_getdate(v, NULL), now = time(NULL);
+        if (t == (time_t)-1 || t <= now)
+            return 0;
+        ms = (uint64_t)(t - now) * 1000;
+    }
+    return SM_MIN(ms, (uint64_t)SM_HTTP_RETRY_AFTER_MAX_MS);
+}
+
+static int gzip_into(struct sm_buf *out, const void *body, size_t len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return SM_ENOMEM;
+    sm_buf_reset(out);
+    size_t bound = deflateBound(&zs, (uLong)len) + 32;
+    int rc = sm_buf_reserve(out, bound);
+    if (!rc) {
+        zs.next_in = (Bytef *)(uintptr_t)body;
+        zs.avail_in = (uInt)len;
+        zs.next_out = out->data;
+        zs.avail_out = (uInt)bound;
+        rc = deflate(&zs, Z_FINISH) == Z_STREAM_END ? SM_OK : SM_EIO;
+        out->len = bound - zs.avail_out;
+    }
+    deflateEnd(&zs);
+    return rc;
+}
+
+/* Serialises the current attempt of j into tc->out: request line with the
+ * URL's path prefix, Host of the target, the request's own headers (minus
+ * hop-by-hop ones and, when the client authenticates, Authorization), the
+ * client's auth (Basic header, or SigV4 signed now), Content-Length. */
+static int build_request(struct replay_engine *e, struct tconn *tc, struct job *j, char *err, size_t errlen)
 {
     const struct replay_http_msg *q = &j->tgt_req;
-    const char **hdrs = sm_calloc(q->n_headers + 3, sizeof(char *));
-    char **owned = sm_calloc(q->n_headers + 1, sizeof(char *));
-    size_t nh = 0;
-    if (!hdrs || !owned) {
-        snprintf(j->error, sizeof(j->error), "out of memory");
-        goto out;
+    const struct sm_http_opts *o = e->cfg.target;
+    struct sm_buf *b = &tc->out;
+    sm_buf_reset(b);
+    tc->out_off = 0;
+    const uint8_t *body = j->body;
+    size_t blen = j->body_len;
+    bool gz = false;
+    if (o->gzip && blen && !replay_http_header(q, "content-encoding")) {
+        if (gzip_into(&e->gz, body, blen))
+            return sm_errf(err, errlen, SM_ENOMEM, "gzip failed");
+        body = e->gz.data;
+        blen = e->gz.len;
+        gz = true;
     }
-    bool has_accept = false;
-    for (size_t i = 0; i < q->n_headers; i++) {
-        if (skip_header(q->headers[i].name, drop_auth))
+    const char *uri = q->uri && *q->uri ? q->uri : "/";
+    const char *slash = uri[0] == '/' ? "" : "/";
+    int rc = sm_buf_printf(b, "%s %s%s%s HTTP/1.1\r\n%s\r\n", q->method, e->prefix, slash, uri, e->host_line);
+    for (size_t i = 0; i < q->n_headers && !rc; i++) {
+        const struct replay_header *h = &q->headers[i];
+        if (skip_header(h->name, e->drop_auth))
             continue;
-        if (!strcasecmp(q->headers[i].name, "accept"))
-            has_accept = true;
-        size_t l = strlen(q->headers[i].name) + strlen(q->headers[i].value) + 3;
-        owned[nh] = sm_malloc(l);
-        if (!owned[nh])
-            break;
-        snprintf(owned[nh], l, "%s: %s", q->headers[i].name, q->headers[i].value);
-        hdrs[nh] = owned[nh];
-        nh++;
+        size_t nl = strlen(h->name), vl = strlen(h->value);
+        if (!(rc = sm_buf_reserve(b, nl + vl + 4))) {
+            memcpy(b->data + b->len, h->name, nl);
+            b->data[b->len + nl] = ':';
+            b->data[b->len + nl + 1] = ' ';
+            memcpy(b->data + b->len + nl + 2, h->value, vl);
+            b->data[b->len + nl + 2 + vl] = '\r';
+            b->data[b->len + nl + 3 + vl] = '\n';
+            b->len += nl + vl + 4;
+        }
     }
-    size_t nx = nh;
-    hdrs[nx++] = "Expect:";                 /* no 100-continue round trip the source did not have */
-    if (!has_accept)
-        hdrs[nx++] = "Accept:";             /* curl would add one the source did not send */
-    hdrs[nx] = NULL;
-    struct sm_http_req req = {
-        .method = q->method, .path = q->uri, .headers = hdrs,
-        .body = q->body_len ? q->body : NULL, .body_len = q->body_len,
-    };
-    struct sm_http_response resp;
-    char err[256] = "";
-    uint64_t t0 = sm_now_ns();
-    int rc = sm_http_send(cli, &req, &resp, err, sizeof(err));
-    j->tgt_ms = (int64_t)((sm_now_ns() - t0) / 1000000u);
-    j->attempts = resp.attempts ? resp.attempts : 1;
-    if (rc == SM_OK) {
-        fill_target_response(j, &resp);
-        j->have_tgt_resp = true;
+    if (!rc && gz)
+        rc = sm_buf_append_str(b, "Content-Encoding: gzip\r\n");
+    if (!rc && e->basic_line)
+        rc = sm_buf_printf(b, "%s\r\n", e->basic_line);
+    if (!rc && e->sigv4) {
+        /* the signer wants "Name: value" lines; signing is per attempt (time) */
+        const char **lines = sm_calloc(q->n_headers + 4, sizeof(*lines));
+        char **owned = sm_calloc(q->n_headers + 1, sizeof(*owned));
+        size_t n = 0, no = 0;
+        rc = lines && owned ? SM_OK : SM_ENOMEM;
+        for (size_t i = 0; i < q->n_headers && !rc; i++) {
+            if (skip_header(q->headers[i].name, e->drop_auth))
+                continue;
+            size_t l = strlen(q->headers[i].name) + strlen(q->headers[i].value) + 3;
+            if (!(owned[no] = sm_malloc(l))) {
+                rc = SM_ENOMEM;
+                break;
+            }
+            snprintf(owned[no], l, "%s: %s", q->headers[i].name, q->headers[i].value);
+            lines[n++] = owned[no++];
+        }
+        if (!rc) {
+            lines[n++] = e->host_line;
+            if (gz)
+                lines[n++] = "Content-Encoding: gzip";
+            char path[8192];
+            snprintf(path, sizeof(path), "%s%s%s", e->prefix, slash, uri);
+            char *qm = strchr(path, '?');
+            if (qm)
+                *qm = 0;
+            struct sm_sigv4_cfg cfg = { e->region, e->service, &e->creds, 0 };
+            struct sm_sigv4_req sreq = { q->method, path, qm ? qm + 1 : NULL, lines, body, blen, NULL,
+                                         (int64_t)(sm_wall_ms() / 1000) };
+            struct sm_sigv4_result res;
+            char sub[256] = "";
+            if ((rc = sm_sigv4_sign(&cfg, &sreq, &res, sub, sizeof(sub)))) {
+                sm_errf(err, errlen, rc, "SigV4: %s", sub);
+            } else {
+                for (size_t i = 0; res.add_headers[i] && !rc; i++)
+                    rc = sm_buf_printf(b, "%s\r\n", res.add_headers[i]);
+                sm_sigv4_result_free(&res);
+            }
+        }
+        for (size_t i = 0; i < no; i++)
+            sm_free(owned[i]);
+        sm_free(owned);
+        sm_free(lines);
+    }
+    bool want_len = blen || !strcmp(q->method, "POST") || !strcmp(q->method, "PUT") ||
+                    !strcmp(q->method, "PATCH") || replay_http_header(q, "content-length");
+    if (!rc && want_len)
+        rc = sm_buf_printf(b, "Content-Length: %zu\r\n", blen);
+    if (!rc)
+        rc = sm_buf_append(b, "\r\n", 2);
+    if (!rc && blen)
+        rc = sm_buf_append(b, body, blen);
+    if (rc && !err[0])
+        sm_errf(err, errlen, rc, "cannot build the request: %s", sm_strerror(rc));
+    return rc;
+}
+
+/* -- lists (loop thread) -- */
+
+static void idle_remove(struct replay_engine *e, struct tconn *tc)
+{
+    if (!tc->in_idle)
+        return;
+    if (tc->iprev)
+        tc->iprev->inext = tc->inext;
+    else
+        e->idle_head = tc->inext;
+    if (tc->inext)
+        tc->inext->iprev = tc->iprev;
+    else
+        e->idle_tail = tc->iprev;
+    tc->iprev = tc->inext = NULL;
+    tc->in_idle = false;
+}
+
+static void idle_add(struct replay_engine *e, struct tconn *tc)
+{
+    tc->iprev = e->idle_tail;
+    tc->inext = NULL;
+    if (e->idle_tail)
+        e->idle_tail->inext = tc;
+    else
+        e->idle_head = tc;
+    e->idle_tail = tc;
+    tc->in_idle = true;
+}
+
+static void busy_remove(struct replay_engine *e, struct tconn *tc)
+{
+    if (!tc->in_busy)
+        return;
+    if (tc->bprev)
+        tc->bprev->bnext = tc->bnext;
+    else
+        e->busy_head = tc->bnext;
+    if (tc->bnext)
+        tc->bnext->bprev = tc->bprev;
+    tc->bprev = tc->bnext = NULL;
+    tc->in_busy = false;
+}
+
+static void busy_add(struct replay_engine *e, struct tconn *tc)
+{
+    tc->bprev = NULL;
+    tc->bnext = e->busy_head;
+    if (e->busy_head)
+        e->busy_head->bprev = tc;
+    e->busy_head = tc;
+    tc->in_busy = true;
+}
+
+static void tc_close(struct replay_engine *e, struct tconn *tc)
+{
+    if (tc->ssl) {
+        SSL_free(tc->ssl);
+        tc->ssl = NULL;
+    }
+    if (tc->fd >= 0) {
+        close(tc->fd);     /* also leaves the epoll set */
+        tc->fd = -1;
+        e->open_fds--;
+    }
+    idle_remove(e, tc);
+    tc->want_out = false;
+    tc->reused = false;
+}
+
+static void tc_free(struct replay_engine *e, struct tconn *tc)
+{
+    tc_close(e, tc);
+    busy_remove(e, tc);
+    sm_buf_free(&tc->out);
+    sm_buf_free(&tc->in);
+    sm_free(tc);
+}
+
+static void tc_want_out(struct replay_engine *e, struct tconn *tc, bool want)
+{
+    if (tc->want_out == want || tc->fd < 0)
+        return;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0), .data.ptr = tc };
+    epoll_ctl(e->epfd, EPOLL_CTL_MOD, tc->fd, &ev);
+    tc->want_out = want;
+}
+
+/* -- finishing attempts -- */
+
+static void attempt_begin(struct replay_engine *e, struct tconn *tc);
+
+/* The job is done (response or final error): it goes to the finished list,
+ * applied under the engine lock at the next loop turn. */
+static void job_done(struct replay_engine *e, struct tconn *tc)
+{
+    struct job *j = tc->job;
+    busy_remove(e, tc);
+    if (j->bulk_merged && j->nresps > 1) {
+        /* the response as if the retried items had succeeded the first time */
+        size_t n = json_array_size(json_object_get(j->bulk_merged, "items"));
+        bool errors = false;
+        for (size_t i = 0; i < n; i++) {
+            json_t *it = json_array_get(json_object_get(j->bulk_merged, "items"), i);
+            const char *k;
+            json_t *v;
+            json_object_foreach(it, k, v) {
+                json_int_t st = json_integer_value(json_object_get(v, "status"));
+                if (st < 200 || st > 299)
+                    errors = true;
+            }
+        }
+        json_object_set_new(j->bulk_merged, "errors", json_boolean(errors));
+        char *s = json_dumps(j->bulk_merged, JSON_COMPACT);
+        struct replay_http_msg *m = &j->tgt_resp;
+        memset(m, 0, sizeof(*m));
+        m->http_major = m->http_minor = 1;
+        m->status = 200;
+        m->reason = sm_strdup("OK");
+        m->complete = true;
+        replay_http_set_header(m, "content-type", "application/json; charset=UTF-8");
+        if (s)
+            replay_http_set_body(m, s, strlen(s));
+        free(s);
+        j->have_merged = true;
+    }
+    j->have_tgt_resp = j->nresps > 0;
+    tc->fnext = e->fin_head;
+    e->fin_head = tc;
+    sm_buf_free(&tc->out);
+    sm_buf_free(&tc->in);
+    if (tc->fd >= 0) {
+        tc->state = TC_IDLE;
+        idle_add(e, tc);
     } else {
-        snprintf(j->error, sizeof(j->error), "%s", err[0] ? err : sm_strerror(rc));
+        tc->state = TC_CLOSED;
     }
-    sm_http_response_free(&resp);
-out:
-    for (size_t i = 0; owned && i < nh; i++)
-        sm_free(owned[i]);
-    sm_free(owned);
-    sm_free(hdrs);
+}
+
+static void schedule_retry(struct replay_engine *e, struct tconn *tc, uint64_t extra_ms)
+{
+    uint64_t d = SM_MAX(backoff_ms(e, tc->job->attempts), extra_ms);
+    tc->retry_at = sm_now_ns() + d * 1000000ull;
+    tc->state = TC_BACKOFF;
+    sm_dbg(SM_DBG_HTTP, "replay: %s: retry in %llu ms", tc->job->tgt_req.uri, (unsigned long long)d);
+}
+
+static bool attempts_left(struct replay_engine *e, const struct job *j)
+{
+    return j->attempts <= (unsigned)e->cfg.target->max_retries;
+}
+
+/* A transport error on the attempt in flight. */
+static void conn_error(struct replay_engine *e, struct tconn *tc, const char *what, bool retryable)
+{
+    struct job *j = tc->job;
+    bool fresh = tc->reused && !tc->resent && tc->in.len == 0 && tc->resp_len == 0 &&
+                 (tc->state == TC_SEND || tc->state == TC_RECV);
+    tc_close(e, tc);
+    if (fresh && retryable) {
+        /* a kept-alive connection the target closed while idle: resend on a
+         * new one without counting an attempt (as curl does) */
+        tc->resent = true;
+        j->attempts--;
+        attempt_begin(e, tc);
+        return;
+    }
+    if (retryable && attempts_left(e, j)) {
+        sm_dbg(SM_DBG_HTTP, "replay: %s %s: attempt %u: %s", j->tgt_req.method, j->tgt_req.uri, j->attempts, what);
+        schedule_retry(e, tc, 0);
+        return;
+    }
+    snprintf(j->error, sizeof(j->error), "%s %.200s%s%.160s: %.100s after %u attempt%s", j->tgt_req.method, e->base,
+             j->tgt_req.uri[0] == '/' ? "" : "/", j->tgt_req.uri, what, j->attempts, j->attempts == 1 ? "" : "s");
+    job_done(e, tc);
+}
+
+static void ssl_error_text(struct tconn *tc, int ret, char *out, size_t n, bool *retryable)
+{
+    unsigned long le = ERR_get_error();
+    long vr = tc->ssl ? SSL_get_verify_result(tc->ssl) : X509_V_OK;
+    *retryable = false;
+    if (vr != X509_V_OK) {
+        snprintf(out, n, "TLS: certificate verify failed: %s", X509_verify_cert_error_string(vr));
+    } else if (le) {
+        char b[256];
+        ERR_error_string_n(le, b, sizeof(b));
+        snprintf(out, n, "TLS: %s", b);
+    } else {
+        snprintf(out, n, "TLS: %s", ret == 0 ? "connection closed" : strerror(errno));
+        *retryable = true;
+    }
+    ERR_clear_error();
+}
+
+/* -- bulk item retries -- */
+
+static bool is_bulk(const char *uri)
+{
+    size_t l = strcspn(uri, "?");
+    return (l >= 6 && !memcmp(uri + l - 6, "/_bulk", 6)) || (l == 5 && !memcmp(uri, "_bulk", 5));
+}
+
+struct bulk_item { size_t start, end; };
+
+/* Splits an NDJSON bulk body into items (action line + source line, delete
+ * has none). Returns the count, or (size_t)-1 when the body is not one. */
+static size_t bulk_split(const uint8_t *b, size_t n, struct bulk_item **out)
+{
+    size_t cap = 16, cnt = 0, p = 0;
+    struct bulk_item *it = sm_malloc(cap * sizeof(*it));
+    if (!it)
+        return (size_t)-1;
+    while (p < n) {
+        const uint8_t *nl = memchr(b + p, '\n', n - p);
+        size_t le = nl ? (size_t)(nl - b) + 1 : n;
+        size_t ll = le - p - (nl ? 1 : 0);
+        if (!ll || (ll == 1 && b[p] == '\r')) {
+            p = le;
+            continue;
+        }
+        json_error_t je;
+        json_t *a = json_loadb((const char *)b + p, ll, 0, &je);
+        const char *act = a && json_is_object(a) && json_object_size(a) == 1 ? json_object_iter_key(json_object_iter(a)) : NULL;
+        bool has_src = act && strcmp(act, "delete");
+        json_decref(a);
+        if (!act) {
+            sm_free(it);
+            return (size_t)-1;
+        }
+        size_t start = p;
+        p = le;
+        if (has_src) {
+            const uint8_t *nl2 = p < n ? memchr(b + p, '\n', n - p) : NULL;
+            p = nl2 ? (size_t)(nl2 - b) + 1 : n;
+        }
+        if (cnt == cap) {
+            struct bulk_item *ni = sm_realloc(it, 2 * cap * sizeof(*it));
+            if (!ni) {
+                sm_free(it);
+                return (size_t)-1;
+            }
+            it = ni;
+            cap *= 2;
+        }
+        it[cnt].start = start;
+        it[cnt].end = p;
+        cnt++;
+    }
+    *out = it;
+    return cnt;
+}
+
+static bool item_retryable(json_t *item)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(item, k, v) {
+        json_int_t st = json_integer_value(json_object_get(v, "status"));
+        return st == 429 || st >= 500;
+    }
+    return false;
+}
+
+/* After a 200 to a _bulk request: when items failed with retryable statuses
+ * (429, 5xx) and attempts are left, makes the body of the next attempt from
+ * only those items and returns true. Merges this response's item results into
+ * the first response's (j->bulk_merged). */
+static bool bulk_prepare_retry(struct replay_engine *e, struct job *j, const struct replay_http_msg *resp)
+{
+    if (replay_http_header(&j->tgt_req, "content-encoding"))
+        return false;          /* compressed bulk bodies are not split */
+    struct sm_buf b;
+    sm_buf_init(&b, (size_t)1 << 31);
+    if (replay_http_body_decoded(resp, &b) != SM_OK || !b.len ||
+        !memmem(b.data, b.len, "\"errors\"", 8)) {
+        sm_buf_free(&b);
+        if (j->bulk_merged && j->bulk_map) {
+            /* nothing to merge from a body we cannot read: keep what we have */
+        }
+        return false;
+    }
+    json_error_t je;
+    json_t *r = json_loadb((const char *)b.data, b.len, 0, &je);
+    sm_buf_free(&b);
+    json_t *items = json_object_get(r, "items");
+    struct bulk_item *bi = NULL;
+    size_t n = json_is_array(items) ? bulk_split(j->body, j->body_len, &bi) : (size_t)-1;
+    if (n == (size_t)-1 || n != json_array_size(items)) {
+        sm_free(bi);
+        json_decref(r);
+        return false;
+    }
+    /* merge into the first response */
+    if (!j->bulk_merged) {
+        j->bulk_merged = json_incref(r);
+    } else if (j->bulk_map) {
+        json_t *mi = json_object_get(j->bulk_merged, "items");
+        for (size_t i = 0; i < n; i++)
+            json_array_set(mi, j->bulk_map[i], json_array_get(items, i));
+        if (j->bulk_merged != r)
+            json_object_set(j->bulk_merged, "took", json_object_get(r, "took"));
+    }
+    bool retry = json_is_true(json_object_get(r, "errors")) && attempts_left(e, j);
+    size_t nr = 0;
+    for (size_t i = 0; retry && i < n; i++)
+        nr += item_retryable(json_array_get(items, i));
+    if (!retry || !nr) {
+        sm_free(bi);
+        json_decref(r);
+        return false;
+    }
+    size_t tot = 0;
+    for (size_t i = 0; i < n; i++)
+        if (item_retryable(json_array_get(items, i)))
+            tot += bi[i].end - bi[i].start + 1;
+    uint8_t *nb = sm_malloc(tot + 1);
+    size_t *nm = sm_malloc(nr * sizeof(*nm));
+    if (!nb || !nm) {
+        sm_free(nb);
+        sm_free(nm);
+        sm_free(bi);
+        json_decref(r);
+        return false;
+    }
+    size_t off = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!item_retryable(json_array_get(items, i)))
+            continue;
+        size_t l = bi[i].end - bi[i].start;
+        memcpy(nb + off, j->body + bi[i].start, l);
+        off += l;
+        if (!l || nb[off - 1] != '\n')
+            nb[off++] = '\n';
+        nm[k++] = j->bulk_map ? j->bulk_map[i] : i;
+    }
+    sm_free(bi);
+    json_decref(r);
+    sm_free(j->body_owned);
+    sm_free(j->bulk_map);
+    j->body_owned = nb;
+    j->body = nb;
+    j->body_len = off;
+    j->bulk_map = nm;
+    j->bulk_n = nr;
+    __atomic_add_fetch(&e->bulk_item_retries, nr, __ATOMIC_RELAXED);
+    return true;
+}
+
+/* A complete response of len bytes in data. */
+static void response_done(struct replay_engine *e, struct tconn *tc, const uint8_t *data, size_t len, bool keep)
+{
+    struct job *j = tc->job;
+    struct replay_http_msg m;
+    char err[256];
+    uint64_t now = sm_now_ns();
+    if (!keep)
+        tc_close(e, tc);
+    tc->reused = tc->fd >= 0;
+    tc->resent = false;
+    if (replay_http_parse(data, len, false, j->tgt_req.method, &m, err, sizeof(err)) != SM_OK) {
+        tc_close(e, tc);
+        snprintf(j->error, sizeof(j->error), "bad response from the target: %s", err);
+        job_done(e, tc);
+        return;
+    }
+    struct attempt_resp *nr = sm_realloc(j->resps, (j->nresps + 1) * sizeof(*nr));
+    if (!nr) {
+        replay_http_msg_free(&m);
+        snprintf(j->error, sizeof(j->error), "out of memory");
+        job_done(e, tc);
+        return;
+    }
+    j->resps = nr;
+    nr[j->nresps].msg = m;
+    nr[j->nresps].ms = (int64_t)((now - tc->t_attempt) / 1000000u);
+    j->nresps++;
+    const struct replay_http_msg *r = &nr[j->nresps - 1].msg;
+    if (sm_http_status_retriable(r->status) && attempts_left(e, j)) {
+        schedule_retry(e, tc, retry_after_ms(r));
+        return;
+    }
+    if (r->status == 200 && is_bulk(j->tgt_req.uri) && bulk_prepare_retry(e, j, r)) {
+        schedule_retry(e, tc, 0);
+        return;
+    }
+    job_done(e, tc);
+}
+
+/* -- I/O -- */
+
+static int tc_on_headers_complete(http_parser *p)
+{
+    struct tconn *tc = p->data;
+    return tc->head ? 1 : 0;
+}
+
+static int tc_on_message_complete(http_parser *p)
+{
+    struct tconn *tc = p->data;
+    tc->resp_done = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_headers_complete = tc_on_headers_complete,
+    .on_message_complete = tc_on_message_complete,
+};
+
+static void tc_flush(struct replay_engine *e, struct tconn *tc);
+
+static void tc_handshake(struct replay_engine *e, struct tconn *tc)
+{
+    int r = SSL_connect(tc->ssl);
+    if (r == 1) {
+        tc->state = TC_SEND;
+        tc_flush(e, tc);
+        return;
+    }
+    int se = SSL_get_error(tc->ssl, r);
+    if (se == SSL_ERROR_WANT_READ) {
+        tc_want_out(e, tc, false);
+    } else if (se == SSL_ERROR_WANT_WRITE) {
+        tc_want_out(e, tc, true);
+    } else {
+        char msg[320];
+        bool retryable;
+        ssl_error_text(tc, r, msg, sizeof(msg), &retryable);
+        conn_error(e, tc, msg, retryable);
+    }
+}
+
+static void tc_connected(struct replay_engine *e, struct tconn *tc)
+{
+    if (!e->tls) {
+        tc->state = TC_SEND;
+        tc_flush(e, tc);
+        return;
+    }
+    tc->ssl = SSL_new(e->ssl_ctx);
+    if (!tc->ssl || SSL_set_fd(tc->ssl, tc->fd) != 1) {
+        conn_error(e, tc, "TLS: cannot create the session", false);
+        return;
+    }
+    if (!e->host_is_ip)
+        SSL_set_tlsext_host_name(tc->ssl, e->host);
+    if (!e->cfg.target->insecure) {
+        X509_VERIFY_PARAM *vp = SSL_get0_param(tc->ssl);
+        if (e->host_is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(vp, e->host);
+        else
+            SSL_set1_host(tc->ssl, e->host);
+    }
+    tc->state = TC_HANDSHAKE;
+    tc->deadline = tc->t_attempt + e->cfg.target->connect_timeout_ms * 1000000ull;
+    tc_handshake(e, tc);
+}
+
+static void tc_connect(struct replay_engine *e, struct tconn *tc)
+{
+    while (e->open_fds >= e->fd_budget && e->idle_head)
+        tc_close(e, e->idle_head);   /* least recently used idle connection */
+    if (e->open_fds >= e->fd_budget) {
+        conn_error(e, tc, "too many open target connections", true);
+        return;
+    }
+    int fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        conn_error(e, tc, strerror(errno), true);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    tc->fd = fd;
+    e->open_fds++;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = tc };
+    epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+    tc->want_out = true;
+    tc->deadline = tc->t_attempt + e->cfg.target->connect_timeout_ms * 1000000ull;
+    if (connect(fd, (struct sockaddr *)&e->addr, e->addrlen) == 0) {
+        tc_connected(e, tc);
+    } else if (errno == EINPROGRESS) {
+        tc->state = TC_CONNECTING;
+    } else {
+        char m[160];
+        snprintf(m, sizeof(m), "%s", strerror(errno));
+        m[0] = (char)tolower((unsigned char)m[0]);
+        conn_error(e, tc, m, true);
+    }
+}
+
+static void tc_flush(struct replay_engine *e, struct tconn *tc)
+{
+    while (tc->out_off < tc->out.len) {
+        size_t n = tc->out.len - tc->out_off;
+        ssize_t w;
+        if (tc->ssl) {
+            int r = SSL_write(tc->ssl, tc->out.data + tc->out_off, (int)SM_MIN(n, (size_t)INT32_MAX));
+            if (r <= 0) {
+                int se = SSL_get_error(tc->ssl, r);
+                if (se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ) {
+                    tc_want_out(e, tc, se == SSL_ERROR_WANT_WRITE);
+                    return;
+                }
+                char msg[320];
+                bool retryable;
+                ssl_error_text(tc, r, msg, sizeof(msg), &retryable);
+                conn_error(e, tc, msg, true);
+                return;
+            }
+            w = r;
+        } else {
+            w = send(tc->fd, tc->out.data + tc->out_off, n, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                    tc_want_out(e, tc, true);
+                    return;
+                }
+                conn_error(e, tc, errno == EPIPE || errno == ECONNRESET ? "connection reset" : strerror(errno), true);
+                return;
+            }
+        }
+        tc->out_off += (size_t)w;
+    }
+    tc_want_out(e, tc, false);
+    tc->state = TC_RECV;
+    tc->deadline = tc->t_attempt + e->cfg.target->timeout_ms * 1000000ull;
+    http_parser_init(&tc->hp, HTTP_RESPONSE);
+    tc->hp.data = tc;
+    tc->resp_done = false;
+    tc->resp_len = 0;
+    sm_buf_reset(&tc->in);
+}
+
+/* Feeds n new bytes at p (p is either the end of tc->in or the shared read
+ * buffer when tc->in is empty). Returns true when the attempt ended. */
+static bool tc_feed(struct replay_engine *e, struct tconn *tc, const uint8_t *p, size_t n, bool eof)
+{
+    size_t used = http_parser_execute(&tc->hp, &resp_settings, (const char *)p, eof ? 0 : n);
+    enum http_errno he = HTTP_PARSER_ERRNO(&tc->hp);
+    if (tc->resp_done) {
+        bool keep = !eof && http_should_keep_alive(&tc->hp);
+        if (tc->in.len) {   /* bytes of earlier reads are in tc->in, this read's too */
+            response_done(e, tc, tc->in.data, tc->in.len - n + used, keep);
+        } else {
+            response_done(e, tc, p, used, keep);
+        }
+        return true;
+    }
+    if (he != HPE_OK) {
+        char m[200];
+        snprintf(m, sizeof(m), "bad response: %s", http_errno_description(he));
+        conn_error(e, tc, m, false);
+        return true;
+    }
+    if (eof) {
+        conn_error(e, tc, tc->resp_len || tc->in.len ? "connection closed in the middle of the response"
+                                                     : "connection closed without a response", true);
+        return true;
+    }
+    tc->resp_len += used;
+    if (tc->in.len + (tc->in.len ? 0 : n) > e->cfg.target->max_response + (64u << 10)) {
+        conn_error(e, tc, "response over the size cap", false);
+        return true;
+    }
+    return false;
+}
+
+static void tc_read(struct replay_engine *e, struct tconn *tc)
+{
+    for (;;) {
+        ssize_t r;
+        if (tc->ssl) {
+            int sr = SSL_read(tc->ssl, e->rbuf, RBUF_SIZE);
+            if (sr <= 0) {
+                int se = SSL_get_error(tc->ssl, sr);
+                if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
+                    tc_want_out(e, tc, se == SSL_ERROR_WANT_WRITE);
+                    return;
+                }
+                if (se == SSL_ERROR_ZERO_RETURN || (se == SSL_ERROR_SYSCALL && sr == 0)) {
+                    ERR_clear_error();
+                    r = 0;
+                } else {
+                    char msg[320];
+                    bool retryable;
+                    ssl_error_text(tc, sr, msg, sizeof(msg), &retryable);
+                    conn_error(e, tc, msg, true);
+                    return;
+                }
+            } else {
+                r = sr;
+            }
+        } else {
+            r = recv(tc->fd, e->rbuf, RBUF_SIZE, 0);
+            if (r < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    return;
+                conn_error(e, tc, errno == ECONNRESET ? "connection reset" : strerror(errno), true);
+                return;
+            }
+        }
+        if (r == 0) {
+            if (tc->in.len) {
+                tc_feed(e, tc, tc->in.data + tc->in.len, 0, true);
+            } else {
+                tc_feed(e, tc, e->rbuf, 0, true);
+            }
+            return;
+        }
+        bool ended;
+        if (tc->in.len || tc->resp_len) {
+            /* continuation: keep every byte of the response in tc->in */
+            if (sm_buf_append(&tc->in, e->rbuf, (size_t)r)) {
+                conn_error(e, tc, "out of memory", false);
+                return;
+            }
+            ended = tc_feed(e, tc, tc->in.data + tc->in.len - (size_t)r, (size_t)r, false);
+        } else {
+            ended = tc_feed(e, tc, e->rbuf, (size_t)r, false);
+            if (!ended && sm_buf_append(&tc->in, e->rbuf, (size_t)r)) {
+                conn_error(e, tc, "out of memory", false);
+                return;
+            }
+        }
+        if (ended)
+            return;
+        if (!tc->ssl && (size_t)r < RBUF_SIZE)
+            return;      /* drained: wait for the next readiness */
+    }
+}
+
+/* Starts (or restarts) an attempt of tc->job. */
+static void attempt_begin(struct replay_engine *e, struct tconn *tc)
+{
+    struct job *j = tc->job;
+    char err[256] = "";
+    j->attempts++;
+    tc->t_attempt = sm_now_ns();
+    tc->head = !strcmp(j->tgt_req.method, "HEAD");
+    if (build_request(e, tc, j, err, sizeof(err))) {
+        snprintf(j->error, sizeof(j->error), "%s", err);
+        job_done(e, tc);
+        return;
+    }
+    idle_remove(e, tc);
+    if (tc->fd < 0) {
+        tc_connect(e, tc);
+    } else {
+        tc->state = TC_SEND;
+        tc_flush(e, tc);
+    }
+}
+
+static void job_start(struct replay_engine *e, struct rconn *c, struct job *j)
+{
+    struct tconn *tc = c->tc;
+    if (!tc) {
+        tc = sm_calloc(1, sizeof(*tc));
+        if (!tc) {
+            snprintf(j->error, sizeof(j->error), "out of memory");
+            j->done_next = e->fail_head;
+            e->fail_head = j;
+            return;
+        }
+        tc->fd = -1;
+        tc->rc = c;
+        sm_buf_init(&tc->out, SIZE_MAX / 2);
+        sm_buf_init(&tc->in, SIZE_MAX / 2);
+        c->tc = tc;
+    }
+    tc->job = j;
+    j->body = j->tgt_req.body;
+    j->body_len = j->tgt_req.body_len;
+    j->attempts = 0;
+    busy_add(e, tc);
+    attempt_begin(e, tc);
+}
+
+static void tc_event(struct replay_engine *e, struct tconn *tc, uint32_t ev)
+{
+    switch (tc->state) {
+    case TC_CONNECTING: {
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (getsockopt(tc->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+            soerr = errno;
+        if (soerr) {
+            char m[160];
+            snprintf(m, sizeof(m), "%s", strerror(soerr));
+            m[0] = (char)tolower((unsigned char)m[0]);
+            conn_error(e, tc, m, true);
+        } else if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+            tc_connected(e, tc);
+        }
+        break;
+    }
+    case TC_HANDSHAKE:
+        tc_handshake(e, tc);
+        break;
+    case TC_SEND:
+        tc_flush(e, tc);
+        break;
+    case TC_RECV:
+        tc_read(e, tc);
+        break;
+    default: {
+        /* idle (or in backoff): the target closed it, or sent garbage */
+        char b[256];
+        ssize_t r = tc->ssl ? 0 : recv(tc->fd, b, sizeof(b), MSG_DONTWAIT);
+        if (tc->ssl || r >= 0 || (errno != EAGAIN && errno != EINTR))
+            tc_close(e, tc);
+        break;
+    }
+    }
+}
+
+/* Retries due and timeouts; returns the next instant something is due. */
+static uint64_t busy_scan(struct replay_engine *e, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    struct tconn *tc = e->busy_head, *tn;
+    for (; tc; tc = tn) {
+        tn = tc->bnext;
+        if (tc->state == TC_BACKOFF) {
+            if (now >= tc->retry_at)
+                attempt_begin(e, tc);
+            else
+                next = SM_MIN(next, tc->retry_at);
+            continue;
+        }
+        if (tc->state == TC_IDLE || tc->state == TC_CLOSED)
+            continue;
+        if (now >= tc->deadline) {
+            char m[96];
+            bool conn = tc->state == TC_CONNECTING || tc->state == TC_HANDSHAKE;
+            snprintf(m, sizeof(m), "%s timed out after %llu ms", conn ? "connect" : "request",
+                     (unsigned long long)(conn ? e->cfg.target->connect_timeout_ms : e->cfg.target->timeout_ms));
+            conn_error(e, tc, m, true);
+        } else {
+            next = SM_MIN(next, tc->deadline);
+        }
+    }
+    return next;
 }
 
 static void record_lag(struct replay_engine *e, uint64_t lag_ns)
@@ -507,71 +1615,128 @@ static void record_lag(struct replay_engine *e, uint64_t lag_ns)
         e->lag_max = us;
 }
 
-struct worker_arg { struct replay_engine *e; };
+/* Under the lock: a job's target side ended (loop finished or failed it). */
+static void finish_locked(struct replay_engine *e, struct job *j)
+{
+    struct rconn *c = j->conn;
+    e->inflight--;
+    e->st.attempts += j->attempts;
+    if (j->have_tgt_resp)
+        e->st.sent++;
+    else
+        e->st.target_errors++;
+    set_target_done(e, j);
+    c->busy = false;
+    struct job *n = j->next;
+    while (n && n->target_done)
+        n = n->next;
+    c->to_send = n;
+    heap_push(e, c, false);
+    job_maybe_finish(e, j);
+}
 
-static void *worker(void *arg)
+/* Under the lock: applies the jobs the loop finished since the last turn. */
+static void apply_finished(struct replay_engine *e)
+{
+    struct tconn *tc = e->fin_head, *tn;
+    e->fin_head = NULL;
+    for (; tc; tc = tn) {
+        tn = tc->fnext;
+        tc->fnext = NULL;
+        struct job *j = tc->job;
+        tc->job = NULL;
+        finish_locked(e, j);
+    }
+    struct job *j = e->fail_head, *jn;
+    e->fail_head = NULL;
+    for (; j; j = jn) {
+        jn = j->done_next;
+        j->done_next = NULL;
+        finish_locked(e, j);
+    }
+}
+
+struct start_item { struct rconn *c; struct job *j; };
+
+static void *loop_main(void *arg)
 {
     struct replay_engine *e = arg;
-    char err[256];
-    struct sm_http_client *cli = sm_http_client_new(e->cfg.target, "target", err, sizeof(err));
-    if (!cli)
-        sm_log_err("replay: target client: %s", err);
-    const struct sm_http_opts *o = e->cfg.target;
-    bool drop_auth = o->username || o->aws_region || o->aws_service;
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);   /* due times to the microsecond, not 50 us */
+    enum { MAXEV = 256 };
+    struct epoll_event evs[MAXEV];
+    size_t scap = e->cfg.workers < 4096 ? e->cfg.workers : 4096;
+    struct start_item *start = sm_calloc(scap, sizeof(*start));
+    bool have_pwait2 = true;
     pthread_mutex_lock(&e->lock);
     for (;;) {
-        while (!e->stopping && (!e->heap_len || cdue(e->heap[0]) > sm_now_ns())) {
-            if (!e->heap_len) {
-                pthread_cond_wait(&e->work_cv, &e->lock);
-            } else {
-                uint64_t due = cdue(e->heap[0]);
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-                uint64_t wait = due > now ? due - now : 0;
-                if (wait > 100000000u)
-                    wait = 100000000u;
-                uint64_t ns = (uint64_t)ts.tv_nsec + wait;
-                ts.tv_sec += (time_t)(ns / 1000000000u);
-                ts.tv_nsec = (long)(ns % 1000000000u);
-                pthread_cond_timedwait(&e->work_cv, &e->lock, &ts);
-            }
+        apply_finished(e);
+        while (e->close_list) {
+            struct tconn *tc = e->close_list;
+            e->close_list = tc->fnext;
+            tc_free(e, tc);
         }
         if (e->stopping)
             break;
-        struct rconn *c = heap_pop(e);
-        struct job *j = c->to_send;
-        c->busy = true;
-        if (j->due_ns)
-            record_lag(e, sm_now_ns() > j->due_ns ? sm_now_ns() - j->due_ns : 0);
+        uint64_t now = sm_now_ns();
+        size_t ns = 0;
+        while (start && ns < scap && e->heap_len && e->inflight < e->cfg.workers && cdue(e->heap[0]) <= now) {
+            struct rconn *c = heap_pop(e);
+            struct job *j = c->to_send;
+            c->busy = true;
+            e->inflight++;
+            if (j->due_ns)
+                record_lag(e, now > j->due_ns ? now - j->due_ns : 0);
+            start[ns].c = c;
+            start[ns].j = j;
+            ns++;
+        }
+        uint64_t next = UINT64_MAX;
+        if (e->heap_len && e->inflight < e->cfg.workers)
+            next = cdue(e->heap[0]);
+        e->loop_sleeping = !ns && !e->fin_head;
         pthread_mutex_unlock(&e->lock);
 
-        if (cli)
-            send_job(e, cli, j, drop_auth);
-        else
-            snprintf(j->error, sizeof(j->error), "target client unavailable: %s", err);
-
+        for (size_t i = 0; i < ns; i++)
+            job_start(e, start[i].c, start[i].j);
+        now = sm_now_ns();
+        next = SM_MIN(next, busy_scan(e, now));
+        if (e->fin_head || e->fail_head || ns)
+            next = now;   /* apply them first (the loop's lock turn is cheap) */
+        struct timespec ts, *tsp = NULL;
+        if (next != UINT64_MAX) {
+            uint64_t d = next > now ? next - now : 0;
+            ts.tv_sec = (time_t)(d / 1000000000u);
+            ts.tv_nsec = (long)(d % 1000000000u);
+            tsp = &ts;
+        }
+        int n;
+        if (have_pwait2) {
+            n = epoll_pwait2(e->epfd, evs, MAXEV, tsp, NULL);
+            if (n < 0 && errno == ENOSYS) {
+                have_pwait2 = false;
+                n = 0;
+            }
+        } else {
+            int ms = tsp ? (int)SM_MIN((uint64_t)ts.tv_sec * 1000 + ((uint64_t)ts.tv_nsec + 999999) / 1000000,
+                                       (uint64_t)INT32_MAX) : -1;
+            n = epoll_wait(e->epfd, evs, MAXEV, ms);
+        }
+        for (int i = 0; i < n; i++) {
+            struct tconn *tc = evs[i].data.ptr;
+            if (!tc) {
+                uint64_t v;
+                ssize_t r = read(e->evfd, &v, sizeof(v));
+                (void)r;
+                continue;
+            }
+            if (tc->fd >= 0)
+                tc_event(e, tc, evs[i].events);
+        }
         pthread_mutex_lock(&e->lock);
-        e->st.attempts += j->attempts;
-        if (j->have_tgt_resp)
-            e->st.sent++;
-        else
-            e->st.target_errors++;
-        set_target_done(e, j);
-        c->busy = false;
-        /* next job of this connection that needs sending */
-        struct job *n = j->next;
-        while (n && n->target_done)
-            n = n->next;
-        c->to_send = n;
-        /* this worker goes back to the heap itself: wake another one only if
-         * there is more than this connection or it is not due yet (then every
-         * idle worker waits for the earliest due time, as on submit) */
-        heap_push(e, c, e->heap_len > 0 || cdue(c) > sm_now_ns());
-        job_maybe_finish(e, j);
+        e->loop_sleeping = false;
     }
     pthread_mutex_unlock(&e->lock);
-    sm_http_client_free(cli);
+    sm_free(start);
     return NULL;
 }
 
@@ -583,41 +1748,62 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
     if (!e)
         return NULL;
     e->cfg = *cfg;
+    e->epfd = e->evfd = -1;
     if (!e->cfg.workers)
-        e->cfg.workers = 16;
+        e->cfg.workers = 256;
     if (!e->cfg.max_pending)
         e->cfg.max_pending = 10000;
     e->tab_size = 1u << 14;
     e->tab = sm_calloc(e->tab_size, sizeof(*e->tab));
     e->lags = sm_calloc(LAG_SAMPLES, sizeof(*e->lags));
-    e->threads = sm_calloc(e->cfg.workers, sizeof(*e->threads));
-    if (!e->tab || !e->lags || !e->threads) {
-        sm_free(e->tab);
-        sm_free(e->lags);
-        sm_free(e->threads);
-        sm_free(e);
-        sm_errf(err, errlen, SM_ENOMEM, "out of memory");
-        return NULL;
-    }
+    e->rbuf = sm_malloc(RBUF_SIZE);
+    sm_buf_init(&e->gz, SIZE_MAX / 2);
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->tlock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->work_cv, &ca);
-    pthread_condattr_destroy(&ca);
     pthread_cond_init(&e->space_cv, NULL);
     pthread_cond_init(&e->done_cv, NULL);
     e->low_water = e->cfg.max_pending - 1 - e->cfg.max_pending / 8;
+    e->rng = sm_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)e;
+    if (!e->rng)
+        e->rng = 0x9e3779b97f4a7c15ull;
+    if (!e->tab || !e->lags || !e->rbuf) {
+        sm_errf(err, errlen, SM_ENOMEM, "out of memory");
+        replay_engine_free(e);
+        return NULL;
+    }
+    if (parse_target(e, err, errlen)) {
+        replay_engine_free(e);
+        return NULL;
+    }
+    const struct sm_http_opts *o = e->cfg.target;
+    e->drop_auth = o->username || o->aws_region || o->aws_service || e->basic_line;
+    /* one socket per open source connection: use the whole descriptor limit */
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        e->fd_budget = rl.rlim_cur > 1024 ? (size_t)SM_MIN(rl.rlim_cur - 256, (rlim_t)1 << 24)
+                                          : (size_t)rl.rlim_cur / 2;
+    } else {
+        e->fd_budget = 512;
+    }
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+    if (e->epfd < 0 || e->evfd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev)) {
+        sm_errf(err, errlen, SM_EIO, "epoll: %s", strerror(errno));
+        replay_engine_free(e);
+        return NULL;
+    }
     if (!pthread_create(&e->tuple_thread, NULL, tuple_worker, e))
         e->tuple_started = true;
-    for (unsigned i = 0; i < e->cfg.workers && e->tuple_started; i++) {
-        if (pthread_create(&e->threads[i], NULL, worker, e))
-            break;
-        e->nthreads++;
-    }
-    if (!e->nthreads) {
-        sm_errf(err, errlen, SM_ENOMEM, "cannot start worker threads");
+    if (e->tuple_started && !pthread_create(&e->loop_thread, NULL, loop_main, e))
+        e->loop_started = true;
+    if (!e->loop_started) {
+        sm_errf(err, errlen, SM_ENOMEM, "cannot start the sender threads");
         replay_engine_free(e);
         return NULL;
     }
@@ -649,9 +1835,12 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
     if (replay_http_parse(req->data, req->len, true, NULL, &j->src_req, err, sizeof(err)) == SM_OK &&
         j->src_req.complete) {
         j->parse_ok = true;
-        /* the target copy: parse again, then transform */
-        replay_http_parse(req->data, req->len, true, NULL, &j->tgt_req, err, sizeof(err));
-        if (e->cfg.transform) {
+        /* the target copy, then transform */
+        if (replay_http_msg_copy(&j->src_req, &j->tgt_req)) {
+            snprintf(j->error, sizeof(j->error), "out of memory");
+            j->parse_ok = false;
+        }
+        if (j->parse_ok && e->cfg.transform) {
             int tr = replay_transform_apply(e->cfg.transform, &j->tgt_req, err, sizeof(err));
             if (tr == REPLAY_TX_DROP)
                 j->dropped = true;
@@ -842,6 +2031,7 @@ void replay_engine_stats(struct replay_engine *e, struct replay_engine_stats *ou
     if (tmp)
         memcpy(tmp, e->lags, n * sizeof(*tmp));
     out->lag_max_us = e->lag_max;
+    out->bulk_item_retries = __atomic_load_n(&e->bulk_item_retries, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->lock);
     if (tmp) {
         qsort(tmp, n, sizeof(*tmp), cmp_u64);
@@ -857,15 +2047,21 @@ void replay_engine_free(struct replay_engine *e)
         return;
     pthread_mutex_lock(&e->lock);
     e->stopping = true;
-    pthread_cond_broadcast(&e->work_cv);
+    e->loop_sleeping = true;
+    wake_loop(e);
     pthread_cond_broadcast(&e->space_cv);
     pthread_cond_broadcast(&e->done_cv);
     pthread_mutex_unlock(&e->lock);
-    for (unsigned i = 0; i < e->nthreads; i++)
-        pthread_join(e->threads[i], NULL);
+    if (e->loop_started)
+        pthread_join(e->loop_thread, NULL);
     if (e->tuple_started)
         pthread_join(e->tuple_thread, NULL);
-    for (size_t i = 0; i < e->tab_size; i++) {
+    while (e->close_list) {
+        struct tconn *tc = e->close_list;
+        e->close_list = tc->fnext;
+        tc_free(e, tc);
+    }
+    for (size_t i = 0; e->tab && i < e->tab_size; i++) {
         struct rconn *c = e->tab[i], *cn;
         for (; c; c = cn) {
             cn = c->hnext;
@@ -874,16 +2070,33 @@ void replay_engine_free(struct replay_engine *e)
                 jn = j->next;
                 job_free(j);
             }
+            if (c->tc)
+                tc_free(e, c->tc);
             sm_free(c->key);
             sm_free(c->conn_id);
             sm_free(c);
         }
     }
+    if (e->epfd >= 0)
+        close(e->epfd);
+    if (e->evfd >= 0)
+        close(e->evfd);
+    if (e->ssl_ctx)
+        SSL_CTX_free(e->ssl_ctx);
+    sm_aws_creds_free(&e->creds);
+    if (e->basic_line)
+        memset(e->basic_line, 0, strlen(e->basic_line));
+    sm_free(e->basic_line);
+    sm_free(e->host);
+    sm_free(e->host_line);
+    sm_free(e->prefix);
+    sm_free(e->region);
+    sm_free(e->service);
+    sm_free(e->rbuf);
+    sm_buf_free(&e->gz);
     sm_free(e->tab);
     sm_free(e->heap);
     sm_free(e->lags);
-    sm_free(e->threads);
-    pthread_cond_destroy(&e->work_cv);
     pthread_cond_destroy(&e->space_cv);
     pthread_cond_destroy(&e->done_cv);
     pthread_mutex_destroy(&e->lock);

@@ -1,8 +1,18 @@
 /* Replay engine: schedules captured requests on the source's timeline, sends
- * them to the target with one worker per concurrent target connection, keeps
- * the order of each source connection (the next request goes only after the
- * previous one's response), pairs each with its source response and writes
- * the result tuple.
+ * them to the target, keeps the order of each source connection (the next
+ * request goes only after the previous one's response), pairs each with its
+ * source response and writes the result tuple.
+ *
+ * Sending: one event-loop thread owns every target connection (non-blocking
+ * sockets in one epoll set, TLS with OpenSSL, requests serialised by hand,
+ * responses framed with http_parser). Each source connection gets a target
+ * connection of its own, opened when its first request is sent and closed
+ * when the source connection ends (connection mirroring). At most `workers`
+ * requests are in flight at once. Retries: connection errors, timeouts and
+ * 429/502/503/504 with capped exponential backoff and full jitter (the
+ * target options' --target-max-retries/-backoff-*, Retry-After honoured);
+ * a `_bulk` answered 200 with item failures 429/5xx is resent with only
+ * those items. Every attempt's response goes into the tuple.
  *
  * Timing: a request due at source time t is sent at
  *   start + (t - t0) / speedup
@@ -28,8 +38,8 @@
 #include "tuple/tuple.h"
 
 struct replay_engine_cfg {
-    const struct sm_http_opts *target;   /* copied per worker client */
-    unsigned workers;                    /* concurrent target connections; default 16 */
+    const struct sm_http_opts *target;   /* target URL, TLS, auth, timeouts, retries (borrowed) */
+    unsigned workers;                    /* requests in flight at once; default 256 */
     double speedup;                      /* 0: unlimited */
     size_t max_pending;                  /* queued + in flight; default 10000 */
     struct replay_transform *transform;  /* borrowed; may be NULL */
@@ -63,6 +73,7 @@ struct replay_engine_stats {
     uint64_t status_match, status_differ;
     uint64_t pending;            /* queued + in flight now */
     uint64_t source_waits_expired;   /* tuples written without the source response */
+    uint64_t bulk_item_retries;      /* _bulk items resent after a retryable item error */
     uint64_t lag_p50_us, lag_p99_us, lag_max_us;   /* send time behind schedule */
 };
 

@@ -23,6 +23,11 @@ json_t *replay_tuple_msg_json(const struct replay_http_msg *msg, int64_t respons
  * value), or NULL when the body is empty. New reference. */
 json_t *replay_tuple_payload(const struct replay_http_msg *msg);
 
+/* Appends v as compact JSON to o, byte-identical to
+ * json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII). SM_OK or SM_ENOMEM/SM_EFULL. */
+struct sm_buf;
+int replay_tuple_dump(const json_t *v, struct sm_buf *o);
+
 struct replay_tuple_writer;
 
 /* Writes JSON lines to dir/tuples-NNNNNN.log (.log.gz with gzip), a new file

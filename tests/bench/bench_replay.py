@@ -43,12 +43,13 @@ def bench_rate():
         s = rt.summary_json(os.path.join(TMP, "rate.json"))
         assert s["sent"] == RATE_REQS, s
         replay = RATE_REQS / wall
+        cpu_us = rt.LAST_CPU_S * 1e6 / RATE_REQS
         wrk_same = wrk_rate(srv.url, int(WORKERS))
         wrk_64 = wrk_rate(srv.url, 64)
     finally:
         srv.stop()
     shutil.rmtree(os.path.join(TMP, "tuples-rate"), ignore_errors=True)
-    return {"replay_rps": replay, "wrk_rps_same_conns": wrk_same, "wrk_rps_64_conns": wrk_64,
+    return {"replay_rps": replay, "cpu_us_per_request": cpu_us, "wrk_rps_same_conns": wrk_same, "wrk_rps_64_conns": wrk_64,
             "ratio": replay / wrk_same, "replay_rss_kib": rss, "workers": int(WORKERS), "requests": RATE_REQS}
 
 
@@ -99,7 +100,7 @@ def main():
     print("searchmig-replay benchmark (local C server, same run)")
     print(f"  max rate      replay {a['replay_rps']:>9.0f} req/s ({a['workers']} workers)   "
           f"wrk -c{a['workers']} {a['wrk_rps_same_conns']:>9.0f} req/s   wrk -c64 {a['wrk_rps_64_conns']:>9.0f} req/s   "
-          f"ratio {a['ratio']:.3f} (target >= 0.8)")
+          f"ratio {a['ratio']:.3f} (target >= 0.8); replay CPU {a['cpu_us_per_request']:.1f} us/request")
     print(f"  fidelity      speedup 1, {f['rate_rps']:.0f} req/s: send-time error p50 {f['p50_ms']:.3f} ms, "
           f"p99 {f['p99_ms']:.3f} ms, max {f['max_ms']:.3f} ms (target p99 < 2 ms); engine lag p99 "
           f"{f['engine_lag_p99_ms']:.3f} ms")

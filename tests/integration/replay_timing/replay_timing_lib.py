@@ -13,6 +13,7 @@ REPLAY = os.path.join(BIN, "replay", "searchmig-replay")
 HTTPD = os.environ.get("SM_REPLAY_HTTPD", os.path.join(BIN, "tests", "bench_replay_httpd"))
 GEN = os.environ.get("SM_REPLAY_GEN", os.path.join(BIN, "tests", "bench_replay_gen"))
 
+LAST_CPU_S = 0.0          # user+sys seconds of the last run_replay()
 PATH_RE = re.compile(r"^/b/(\d+)/(\d+)\?o=(\d+)$")
 
 
@@ -61,6 +62,8 @@ def run_replay(args, timeout=600):
             raise RuntimeError("searchmig-replay timed out")
         time.sleep(0.01)
     wall = time.monotonic() - t
+    global LAST_CPU_S
+    LAST_CPU_S = ru.ru_utime + ru.ru_stime
     p.returncode = os.waitstatus_to_exitcode(status)
     errf.seek(0)
     err = errf.read().decode(errors="replace")

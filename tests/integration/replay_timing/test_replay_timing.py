@@ -2,7 +2,8 @@
 """Replay timing: 600 requests spread over 3 s of source time on 12 source
 connections are replayed at speedups 1, 2 and 10 to a local server that logs
 the monotonic arrival time of each request. Every request must arrive once,
-in order per source connection, and at start + offset/speedup within a
+in order per source connection, each source connection over a target
+connection of its own (mirroring), and at start + offset/speedup within a
 generous bound (p99 < 250 ms: the suite runs on a loaded machine; the precise
 figure is bench_replay's). The error distribution is printed."""
 import os
@@ -47,6 +48,16 @@ class ReplayTiming(unittest.TestCase):
         self.assertEqual(r["duplicates"], 0)
         self.assertEqual(r["keys"], {(k % CONNS, k // CONNS) for k in range(REQS)})
         self.assertEqual(r["order_violations"], 0, "per-connection order kept")
+        # connection mirroring: each source connection's requests all come over
+        # one target connection of its own (1:1)
+        server_conns = {}
+        for _, sconn, path in arrivals:
+            m = rt.PATH_RE.match(path)
+            if m:
+                server_conns.setdefault(int(m.group(1)), set()).add(sconn)
+        self.assertEqual(len(server_conns), CONNS)
+        self.assertTrue(all(len(v) == 1 for v in server_conns.values()), server_conns)
+        self.assertEqual(len(set().union(*server_conns.values())), CONNS, "one target connection per source one")
         self.assertLess(r["p99"], P99_BOUND_MS)
         # the schedule is followed, not just the order: the replay lasts about
         # the source span divided by the speedup, never much less
