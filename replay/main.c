@@ -151,7 +151,7 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
             "  records read        %llu (malformed lines %llu)\n"
             "  requests rebuilt    %llu (dropped by capture %llu, broken %llu)\n"
             "  requests sent       %llu (target errors %llu, dropped by rules %llu, unparsable %llu)\n"
-            "  attempts            %llu\n"
+            "  attempts            %llu (_bulk items resent %llu)\n"
             "  status match        %llu of %llu compared\n"
             "  tuples written      %llu\n"
             "  schedule lag        p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
@@ -160,7 +160,7 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
             (unsigned long long)as->requests_broken, (unsigned long long)es->sent,
             (unsigned long long)es->target_errors, (unsigned long long)es->dropped,
             (unsigned long long)es->unparsable, (unsigned long long)es->attempts,
-            (unsigned long long)es->status_match,
+            (unsigned long long)es->bulk_item_retries, (unsigned long long)es->status_match,
             (unsigned long long)(es->status_match + es->status_differ), (unsigned long long)es->tuples,
             es->lag_p50_us / 1000.0, es->lag_p99_us / 1000.0, es->lag_max_us / 1000.0);
     if (!cfg->summary_json)
@@ -173,6 +173,8 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
                           "unparsable", (json_int_t)es->unparsable, "attempts", (json_int_t)es->attempts,
                           "status_match", (json_int_t)es->status_match, "status_differ", (json_int_t)es->status_differ,
                           "tuples", (json_int_t)es->tuples, "lag_p99_us", (json_int_t)es->lag_p99_us);
+    if (j)
+        json_object_set_new(j, "bulk_item_retries", json_integer((json_int_t)es->bulk_item_retries));
     if (j && ks) {
         json_object_set_new(j, "kafka_records", json_integer((json_int_t)ks->records));
         json_object_set_new(j, "kafka_malformed", json_integer((json_int_t)ks->malformed));

@@ -103,6 +103,7 @@ class ReplayRetries(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         s = json.loads(e2e.read(summary))
         self.assertEqual(s["sent"], 2)
+        self.assertEqual(s["bulk_item_retries"], 3, "the 3 rejected items resent once each")
 
         # every document reached the target: the rejected items were resent
         self.call("POST", "/bulkidx/_refresh")
