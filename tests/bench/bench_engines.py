@@ -1,21 +1,22 @@
 #!/usr/bin/python3
-"""Live capture overhead of the capture engines, all in one run.
+"""Live capture overhead of searchmig-agent with each capture engine, all in one run.
 
 wrk drives a local keep-alive HTTP server (bench_engines_httpd: read/write,
-1 KiB responses) with no capture, then with ebpf_dump capturing through
-pcap, ebpf-tc and ebpf-socket (--no-data: streams are reassembled and
-counted, not written). Per engine: throughput ratio and p99 latency ratio
-against no capture, captured/sent bytes (both directions, against the
-server's own counters), the capture process's CPU per 1k requests (user +
-system of ebpf_dump; BPF program time is charged to the traffic's threads and
-shows in the throughput ratio instead), its context switches per 1k requests
-(wakeups: voluntary + involuntary), its peak RSS, and the TCP retransmissions
-on the host during the round (a p99 near 200 ms is a retransmission timeout).
+1 KiB responses) with no capture, then with the whole agent capturing
+(searchmig-agent --engine pcap | ebpf-tc | ebpf-socket --output <tmpfs>:
+capture, reassembly, HTTP framing, TrafficStream records, base64 file
+output). Per engine: throughput ratio and p99 latency ratio against no
+capture, the requests and responses the agent recorded against the server's
+own request count (exit summary), the agent's CPU per 1k requests (user +
+system; BPF program time is charged to the traffic's threads and shows in the
+throughput ratio instead), its context switches per 1k requests (wakeups), its
+peak RSS, and the TCP retransmissions on the host during the round (a p99
+near 200 ms is a retransmission timeout).
 The "none" rounds also give the noise floor: their own spread (min/max
 throughput over the median) is printed, since other work on a shared machine
 moves the ratios more than the capture does.
-Env: BENCH_SECONDS (default 8), BENCH_CONNS (32), BENCH_THREADS (2),
-BENCH_ROUNDS (3: engines interleaved, the median round kept).
+Env: BENCH_SECONDS (default 6), BENCH_CONNS (32), BENCH_THREADS (2),
+BENCH_ROUNDS (5: engines interleaved, the median round kept).
 Exit 77 without root or wrk."""
 import os
 import re
@@ -27,12 +28,12 @@ import tempfile
 import time
 
 BIN = os.environ.get("SM_BINARY_DIR", ".")
-DUMP = os.path.join(BIN, "tests", "ebpf_dump")
+AGENT = os.path.join(BIN, "agent", "searchmig-agent")
 HTTPD = os.path.join(BIN, "tests", "bench_engines_httpd")
 SECS = int(os.environ.get("BENCH_SECONDS", "6"))
 CONNS = int(os.environ.get("BENCH_CONNS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
 
 def wrk_run(port):
@@ -60,22 +61,17 @@ def run_one(engine, work):
     dump = None
     try:
         if engine != "none":
-            out = os.path.join(work, engine)
-            shutil.rmtree(out, ignore_errors=True)
-            os.makedirs(out)
-            ready = out + ".ready"
-            if os.path.exists(ready):
-                os.unlink(ready)
-            args = [DUMP, "--engine", engine, "--port", str(port), "--out", out, "--ready-file", ready,
-                    "--no-data", "1"]
+            out = os.path.join(work, engine + ".records")
+            args = [AGENT, "--engine", engine, "--port", str(port), "--output", out, "--stats-interval", "0",
+                    "--log-level", "warn"]
             if engine in ("pcap", "ebpf-tc"):
-                args += ["--iface", "lo"]
-            dump = subprocess.Popen(args, stderr=subprocess.DEVNULL)
-            end = time.time() + 60
-            while not os.path.exists(ready):
-                if dump.poll() is not None or time.time() > end:
-                    raise RuntimeError("%s did not start (rc %s)" % (engine, dump.returncode))
-                time.sleep(0.05)
+                args += ["--interface", "lo"]
+            logf = open(os.path.join(work, engine + ".log"), "w+")
+            dump = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=logf)
+            time.sleep(1.5)   # capture open (libpcap / BPF programs attached) well before this
+            if dump.poll() is not None:
+                logf.seek(0)
+                raise RuntimeError("%s did not start (rc %s): %s" % (engine, dump.returncode, logf.read()[-500:]))
         r0 = retrans()
         rps, p99, total = wrk_run(port)
         rtx = retrans() - r0
@@ -87,12 +83,18 @@ def run_one(engine, work):
         if dump:
             dump.send_signal(signal.SIGTERM)
             _, status, ru = os.wait4(dump.pid, 0)
-            dump.returncode = status
+            dump.returncode = os.waitstatus_to_exitcode(status)
             cpu = ru.ru_utime + ru.ru_stime
             csw = ru.ru_nvcsw + ru.ru_nivcsw
             rss = ru.ru_maxrss / 1024.0
-            st = dict(line.strip().split("=", 1) for line in open(os.path.join(work, engine, "stats.txt")))
-            captured = (int(st["c2s_bytes"]), int(st["s2c_bytes"]), int(st["kernel_drops"]), int(st["gaps"]))
+            logf.seek(0)
+            txt = logf.read()
+            m = re.search(r"^searchmig-agent: packets=.*$", txt, re.M)
+            if dump.returncode != 0 or not m:
+                raise RuntimeError("%s: agent exit %s: %s" % (engine, dump.returncode, txt[-800:]))
+            st = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(0))}
+            captured = (st["requests"], st["responses"], st["drops"], st["gaps"])
+            os.unlink(out)
     finally:
         srv.send_signal(signal.SIGTERM)
         srv.wait(timeout=10)
@@ -104,6 +106,12 @@ def run_one(engine, work):
             "requests": int(sst["requests"]), "csw": csw, "rss": rss, "retrans": rtx}
 
 
+def captured_share(r):
+    """requests recorded (with their responses) over the requests the server answered"""
+    cap = r["captured"]
+    return min(cap[0], cap[1]) / r["requests"] if r["requests"] else 0
+
+
 def main():
     if os.geteuid() != 0:
         print("SKIP: needs root")
@@ -111,7 +119,8 @@ def main():
     if not shutil.which("wrk"):
         print("SKIP: wrk not installed")
         return 77
-    work = tempfile.mkdtemp(prefix="bench-engines-")
+    # records on tmpfs: the disk is not what is measured
+    work = tempfile.mkdtemp(prefix="bench-engines-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     engines = ["none", "pcap", "ebpf-tc", "ebpf-socket"]
     runs = {e: [] for e in engines}
     try:
@@ -126,13 +135,13 @@ def main():
     print("wrk -t%d -c%d -d%ds, 1 KiB responses, keep-alive, loopback; median of %d rounds"
           % (THREADS, CONNS, SECS, ROUNDS))
     print("%-12s %10s %8s %9s %8s %14s %8s %6s %14s %10s %9s %8s" % (
-        "engine", "req/s", "ratio", "p99 ms", "ratio", "captured/sent", "drops", "gaps", "cpu s/1k req",
+        "engine", "req/s", "ratio", "p99 ms", "ratio", "recorded", "drops", "gaps", "cpu s/1k req",
         "csw/1k req", "RSS MiB", "retrans"))
     ok = True
     for e in engines:
         r = best[e]
         cap = r["captured"]
-        capratio = "-" if cap is None else "%.4f" % ((cap[0] + cap[1]) / r["sent"] if r["sent"] else 0)
+        capratio = "-" if cap is None else "%.4f" % captured_share(r)
         cpu = "-" if r["cpu"] is None else "%.4f" % (r["cpu"] / (r["requests"] / 1000.0))
         csw = "-" if r["csw"] is None else "%.1f" % (r["csw"] / (r["requests"] / 1000.0))
         rss = "-" if r["rss"] is None else "%.1f" % r["rss"]
@@ -140,13 +149,16 @@ def main():
             e, r["rps"], r["rps"] / base["rps"], r["p99"], r["p99"] / base["p99"] if base["p99"] else 0,
             capratio, "-" if cap is None else cap[2], "-" if cap is None else cap[3], cpu, csw, rss,
             r["retrans"]))
-        if cap is not None and cap[0] + cap[1] == 0:
+        if cap is not None and cap[0] == 0:
             ok = False
     nr = sorted(r["rps"] for r in runs["none"])
     print("noise floor: no-capture rounds span %.3f..%.3f of their median (%s req/s)"
           % (nr[0] / base["rps"], nr[-1] / base["rps"], ", ".join("%.0f" % x for x in nr)))
     for e in engines:
-        print("%-12s rounds: ratio %s" % (e, ", ".join("%.3f" % (r["rps"] / base["rps"]) for r in runs[e])))
+        print("%-12s rounds: ratio %s; p99 ratio %s; recorded %s" % (
+            e, ", ".join("%.3f" % (r["rps"] / base["rps"]) for r in runs[e]),
+            ", ".join("%.2f" % (r["p99"] / base["p99"]) for r in runs[e]),
+            "-" if e == "none" else ", ".join("%.4f" % captured_share(r) for r in runs[e])))
     return 0 if ok else 1
 
 
