@@ -66,6 +66,11 @@ struct pend {
     __u64 offset;           /* stream offset of the first byte */
     __u32 kind;
     __u32 dir;              /* enum sm_sock_dir */
+    /* The connection's ports when the call started: a reset handled inside
+     * the call (release_sock) moves the socket to TCP_CLOSE and unhashes it,
+     * which zeroes its local port before sys_exit reads it. */
+    __u16 lport, rport;
+    __u32 close_after;      /* its TCP_CLOSE came during this call: report after the data */
 };
 
 struct {
@@ -165,6 +170,8 @@ static __always_inline void enter(unsigned long fd, __u64 base, __u64 nr_segs, _
         return;
     struct tcp_sock *tp = (struct tcp_sock *)sk;
     struct pend p = { .sk = (__u64)sk, .base = base, .nr_segs = nr_segs, .kind = kind, .dir = dir };
+    p.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+    p.rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
     if (dir == SM_SOCK_SEND) {
         /* next byte written = bytes acknowledged + bytes queued unacknowledged */
         __u64 acked = BPF_CORE_READ(tp, bytes_acked);
@@ -180,14 +187,16 @@ static __always_inline void enter(unsigned long fd, __u64 base, __u64 nr_segs, _
     bpf_map_update_elem(&pending, &id, &p, BPF_ANY);
 }
 
-static __always_inline void emit_gap(struct sock *sk, __u8 dir, __u64 offset, __u64 lost)
+static __always_inline void emit_gap(struct sock *sk, const struct pend *p, __u64 offset, __u64 lost)
 {
     struct sm_sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
         return;
     }
-    fill(e, sk, SM_SOCK_GAP, dir);
+    fill(e, sk, SM_SOCK_GAP, (__u8)p->dir);
+    e->lport = p->lport;
+    e->rport = p->rport;
     e->offset = offset;
     e->len = lost > 0xffffffffull ? 0xffffffffu : (__u32)lost;
     bpf_ringbuf_submit(e, RB_FLAGS());
@@ -266,20 +275,14 @@ static long copy_piece(__u32 i, void *arg)
     return 0;
 }
 
-static __always_inline void leave(long ret)
+static __always_inline void copy_out(struct sock *sk, const struct pend *pp, long ret)
 {
-    __u64 id = bpf_get_current_pid_tgid();
-    struct pend *pp = bpf_map_lookup_elem(&pending, &id);
-    if (!pp)
-        return;
     struct pend p = *pp;
-    bpf_map_delete_elem(&pending, &id);
-    if (ret <= 0)
-        return;
-    struct sock *sk = (struct sock *)p.sk;
     struct copy_state c;
     __builtin_memset(&c, 0, sizeof(c));
     fill(&c.hdr, sk, SM_SOCK_DATA, (__u8)p.dir);
+    c.hdr.lport = p.lport;
+    c.hdr.rport = p.rport;
     c.base = p.base;
     c.nr_segs = p.nr_segs;
     c.offset = p.offset;
@@ -291,7 +294,39 @@ static __always_inline void leave(long ret)
     }
     bpf_loop(2 * SM_SOCK_MAX_PIECES, copy_piece, &c, 0);
     if (c.done < c.total)
-        emit_gap(sk, (__u8)p.dir, p.offset + c.done, c.total - c.done);
+        emit_gap(sk, &p, p.offset + c.done, c.total - c.done);
+}
+
+static __always_inline void emit_close(__u64 cookie, __u16 family, __u16 lport, __u16 rport)
+{
+    struct sm_sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->ts_ns = bpf_ktime_get_ns();
+    e->cookie = cookie;
+    e->type = SM_SOCK_CLOSE;
+    e->family = family;
+    e->lport = lport;
+    e->rport = rport;
+    bpf_ringbuf_submit(e, RB_FLAGS());
+}
+
+static __always_inline void leave(long ret)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct pend *pp = bpf_map_lookup_elem(&pending, &id);
+    if (!pp)
+        return;
+    struct pend p = *pp;
+    bpf_map_delete_elem(&pending, &id);
+    struct sock *sk = (struct sock *)p.sk;
+    if (ret > 0)
+        copy_out(sk, &p, ret);
+    if (p.close_after)
+        emit_close(p.sk, BPF_CORE_READ(sk, __sk_common.skc_family), p.lport, p.rport);
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
@@ -397,18 +432,16 @@ int sm_set_state(struct set_state_ctx *ctx)
     __u16 sport = ctx->sport;
     if (!cfg || (!cfg->all_ports && !bpf_map_lookup_elem(&ports, &sport)))
         return 0;
-    struct sm_sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e) {
-        count_drop();
+    /* Closed inside a read/write of the current task on this socket (a reset
+     * processed in release_sock): the call's data comes at sys_exit, after
+     * this; report the close there, after the data, so that the data is not
+     * taken for a new connection. */
+    __u64 id = bpf_get_current_pid_tgid();
+    struct pend *pp = bpf_map_lookup_elem(&pending, &id);
+    if (pp && pp->sk == (__u64)ctx->skaddr) {
+        pp->close_after = 1;
         return 0;
     }
-    __builtin_memset(e, 0, sizeof(*e));
-    e->ts_ns = bpf_ktime_get_ns();
-    e->cookie = (__u64)ctx->skaddr;
-    e->type = SM_SOCK_CLOSE;
-    e->family = ctx->family;
-    e->lport = ctx->sport;
-    e->rport = ctx->dport;
-    bpf_ringbuf_submit(e, RB_FLAGS());
+    emit_close((__u64)ctx->skaddr, ctx->family, ctx->sport, ctx->dport);
     return 0;
 }

@@ -43,6 +43,8 @@ struct agent_ebpf_streams *agent_ebpf_streams_new(const struct agent_stream_cb *
 void agent_ebpf_streams_set_cb(struct agent_ebpf_streams *ss, const struct agent_stream_cb *cb);
 /* One ring-buffer record (struct sm_sock_event + payload); ts_ns realtime. */
 void agent_ebpf_streams_feed(struct agent_ebpf_streams *ss, const void *rec, size_t size, uint64_t ts_ns);
+/* Ends connections idle for idle_ns, and closed ones whose grace period for
+ * late data (200 ms after their close event) has passed. */
 void agent_ebpf_streams_expire(struct agent_ebpf_streams *ss, uint64_t now_ns);
 void agent_ebpf_streams_close_all(struct agent_ebpf_streams *ss, uint64_t now_ns);
 void agent_ebpf_streams_stats(const struct agent_ebpf_streams *ss, struct agent_ebpf_stream_stats *out);

@@ -29,6 +29,11 @@
 #define SOCK_BUCKETS 16384u
 #define SOCK_MAX_CONNS 65536u
 #define SOCK_IDLE_DEFAULT_NS (60ull * 1000000000ull)
+/* A socket's TCP_CLOSE can be reported before the data of a read/write that
+ * was in progress on it (the close came from another CPU's softirq while the
+ * call ran; the call's data is sent at sys_exit): a closed connection stays
+ * this long for such data before it is ended. */
+#define SOCK_CLOSE_GRACE_NS (200ull * 1000000ull)
 
 struct sconn {
     struct sconn *next;           /* bucket chain */
@@ -41,6 +46,9 @@ struct sconn {
     uint64_t last_ns;
     uint16_t lport, rport;        /* identity check: the kernel reuses socket addresses */
     uint8_t raddr[16];
+    bool closing;                 /* TCP_CLOSE seen: ended after SOCK_CLOSE_GRACE_NS */
+    uint64_t close_ns;
+    struct sconn *closing_next;   /* in agent_ebpf_streams.closing */
 };
 
 struct agent_ebpf_streams {
@@ -49,6 +57,7 @@ struct agent_ebpf_streams {
     uint32_t max_conns;
     struct sconn *buckets[SOCK_BUCKETS];
     struct sconn lru;             /* sentinel: lru.lru_next is the oldest */
+    struct sconn *closing;        /* connections in their close grace period */
     size_t nconns;
     uint64_t conn_serial;
     struct agent_ebpf_stream_stats st;
@@ -101,6 +110,14 @@ static void drop_conn(struct agent_ebpf_streams *ss, struct sconn *c, enum agent
         pp = &(*pp)->next;
     *pp = c->next;
     lru_unlink(c);
+    if (c->closing) {
+        struct sconn **cp = &ss->closing;
+        while (*cp != c)
+            cp = &(*cp)->closing_next;
+        *cp = c->closing_next;
+        why = AGENT_CLOSE_FIN;   /* it did end with a close, whoever ends it now */
+        ts = c->last_ns > c->close_ns ? c->last_ns : c->close_ns;
+    }
     ss->nconns--;
     if (c->handle && ss->cb && ss->cb->close)
         ss->cb->close(ss->cb->arg, c->handle, why, ts);
@@ -181,8 +198,12 @@ void agent_ebpf_streams_feed(struct agent_ebpf_streams *ss, const void *rec, siz
     ss->st.events++;
     struct sconn *c = find(ss, e->cookie);
     if (e->type == SM_SOCK_CLOSE) {
-        if (c)
-            drop_conn(ss, c, AGENT_CLOSE_FIN, ts);
+        if (c && !c->closing) {   /* ended by agent_ebpf_streams_expire() after the grace period */
+            c->closing = true;
+            c->close_ns = ts;
+            c->closing_next = ss->closing;
+            ss->closing = c;
+        }
         return;
     }
     if (e->type != SM_SOCK_DATA && e->type != SM_SOCK_GAP)
@@ -190,9 +211,11 @@ void agent_ebpf_streams_feed(struct agent_ebpf_streams *ss, const void *rec, siz
     if (e->type == SM_SOCK_DATA && e->len > size - sizeof(*e))
         return;
     if (c && (c->lport != e->lport || c->rport != e->rport || memcmp(c->raddr, e->raddr, 16))) {
-        /* the socket's memory now holds another connection: its close event was lost */
+        /* the socket's memory now holds another connection (its close event
+         * was lost, or its grace period is not over yet) */
+        if (!c->closing)
+            ss->st.reused++;
         drop_conn(ss, c, AGENT_CLOSE_FIN, ts);
-        ss->st.reused++;
         c = NULL;
     }
     if (!c && !(c = open_conn(ss, e, ts)))
@@ -229,6 +252,11 @@ void agent_ebpf_streams_feed(struct agent_ebpf_streams *ss, const void *rec, siz
 
 void agent_ebpf_streams_expire(struct agent_ebpf_streams *ss, uint64_t now_ns)
 {
+    for (struct sconn *c = ss->closing, *next; c; c = next) {
+        next = c->closing_next;
+        if (now_ns >= c->close_ns + SOCK_CLOSE_GRACE_NS)
+            drop_conn(ss, c, AGENT_CLOSE_FIN, now_ns);
+    }
     while (ss->lru.lru_next != &ss->lru && now_ns - ss->lru.lru_next->last_ns > ss->idle_ns)
         drop_conn(ss, ss->lru.lru_next, AGENT_CLOSE_IDLE, now_ns);
 }
