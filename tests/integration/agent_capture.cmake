@@ -2,7 +2,7 @@
 # curl), live capture on loopback and across a veth pair in network namespaces.
 add_executable(capture_dump ${CMAKE_CURRENT_SOURCE_DIR}/integration/capture/capture_dump.c)
 sm_target_warnings(capture_dump)
-target_link_libraries(capture_dump PRIVATE agent_capture)
+target_link_libraries(capture_dump PRIVATE agent_capture Threads::Threads)
 
 set(_capdir ${CMAKE_CURRENT_SOURCE_DIR}/integration/capture)
 sm_script_test(capture_scapy_cases COMMAND /usr/bin/python3 ${_capdir}/run_cases.py TIMEOUT 120)

@@ -2,10 +2,7 @@
 # comparisons with pcap, run-time port changes, clean detach, --cleanup.
 # Tests exit 77 (skipped) where BPF is not permitted.
 if(SM_WITH_EBPF)
-  add_executable(ebpf_dump ${CMAKE_CURRENT_SOURCE_DIR}/integration/ebpf/ebpf_dump.c)
-  sm_target_warnings(ebpf_dump)
-  target_link_libraries(ebpf_dump PRIVATE agent_capture Threads::Threads)
-
+  # driver: capture_dump (tests/integration/agent_capture.cmake)
   set(_ebpfdir ${CMAKE_CURRENT_SOURCE_DIR}/integration/ebpf)
   foreach(mode lo netns ports iov detach cleanup)
     sm_script_test(ebpf_${mode} COMMAND /usr/bin/python3 ${_ebpfdir}/run_ebpf.py ${mode} TIMEOUT 180)

@@ -1,17 +1,22 @@
-/* capture_dump: runs the capture engine (agent_capture_*) and writes what
- * reaches the stream boundary, for the integration tests:
+/* capture_dump: runs a capture engine (agent_capture_*: pcap, pcap-file,
+ * ebpf-tc, ebpf-socket) and writes what reaches the stream boundary, for the
+ * capture and eBPF integration tests:
  *   OUT/conn-N.c2s, OUT/conn-N.s2c   reassembled bytes per direction
  *   OUT/events.txt                   one line per event:
  *       open N <client-ip> <client-port> <server-ip> <server-port> mid=0|1
  *       gap N c2s|s2c BYTES WHY
  *       close N fin|rst|idle|shutdown|evicted
+ *       ports N rc=RC ERR             (after a --ports-file reload)
  *   OUT/stats.txt                    name=value counters
- * Usage: capture_dump --engine pcap|pcap-file (--iface IF | --file F) --out DIR
- *        [--port P]... [--idle-ms N] [--ready-file F] [--max-seconds N]
- * Live capture stops on SIGTERM/SIGINT or after --max-seconds.
- * Exit codes: 0 ok, 1 error, 77 cannot open the live interface (no permission). */
+ * Usage: capture_dump --engine E (--iface IF | --file F) --out DIR [--port P]...
+ *        [--idle-ms N] [--ready-file F] [--max-seconds N] [--ports-file F] [--no-data 1]
+ *        capture_dump --cleanup IFACES|all      (TC filters a killed ebpf-tc left)
+ * Live capture stops on SIGTERM/SIGINT or after --max-seconds. SIGUSR1
+ * re-reads --ports-file (one port per line) and applies it with
+ * agent_capture_set_ports(). --no-data 1 counts bytes without writing them.
+ * Exit codes: 0 ok, 1 error, 77 live capture or BPF not permitted here. */
 #include <arpa/inet.h>
-#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,20 +28,27 @@
 #include <sm/util.h>
 
 #include "source/capture.h"
+#include "source/source.h"
 
 struct conn {
     int id;
     FILE *f[2];
 };
 
-static const char *outdir;
+static const char *outdir, *ports_file;
 static FILE *events;
 static int nconns;
+static bool no_data;
+static uint64_t data_bytes[2];
 static struct agent_capture *g_cap;
+static volatile sig_atomic_t reload;
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (sig == SIGUSR1) {
+        reload = 1;
+        return;
+    }
     if (g_cap)
         agent_capture_stop(g_cap);
 }
@@ -46,8 +58,10 @@ static void *on_open(void *arg, const struct agent_conn_info *info, uint64_t ts)
     (void)arg; (void)ts;
     struct conn *c = calloc(1, sizeof(*c));
     char path[4096], cip[64], sip[64];
+    if (!c)
+        exit(1);
     c->id = nconns++;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < 2 && !no_data; d++) {
         snprintf(path, sizeof(path), "%s/conn-%d.%s", outdir, c->id, d ? "s2c" : "c2s");
         c->f[d] = fopen(path, "wb");
         if (!c->f[d]) {
@@ -66,7 +80,8 @@ static void on_data(void *arg, void *conn, enum agent_dir dir, const uint8_t *p,
 {
     (void)arg; (void)ts;
     struct conn *c = conn;
-    if (fwrite(p, 1, n, c->f[dir]) != n)
+    data_bytes[dir] += n;
+    if (c->f[dir] && fwrite(p, 1, n, c->f[dir]) != n)
         exit(1);
 }
 
@@ -83,9 +98,65 @@ static void on_close(void *arg, void *conn, enum agent_close_reason reason, uint
     (void)arg; (void)ts;
     struct conn *c = conn;
     fprintf(events, "close %d %s\n", c->id, names[reason]);
-    fclose(c->f[0]);
-    fclose(c->f[1]);
+    for (int d = 0; d < 2; d++)
+        if (c->f[d])
+            fclose(c->f[d]);
     free(c);
+}
+
+/* Applies --ports-file after SIGUSR1 (agent_capture_set_ports() is thread-safe). */
+static void *reloader(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        usleep(50000);
+        if (!reload || !g_cap)
+            continue;
+        reload = 0;
+        uint16_t ports[AGENT_FLOW_MAX_PORTS];
+        size_t n = 0;
+        FILE *f = fopen(ports_file, "r");
+        char line[64], err[256] = "";
+        uint64_t v;
+        while (f && n < AGENT_FLOW_MAX_PORTS && fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (*line && sm_parse_u64(line, 65535, &v) == SM_OK)
+                ports[n++] = (uint16_t)v;
+        }
+        if (f)
+            fclose(f);
+        int rc = agent_capture_set_ports(g_cap, ports, n, err, sizeof(err));
+        fprintf(events, "ports %zu rc=%d %s\n", n, rc, err);
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/ports-applied", outdir);
+        FILE *a = fopen(path, "w");
+        if (a) {
+            fprintf(a, "%zu\n", n);
+            fclose(a);
+        }
+    }
+    return NULL;
+}
+
+static void write_stats(const struct agent_capture_stats *st)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/stats.txt", outdir);
+    FILE *sf = fopen(path, "w");
+    if (!sf)
+        return;
+    fprintf(sf, "packets=%llu\nkernel_drops=%llu\ndecode_errors=%llu\nfragments=%llu\n"
+            "flows_created=%llu\ngaps=%llu\nbytes_lost=%llu\nooo_segments=%llu\n"
+            "retransmissions=%llu\noverlaps=%llu\noverlap_diff_bytes=%llu\nmem_peak=%llu\n"
+            "c2s_bytes=%llu\ns2c_bytes=%llu\nconns=%d\n",
+            (unsigned long long)st->packets, (unsigned long long)st->kernel_drops,
+            (unsigned long long)st->flow.decode_errors, (unsigned long long)st->flow.fragments,
+            (unsigned long long)st->flow.flows_created, (unsigned long long)st->flow.gaps,
+            (unsigned long long)st->flow.bytes_lost, (unsigned long long)st->flow.ooo_segments,
+            (unsigned long long)st->flow.retransmissions, (unsigned long long)st->flow.overlaps,
+            (unsigned long long)st->flow.overlap_diff_bytes, (unsigned long long)st->flow.mem_peak,
+            (unsigned long long)data_bytes[0], (unsigned long long)data_bytes[1], nconns);
+    fclose(sf);
 }
 
 int main(int argc, char **argv)
@@ -94,6 +165,15 @@ int main(int argc, char **argv)
     const char *ready = NULL;
     uint64_t max_seconds = 0;
     agent_capture_cfg_init(&cfg);
+    if (argc == 3 && !strcmp(argv[1], "--cleanup")) {
+        char err[512] = "";
+        unsigned removed = 0;
+        int rc = agent_ebpf_cleanup(strcmp(argv[2], "all") ? argv[2] : NULL, &removed, err, sizeof(err));
+        printf("removed=%u\n", removed);
+        if (rc != SM_OK)
+            fprintf(stderr, "capture_dump: %s\n", err);
+        return rc == SM_OK ? 0 : rc == SM_EUNSUPPORTED ? 77 : 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
@@ -112,6 +192,10 @@ int main(int argc, char **argv)
             outdir = v;
         else if (!strcmp(a, "--ready-file"))
             ready = v;
+        else if (!strcmp(a, "--ports-file"))
+            ports_file = v;
+        else if (!strcmp(a, "--no-data"))
+            no_data = !strcmp(v, "1");
         else if (!strcmp(a, "--port") && sm_parse_u64(v, 65535, &n) == SM_OK && cfg.nports < AGENT_FLOW_MAX_PORTS)
             cfg.ports[cfg.nports++] = (uint16_t)n;
         else if (!strcmp(a, "--idle-ms") && sm_parse_u64(v, UINT64_MAX / 1000000, &n) == SM_OK)
@@ -140,7 +224,8 @@ int main(int argc, char **argv)
     int rc = agent_capture_open(&cfg, &cb, &g_cap, err, sizeof(err));
     if (rc != SM_OK) {
         fprintf(stderr, "capture_dump: %s\n", err);
-        return rc == SM_EIO && cfg.iface ? 77 : 1;
+        /* a live engine this machine does not permit: skip; a bad file: error */
+        return (rc == SM_EIO || rc == SM_EUNSUPPORTED) && !cfg.pcap_path ? 77 : 1;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -148,6 +233,12 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    if (ports_file) {
+        pthread_t t;
+        pthread_create(&t, NULL, reloader, NULL);
+        pthread_detach(t);
+    }
     if (max_seconds)
         alarm((unsigned)max_seconds);
     if (ready) {
@@ -160,22 +251,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "capture_dump: %s\n", err);
     struct agent_capture_stats st;
     agent_capture_stats(g_cap, &st);
-    snprintf(path, sizeof(path), "%s/stats.txt", outdir);
-    FILE *sf = fopen(path, "w");
-    if (sf) {
-        fprintf(sf, "packets=%llu\nkernel_drops=%llu\ndecode_errors=%llu\nfragments=%llu\n"
-                "flows_created=%llu\ngaps=%llu\nbytes_lost=%llu\nooo_segments=%llu\n"
-                "retransmissions=%llu\noverlaps=%llu\noverlap_diff_bytes=%llu\nmem_peak=%llu\n",
-                (unsigned long long)st.packets, (unsigned long long)st.kernel_drops,
-                (unsigned long long)st.flow.decode_errors, (unsigned long long)st.flow.fragments,
-                (unsigned long long)st.flow.flows_created, (unsigned long long)st.flow.gaps,
-                (unsigned long long)st.flow.bytes_lost, (unsigned long long)st.flow.ooo_segments,
-                (unsigned long long)st.flow.retransmissions, (unsigned long long)st.flow.overlaps,
-                (unsigned long long)st.flow.overlap_diff_bytes, (unsigned long long)st.flow.mem_peak);
-        fclose(sf);
-    }
-    agent_capture_close(g_cap);
+    struct agent_capture *cap = g_cap;
     g_cap = NULL;
+    agent_capture_close(cap);
+    write_stats(&st);
     fclose(events);
     return rc == SM_OK ? 0 : 1;
 }

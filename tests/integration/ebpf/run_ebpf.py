@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "..", "capture", "server.py")
-BIN = os.path.join(os.environ.get("SM_BINARY_DIR", "."), "tests", "ebpf_dump")
+BIN = os.path.join(os.environ.get("SM_BINARY_DIR", "."), "tests", "capture_dump")
 SKIP = 77
 
 
@@ -435,7 +435,7 @@ def main():
         print("SKIP: needs root (BPF, TC, tracepoints)")
         return SKIP
     if not os.path.exists(BIN):
-        print("SKIP: ebpf_dump not built")
+        print("SKIP: capture_dump not built")
         return SKIP
     work = tempfile.mkdtemp(prefix="ebpf-%s-" % mode)
     try:
