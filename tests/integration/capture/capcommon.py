@@ -37,9 +37,42 @@ def read_result(outdir):
                 conns[int(w[1])]["close"] = w[2]
     for cid, c in conns.items():
         for d in ("c2s", "s2c"):
-            with open(os.path.join(outdir, "conn-%d.%s" % (cid, d)), "rb") as f:
-                c[d] = f.read()
+            p = os.path.join(outdir, "conn-%d.%s" % (cid, d))
+            c[d] = open(p, "rb").read() if os.path.exists(p) else b""   # --no-data: none
     return conns
+
+
+def recorded(recdir):
+    """{client port: {"c2s": bytes, "s2c": bytes}} of what tests/integration/capture/server.py --record wrote."""
+    conns = {}
+    for name in os.listdir(recdir):
+        port, d = name.split(".")
+        with open(os.path.join(recdir, name), "rb") as f:
+            conns.setdefault(int(port), {})[d] = f.read()
+    return conns
+
+
+def compare(rec, got, label):
+    """Errors where the capture (read_result) differs from what the server saw (recorded)."""
+    errs = []
+    bycport = {c["cport"]: c for c in got.values()}
+    if len(got) != len(rec):
+        errs.append("%s: captured %d connections, server saw %d" % (label, len(got), len(rec)))
+    for port, r in sorted(rec.items()):
+        g = bycport.get(port)
+        if not g:
+            errs.append("%s: connection from port %d not captured" % (label, port))
+            continue
+        for d in ("c2s", "s2c"):
+            if g[d] != r.get(d, b""):
+                errs.append("%s: port %d %s: captured %d bytes, server %d" % (label, port, d, len(g[d]), len(r.get(d, b""))))
+        if g["gaps"]:
+            errs.append("%s: port %d: unexpected gaps %s" % (label, port, g["gaps"]))
+        if g["close"] not in ("fin", "shutdown"):
+            errs.append("%s: port %d: close %s" % (label, port, g["close"]))
+        if g["mid"]:
+            errs.append("%s: port %d: marked mid-stream" % (label, port))
+    return errs
 
 
 def read_stats(outdir):

@@ -52,37 +52,6 @@ def workload(base_urls, work, prefix=()):
             subprocess.run(list(prefix) + c, check=True, timeout=30)
 
 
-def recorded(recdir):
-    conns = {}
-    for name in os.listdir(recdir):
-        port, d = name.split(".")
-        with open(os.path.join(recdir, name), "rb") as f:
-            conns.setdefault(int(port), {})[d] = f.read()
-    return conns
-
-
-def compare(rec, got, label):
-    errs = []
-    bycport = {c["cport"]: c for c in got.values()}
-    if len(got) != len(rec):
-        errs.append("%s: captured %d connections, server saw %d" % (label, len(got), len(rec)))
-    for port, r in sorted(rec.items()):
-        g = bycport.get(port)
-        if not g:
-            errs.append("%s: connection from port %d not captured" % (label, port))
-            continue
-        for d in ("c2s", "s2c"):
-            if g[d] != r.get(d, b""):
-                errs.append("%s: port %d %s: captured %d bytes, server %d" % (label, port, d, len(g[d]), len(r.get(d, b""))))
-        if g["gaps"]:
-            errs.append("%s: port %d: unexpected gaps %s" % (label, port, g["gaps"]))
-        if g["close"] not in ("fin", "shutdown"):
-            errs.append("%s: port %d: close %s" % (label, port, g["close"]))
-        if g["mid"]:
-            errs.append("%s: port %d: marked mid-stream" % (label, port))
-    return errs
-
-
 def wait_file(path, proc, secs=10):
     end = time.time() + secs
     while time.time() < end:
@@ -133,7 +102,7 @@ def mode_offline(work):
     if r.returncode != 0:
         return ["capture_dump exit %d" % r.returncode]
     got = capcommon.read_result(out)
-    errs = compare(recorded(recdir), got, "offline")
+    errs = capcommon.compare(capcommon.recorded(recdir), got, "offline")
     # tshark's own reassembly of the same file agrees stream by stream
     bycport = {c["cport"]: c for c in got.values()}
     ts = capcommon.tshark_follow(pcap)
@@ -170,7 +139,7 @@ def run_live(work, iface, server_bind, urls, ns_server=(), ns_client=()):
         srv.kill()
         srv.wait()
     got = capcommon.read_result(out)
-    return compare(recorded(recdir), got, "live " + iface)
+    return capcommon.compare(capcommon.recorded(recdir), got, "live " + iface)
 
 
 def mode_live(work):

@@ -25,6 +25,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "..", "capture", "server.py")
+sys.path.insert(0, os.path.join(HERE, "..", "capture"))
+import capcommon  # noqa: E402
 BIN = os.path.join(os.environ.get("SM_BINARY_DIR", "."), "tests", "capture_dump")
 SKIP = 77
 
@@ -50,55 +52,6 @@ def workload(urls, work, prefix=()):
                   ["curl", "-sS", "-o", "/dev/null", "-I", base + "/small"],
                   ["curl", "-sS", "-o", "/dev/null", base + "/close"]):
             subprocess.run(list(prefix) + c, check=True, timeout=30)
-
-
-def recorded(recdir):
-    conns = {}
-    for name in os.listdir(recdir):
-        port, d = name.split(".")
-        with open(os.path.join(recdir, name), "rb") as f:
-            conns.setdefault(int(port), {})[d] = f.read()
-    return conns
-
-
-def read_result(out):
-    conns = {}
-    with open(os.path.join(out, "events.txt")) as f:
-        for line in f:
-            w = line.split()
-            if w[0] == "open":
-                conns[int(w[1])] = {"cport": int(w[3]), "mid": w[6] == "mid=1", "gaps": [], "close": None}
-            elif w[0] == "gap":
-                conns[int(w[1])]["gaps"].append((w[2], int(w[3]), " ".join(w[4:])))
-            elif w[0] == "close":
-                conns[int(w[1])]["close"] = w[2]
-    for cid, c in conns.items():
-        for d in ("c2s", "s2c"):
-            p = os.path.join(out, "conn-%d.%s" % (cid, d))
-            c[d] = open(p, "rb").read() if os.path.exists(p) else b""
-    return conns
-
-
-def compare(rec, got, label):
-    errs = []
-    bycport = {c["cport"]: c for c in got.values()}
-    if len(got) != len(rec):
-        errs.append("%s: captured %d connections, server saw %d" % (label, len(got), len(rec)))
-    for port, r in sorted(rec.items()):
-        g = bycport.get(port)
-        if not g:
-            errs.append("%s: connection from port %d not captured" % (label, port))
-            continue
-        for d in ("c2s", "s2c"):
-            if g[d] != r.get(d, b""):
-                errs.append("%s: port %d %s: captured %d bytes, server %d" % (label, port, d, len(g[d]), len(r.get(d, b""))))
-        if g["gaps"]:
-            errs.append("%s: port %d: unexpected gaps %s" % (label, port, g["gaps"]))
-        if g["close"] not in ("fin", "shutdown"):
-            errs.append("%s: port %d: close %s" % (label, port, g["close"]))
-        if g["mid"]:
-            errs.append("%s: port %d: marked mid-stream" % (label, port))
-    return errs
 
 
 class Dump:
@@ -210,10 +163,10 @@ def mode_lo(work):
         stop_all(dumps)
         srv.kill()
         srv.wait()
-    rec = recorded(recdir)
+    rec = capcommon.recorded(recdir)
     errs = []
     for d in dumps:
-        errs += compare(rec, read_result(d.out), "lo " + d.name)
+        errs += capcommon.compare(rec, capcommon.read_result(d.out), "lo " + d.name)
     return errs
 
 
@@ -244,10 +197,10 @@ def mode_netns(work):
         workload(["http://10.251.0.1:%d" % port], work, inc)
         time.sleep(1)
         stop_all(dumps)
-        rec = recorded(recdir)
+        rec = capcommon.recorded(recdir)
         errs = []
         for d in dumps:
-            errs += compare(rec, read_result(d.out), "netns " + d.name)
+            errs += capcommon.compare(rec, capcommon.read_result(d.out), "netns " + d.name)
         if has_clsact(tag + "a", ins):
             errs.append("clsact qdisc left on %sa" % tag)
         return errs
@@ -275,7 +228,7 @@ def mode_ports(work):
             d.wait_ready()
         url = "http://127.0.0.1:%d/small" % port
         subprocess.run(["curl", "-sS", "-o", "/dev/null", url], check=True, timeout=30)   # not captured
-        before = set(recorded(recdir))
+        before = set(capcommon.recorded(recdir))
         with open(pf, "w") as f:
             f.write("1\n%d\n" % port)
         for d in dumps:
@@ -291,15 +244,15 @@ def mode_ports(work):
         stop_all(dumps)
         srv.kill()
         srv.wait()
-    rec = recorded(recdir)
+    rec = capcommon.recorded(recdir)
     after = {p: r for p, r in rec.items() if p not in before}
     if len(before) != 1 or len(after) != 1:
         return ["expected one connection before and one after the change, got %d/%d" % (len(before), len(after))]
     for d in dumps:
-        got = read_result(d.out)
+        got = capcommon.read_result(d.out)
         if any(c["cport"] in before for c in got.values()):
             errs.append("%s captured the connection made before its port was added" % d.name)
-        errs += compare(after, got, "ports " + d.name)
+        errs += capcommon.compare(after, got, "ports " + d.name)
     return errs
 
 
@@ -327,8 +280,8 @@ def mode_iov(work):
         d.stop()
         if srv.poll() is None:
             srv.kill()
-    rec = recorded(recdir)
-    got = read_result(d.out)
+    rec = capcommon.recorded(recdir)
+    got = capcommon.read_result(d.out)
     bycport = {c["cport"]: c for c in got.values()}
     errs = []
     ports = sorted(rec, key=lambda p: len(rec[p]["c2s"]))   # 150000 + i bytes: order of i
