@@ -14,7 +14,6 @@ server.py, which records every byte it received and sent per connection).
            by the next start
 Exit 77 (skipped) where BPF or namespaces are not permitted."""
 import os
-import re
 import shutil
 import signal
 import socket
