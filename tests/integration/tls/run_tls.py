@@ -134,15 +134,18 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run(dump, work):
+def setup(work, suites12):
+    """Certificate, a TLS 1.3 server and a TLS 1.2 server per suite in suites12
+    (all recording what they read/write in work/rec), and tcpdump on lo for
+    their ports. Returns (rec, out, srv13, srv12, ports, pcap, tcpdump), or None when
+    tcpdump cannot capture on lo (it printed why)."""
     rec = os.path.join(work, "rec"); os.makedirs(rec)
     out = os.path.join(work, "out"); os.makedirs(out)
     cert, key = os.path.join(work, "c.pem"), os.path.join(work, "k.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
                     "-subj", "/CN=localhost", "-days", "1"], check=True, capture_output=True)
     srv13 = Server(cert, key, rec)
-    srv12 = {c: Server(cert, key, rec, ssl.TLSVersion.TLSv1_2, c) for c in
-             ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305")}
+    srv12 = {c: Server(cert, key, rec, ssl.TLSVersion.TLSv1_2, c) for c in suites12}
     ports = [srv13.port] + [s.port for s in srv12.values()]
     pcap = os.path.join(work, "lo.pcap")
     flt = " or ".join("tcp port %d" % p for p in ports)
@@ -152,7 +155,15 @@ def run(dump, work):
     if "listening" not in line:
         td.wait()
         print("SKIP: tcpdump cannot capture on lo:", line.strip())
+        return None
+    return rec, out, srv13, srv12, ports, pcap, td
+
+
+def run(dump, work):
+    s = setup(work, ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"))
+    if s is None:
         return SKIP
+    rec, out, srv13, srv12, ports, pcap, td = s
     keylogs = []
     def kl(name):
         p = os.path.join(work, name + ".keys"); keylogs.append(p); return p

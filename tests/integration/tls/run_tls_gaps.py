@@ -152,26 +152,12 @@ def main():
 
 
 def run(dump, agent, work):
-    from run_tls import Server
+    from run_tls import setup
     import tslib
-    rec = os.path.join(work, "rec"); os.makedirs(rec)
-    out = os.path.join(work, "out"); os.makedirs(out)
-    cert, key = os.path.join(work, "c.pem"), os.path.join(work, "k.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-subj", "/CN=localhost", "-days", "1"], check=True, capture_output=True)
-    srv13 = Server(cert, key, rec)
-    srv12 = {c: Server(cert, key, rec, ssl.TLSVersion.TLSv1_2, c) for c in
-             ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305")}
-    ports = [srv13.port] + [s.port for s in srv12.values()]
-    pcap = os.path.join(work, "lo.pcap")
-    flt = " or ".join("tcp port %d" % p for p in ports)
-    td = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-s", "0", "-w", pcap, flt],
-                          stderr=subprocess.PIPE, text=True)
-    line = td.stderr.readline()
-    if "listening" not in line:
-        td.wait()
-        print("SKIP: tcpdump cannot capture on lo:", line.strip())
+    s = setup(work, ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305"))
+    if s is None:
         return SKIP
+    rec, out, srv13, srv12, ports, pcap, td = s
     keylog = os.path.join(work, "keys.log")
     cases = [("TLSv1.3", "TLS_AES_128_GCM_SHA256", srv13.port, "1.3", ""),
              ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256", srv13.port, "1.3", ""),
