@@ -309,8 +309,20 @@ int console_cmd_backfill(struct console_cfg *cfg, int argc, char **argv)
             console_next("wait, then 'searchmig backfill status' again");
         return rc;
     }
+    if (!strcmp(sub, "cleanup")) {
+        console_step("backfill cleanup (coordination index)");
+        argv_init(&a, "searchmig-rfs");
+        sm_strlist_push(&a, "backfill-status");
+        sm_strlist_push(&a, "--cleanup");
+        console_endpoint_args(&cfg->target, "target", &a);
+        int rc = run_list("searchmig-rfs", &a);
+        sm_strlist_free(&a);
+        if (rc == 3)
+            console_next("wait until 'searchmig backfill status' says complete");
+        return rc;
+    }
     if (strcmp(sub, "start")) {
-        fprintf(stderr, "usage: searchmig backfill start [--wait]|status|stop\n");
+        fprintf(stderr, "usage: searchmig backfill start [--wait]|status|cleanup|stop\n");
         return 2;
     }
     if (need(cfg->snapshot_repo, "snapshot.repo"))

@@ -19,7 +19,7 @@ static const struct {
     { "clusters", "check: reach both clusters, show versions and health, warn about unsupported pairs", console_cmd_clusters },
     { "snapshot", "create|status: take the source snapshot (source _snapshot API) / show it in the repository", console_cmd_snapshot },
     { "metadata", "evaluate|migrate: templates, indices, mappings, settings, aliases onto the target", console_cmd_metadata },
-    { "backfill", "start [--wait]|status|stop: reindex every document of the snapshot into the target", console_cmd_backfill },
+    { "backfill", "start [--wait]|status|cleanup|stop: reindex every document of the snapshot into the target", console_cmd_backfill },
     { "replay", "start [--wait]|status|stop: replay the captured traffic against the target", console_cmd_replay },
     { "compare", "document counts per index source vs target, and the replay report", console_cmd_compare },
 };

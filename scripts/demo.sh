@@ -114,6 +114,7 @@ searchmig metadata evaluate
 searchmig metadata migrate
 searchmig backfill start --wait
 searchmig backfill status || true
+searchmig backfill cleanup || true
 searchmig replay start --wait
 searchmig compare || true
 # what each cluster holds now, for anyone (and the test suite) to check

@@ -81,5 +81,11 @@ int rfs_backfill_dry_run(const struct rfs_backfill_cfg *cfg, const char *path, b
 /* Prints the state of the coordination index; returns RFS_BACKFILL_EXIT_*. */
 int rfs_backfill_status(const struct sm_http_opts *target, const char *coord_index, FILE *out, bool tty,
                         bool json, char *err, size_t errlen);
+/* Deletes the coordination index of a finished backfill (state as
+ * rfs_backfill_status). Refuses while work remains (RFS_BACKFILL_EXIT_MORE)
+ * or when items failed or documents were rejected (RFS_BACKFILL_EXIT_FAILED),
+ * unless force. RFS_BACKFILL_EXIT_DONE when deleted or absent. */
+int rfs_backfill_cleanup(const struct sm_http_opts *target, const char *coord_index, bool force, FILE *out,
+                         char *err, size_t errlen);
 
 #endif

@@ -175,6 +175,22 @@ int rfs_coord_refresh(struct rfs_coord *co, char *err, size_t errlen)
     return rc;
 }
 
+int rfs_coord_delete_index(struct rfs_coord *co, char *err, size_t errlen)
+{
+    struct sm_buf p;
+    sm_buf_init(&p, 4096);
+    int rc = index_path(co, "", &p);
+    json_t *resp = NULL;
+    long status = 0;
+    if (!rc)
+        rc = sm_http_request_json(co->c, "DELETE", (const char *)p.data, NULL, &resp, &status, err, errlen);
+    if (rc && status == 404)
+        rc = SM_ENOTFOUND;
+    json_decref(resp);
+    sm_buf_free(&p);
+    return rc;
+}
+
 int rfs_coord_search(struct rfs_coord *co, json_t *body, json_t **hits, char *err, size_t errlen)
 {
     *hits = NULL;

@@ -38,6 +38,8 @@ int rfs_coord_create(struct rfs_coord *co, const char *id, json_t *src, char *er
 int rfs_coord_replace(struct rfs_coord *co, const char *id, json_t *src, int64_t *seq, int64_t *term, char *err,
                       size_t errlen);
 int rfs_coord_refresh(struct rfs_coord *co, char *err, size_t errlen);
+/* Deletes the coordination index; SM_ENOTFOUND when it does not exist. */
+int rfs_coord_delete_index(struct rfs_coord *co, char *err, size_t errlen);
 /* _search with body; *hits = hits.hits array (new reference). */
 int rfs_coord_search(struct rfs_coord *co, json_t *body, json_t **hits, char *err, size_t errlen);
 /* _count with query (borrowed). */

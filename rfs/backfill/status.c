@@ -8,6 +8,7 @@
 #include <sm/mem.h>
 #include <sm/util.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <string.h>
@@ -49,7 +50,8 @@ int rfs_backfill_status(const struct sm_http_opts *target, const char *coord_ind
     }
     if (rc)
         goto out;
-    rfs_coord_get(&co, "_done", &done, NULL, NULL, err, errlen);
+    if (rfs_coord_get(&co, "_done", &done, NULL, NULL, err, errlen) == SM_ENOTFOUND)
+        err[0] = 0;   /* not complete: no error (it was printed as one when items failed) */
     if (rfs_coord_refresh(&co, err, errlen))
         goto out;
     json_t *body = json_pack("{s{s{ss}}si}", "query", "term", "kind", "item", "size", STATUS_MAX_ITEMS);
@@ -161,4 +163,63 @@ out:
     json_decref(hits);
     sm_http_client_free(c);
     return ex;
+}
+
+int rfs_backfill_cleanup(const struct sm_http_opts *target, const char *coord_index, bool force, FILE *out,
+                         char *err, size_t errlen)
+{
+    struct sm_http_client *c = sm_http_client_new(target, "target", err, errlen);
+    if (!c)
+        return RFS_BACKFILL_EXIT_FAILED;
+    struct rfs_target_info ti;
+    if (rfs_target_info(c, &ti, err, errlen)) {
+        sm_http_client_free(c);
+        return RFS_BACKFILL_EXIT_FAILED;
+    }
+    struct rfs_coord co = { .c = c, .index = coord_index, .typed = ti.typed };
+    json_t *setup = NULL;
+    int rc = rfs_coord_get(&co, "_setup", &setup, NULL, NULL, err, errlen);
+    json_decref(setup);
+    if (rc == SM_ENOTFOUND && !force) {   /* absent, or a backfill still setting up */
+        err[0] = 0;
+        fprintf(out, "no backfill set up in %s: nothing deleted\n", coord_index);
+        sm_http_client_free(c);
+        return RFS_BACKFILL_EXIT_DONE;
+    }
+    if (rc && rc != SM_ENOTFOUND) {
+        sm_http_client_free(c);
+        return RFS_BACKFILL_EXIT_FAILED;
+    }
+    FILE *null = fopen("/dev/null", "w");
+    if (!null) {
+        snprintf(err, errlen, "/dev/null: %s", strerror(errno));
+        sm_http_client_free(c);
+        return RFS_BACKFILL_EXIT_FAILED;
+    }
+    char serr[512] = "";
+    int ex = rc ? RFS_BACKFILL_EXIT_MORE
+                : rfs_backfill_status(target, coord_index, null, false, false, serr, sizeof(serr));
+    fclose(null);
+    if (ex == RFS_BACKFILL_EXIT_FAILED && serr[0]) {   /* could not read the state */
+        snprintf(err, errlen, "%s", serr);
+        sm_http_client_free(c);
+        return ex;
+    }
+    if (ex != RFS_BACKFILL_EXIT_DONE && !force) {
+        fprintf(out, "%s not deleted: %s (see backfill-status; --force deletes it anyway)\n", coord_index,
+                ex == RFS_BACKFILL_EXIT_MORE ? "work remains" : "items failed or documents were rejected");
+        sm_http_client_free(c);
+        return ex;
+    }
+    rc = rfs_coord_delete_index(&co, err, errlen);
+    sm_http_client_free(c);
+    if (rc == SM_ENOTFOUND) {
+        err[0] = 0;
+        fprintf(out, "%s: no such index (nothing to delete)\n", coord_index);
+        return RFS_BACKFILL_EXIT_DONE;
+    }
+    if (rc)
+        return RFS_BACKFILL_EXIT_FAILED;
+    fprintf(out, "%s deleted\n", coord_index);
+    return RFS_BACKFILL_EXIT_DONE;
 }

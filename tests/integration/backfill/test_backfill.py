@@ -226,6 +226,15 @@ class BackfillTest(unittest.TestCase):
                 rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap)
                 self.assertEqual(rc, 0, err)
                 self.assertEqual(t.stats()['bulk']['items'], total)
+                # complete: --cleanup deletes the coordination index, the documents stay
+                rc, out, err = self.run_rfs('backfill-status', '--target', t.url, '--cleanup')
+                self.assertEqual(rc, 0, out + err)
+                self.assertIn('%s deleted' % COORD, out)
+                self.assertEqual(t.json('GET', '/%s' % COORD)[0], 404)
+                self.assert_exact(t, exp)
+                rc, out, err = self.run_rfs('backfill-status', '--target', t.url, '--cleanup')
+                self.assertEqual(rc, 0, out + err)
+                self.assertIn('nothing deleted', out)
                 t.stop()
                 self.procs.remove(t)
 
@@ -415,6 +424,14 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn('failed: ', out)
         self.assertEqual(t.json('GET', '/%s/_doc/_done' % COORD)[0], 404)
+        # failed items: --cleanup keeps the index (the failures are in it) unless --force
+        rc, out, _ = self.run_rfs('backfill-status', '--target', t.url, '--cleanup')
+        self.assertEqual(rc, 1, out)
+        self.assertIn('not deleted: items failed', out)
+        self.assertEqual(t.json('GET', '/%s' % COORD)[0], 200)
+        rc, out, err = self.run_rfs('backfill-status', '--target', t.url, '--cleanup', '--force')
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(t.json('GET', '/%s' % COORD)[0], 404)
 
     def test_missing_shard_metadata_others_go_on(self):
         fixture, snap = 'ES_7_10_Single', 'global_state_snapshot'

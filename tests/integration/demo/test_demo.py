@@ -56,5 +56,8 @@ if p.returncode == 0:
     check(final["source"] == final["target"], "target documents equal source documents, index by index")
     n = sum(len(v) for v in final["source"].values())
     check(n > 0, f"documents compared: {n}")
+    treq = read(os.path.join(out, "target-requests.log"))
+    check(" DELETE /.searchmig_backfill 200 " in treq,
+          "searchmig backfill cleanup deleted the coordination index once the backfill was complete")
 print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")
 sys.exit(1 if failures else 0)
