@@ -26,7 +26,7 @@ const struct sm_opt console_opts[] = {
     { "work-dir", SM_OPT_STR, OFF(work_dir), "searchmig-work", "where the console keeps logs, pids, tuples and reports", NULL, 0, "DIR" },
     { "backfill-workers", SM_OPT_INT, OFF(backfill_workers), "2", "backfill worker threads", NULL, 0, "N" },
     { "replay-speedup", SM_OPT_DOUBLE, OFF(replay_speedup), "1", "replay speed relative to the source (0 = as fast as possible)", NULL, 0, "F" },
-    { "replay-workers", SM_OPT_INT, OFF(replay_workers), "16", "concurrent target connections of the replayer", NULL, 0, "N" },
+    { "replay-workers", SM_OPT_INT, OFF(replay_workers), "256", "requests the replayer has in flight at once (searchmig-replay --workers)", NULL, 0, "N" },
     { "remove-types", SM_OPT_BOOL, OFF(remove_types), "false", "remove mapping types when replaying (Elasticsearch 6 sources to typeless targets)", NULL, 0, NULL },
     SM_OPT_END
 };
