@@ -362,8 +362,10 @@ int main(int argc, char **argv)
     };
     char err[512];
     int rc = sm_opts_parse(&cli, &cfg, argc, argv, NULL, err, sizeof(err));
-    if (rc == SM_EEOF)
+    if (rc == SM_EEOF) {   /* --help, --version, --check-config */
+        sm_opts_free(agent_opts, &cfg);
         return 0;
+    }
     if (rc) {
         fprintf(stderr, "searchmig-agent: %s\n", err);
         sm_opts_free(agent_opts, &cfg);

@@ -260,6 +260,10 @@ static size_t b64_groups_avx2(const uint8_t *in, size_t n, char *out)
 static size_t b64_encode(const uint8_t *in, size_t n, char *out, const char *alpha, bool pad)
 {
     size_t o = 0, i = 0;
+    if (!n) {   /* in may be NULL for an empty input: no pointer arithmetic on it */
+        out[0] = '\0';
+        return 0;
+    }
     pthread_once(&pairs_once, pairs_make);
 #ifdef SM_B64_AVX2
     if (alpha == b64std && n >= 28 && b64_avx2) {
