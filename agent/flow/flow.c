@@ -338,18 +338,30 @@ static void data_in(struct agent_flow_table *ft, struct flow *flow, int dir, uin
 
 /* ---- table ---------------------------------------------------------------- */
 
+/* Word-wise multiply-xorshift over the key (38 bytes: 5 words), seeded per
+ * table: a byte-wise FNV here was 4% of the agent's CPU (one serial multiply
+ * per byte, two lookups per request). */
 static uint32_t key_hash(const struct agent_flow_table *ft, const struct fkey *k)
 {
+    _Static_assert(sizeof(struct fkey) == 38, "fkey layout");
+    uint64_t w[5] = { 0 };
+    memcpy(w, k, sizeof(*k));
     uint64_t x = ft->seed ^ 0xcbf29ce484222325ull;
-    const uint8_t *p = (const uint8_t *)k;
-    for (size_t i = 0; i < sizeof(*k); i++) {
-        x ^= p[i];
-        x *= 0x100000001b3ull;
+    for (size_t i = 0; i < 5; i++) {
+        x = (x ^ w[i]) * 0x9e3779b97f4a7c15ull;
+        x ^= x >> 29;
     }
-    x ^= x >> 29;
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 32;
     return (uint32_t)x;
+}
+
+static bool key_eq(const struct fkey *a, const struct fkey *b)
+{
+    uint64_t x[5] = { 0 }, y[5] = { 0 };   /* inline word compares, not a memcmp() call */
+    memcpy(x, a, sizeof(*a));
+    memcpy(y, b, sizeof(*b));
+    return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]));
 }
 
 static void lru_unlink(struct agent_flow_table *ft, struct flow *flow)
@@ -450,7 +462,7 @@ static bool evict_one(struct agent_flow_table *ft, uint64_t ts)
 static struct flow *flow_lookup(struct agent_flow_table *ft, const struct fkey *k, uint32_t hash)
 {
     for (struct flow *flow = ft->buckets[hash & (ft->nbuckets - 1)]; flow; flow = flow->hnext)
-        if (flow->hash == hash && !memcmp(&flow->key, k, sizeof(*k)))
+        if (flow->hash == hash && key_eq(&flow->key, k))
             return flow;
     return NULL;
 }

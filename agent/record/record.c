@@ -28,6 +28,8 @@ struct agent_rec_conn {
     int32_t next_index;         /* 1-based */
     int32_t eoms;               /* endOfMessage indications written */
     bool unterminated;          /* reads written since the last EOM */
+    bool was_full;              /* the last record was flushed full: presize the next */
+    size_t presized;            /* buffer bytes beyond est counted in held_bytes */
     uint64_t last_ns;           /* time of the last observation */
     struct agent_rec_conn *prev, *next;   /* open-record list, oldest first */
     bool listed;
@@ -105,7 +107,9 @@ static void flush(struct agent_rec_conn *c, bool last, enum flush_why why)
     if (!c->open)
         return;
     c->open = false;
-    rb->stats.held_bytes -= c->est;
+    c->was_full = why == FL_FULL;
+    rb->stats.held_bytes -= c->est + c->presized;
+    c->presized = 0;
     list_remove(rb, c);
     /* The record was encoded as it grew (sm_ts_enc): finishing appends the
      * trailing fields and hands the buffer over, no sizing or packing pass. */
@@ -140,13 +144,23 @@ static void flush(struct agent_rec_conn *c, bool last, enum flush_why why)
 static int start(struct agent_rec_conn *c)
 {
     struct agent_recorder *rb = c->rb;
+    /* A connection that filled its last record likely fills this one: take
+     * the whole buffer at once (growing it by doubling copied each record
+     * about once more: a third of the capture thread's memcpy). The buffer
+     * counts in held_bytes as if full (presized shrinks as est grows), so the
+     * budget bounds it like the data; only while half the budget is free. A
+     * failure here is no error: the buffer grows as it is filled. */
+    bool presize = c->was_full && rb->max_record > rb->hdr_est &&
+                   rb->stats.held_bytes + rb->max_record <= rb->budget / 2 &&
+                   sm_ts_enc_reserve(&c->enc, rb->max_record + 64) == SM_OK;
     if (sm_ts_enc_begin(&c->enc, c->id) != SM_OK)
         return SM_ENOMEM;
     c->open = true;
     c->rec_prior = c->eoms;
     c->rec_unterminated = c->unterminated;
     c->est = rb->hdr_est;
-    rb->stats.held_bytes += c->est;
+    c->presized = presize ? rb->max_record - rb->hdr_est : 0;
+    rb->stats.held_bytes += c->est + c->presized;
     return SM_OK;
 }
 
@@ -164,7 +178,9 @@ static void added(struct agent_rec_conn *c, size_t need, uint64_t ts)
 {
     struct agent_recorder *rb = c->rb;
     c->est += need;
-    rb->stats.held_bytes += need;
+    size_t covered = need < c->presized ? need : c->presized;   /* already counted */
+    c->presized -= covered;
+    rb->stats.held_bytes += need - covered;
     touch(c, ts);
     while (rb->stats.held_bytes > rb->budget && rb->head)
         flush(rb->head, false, FL_BUDGET);
@@ -436,7 +452,7 @@ void agent_rec_close(struct agent_rec_conn *conn, uint64_t ts_ns)
         }
     }
     if (conn->open)
-        rb->stats.held_bytes -= conn->est;
+        rb->stats.held_bytes -= conn->est + conn->presized;
     sm_ts_enc_free(&conn->enc);
     list_remove(rb, conn);
     sm_free(conn);

@@ -321,6 +321,18 @@ static int enc_reserve(struct sm_ts_enc *e, size_t more)
     return SM_OK;
 }
 
+int sm_ts_enc_reserve(struct sm_ts_enc *e, size_t cap)
+{
+    if (e->cap >= cap)
+        return SM_OK;
+    uint8_t *b = sm_realloc(e->buf, cap);
+    if (!b)
+        return SM_ENOMEM;
+    e->buf = b;
+    e->cap = cap;
+    return SM_OK;
+}
+
 void sm_ts_enc_init(struct sm_ts_enc *e)
 {
     memset(e, 0, sizeof(*e));

@@ -671,9 +671,66 @@ static int test_connection_ids_unique(void)
     return 0;
 }
 
+/* A connection whose record was flushed full starts the next one with the
+ * whole buffer, counted in held_bytes as if full (docs/records.md); the
+ * records are the same, and nothing stays counted after close. */
+static int test_presized_record_counted(void)
+{
+    struct coll c = { .cap = 4096 };
+    struct agent_rec_conf conf = { .node_id = "n", .max_record = 4096, .budget = 1024 * 1024,
+                                   .idle_flush_ns = UINT64_MAX, .emit = coll_emit, .arg = &c };
+    struct agent_recorder *rb = agent_recorder_new(&conf, NULL, 0);
+    SM_CHECK(rb != NULL);
+    struct agent_rec_conn *rc = agent_rec_open(rb);
+    uint8_t buf[1500];
+    memset(buf, 'x', sizeof(buf));
+    struct agent_rec_stats st;
+    uint64_t t = 1;
+    for (int i = 0; i < 3; i++)   /* 3 x 1500 bytes: the third does not fit, the first record is full */
+        agent_rec_read(rc, t++, buf, sizeof(buf));
+    agent_recorder_stats(rb, &st);
+    SM_CHECK_EQ_INT(st.flush_full, 1);
+    SM_CHECK(st.held_bytes >= 4096 - 200);   /* 1500 bytes held, the buffer counted whole */
+    agent_rec_eom(rc, t++, 10, 20, false);
+    agent_rec_write(rc, t++, buf, 100);
+    agent_recorder_stats(rb, &st);
+    SM_CHECK(st.held_bytes >= 4096 - 200 && st.held_bytes <= 4096);
+    for (int i = 0; i < 4; i++)
+        agent_rec_read(rc, t++, buf, sizeof(buf));
+    agent_rec_close(rc, t++);
+    agent_recorder_stats(rb, &st);
+    SM_CHECK_EQ_INT(st.held_bytes, 0);
+    SM_CHECK(st.flush_full >= 3);
+
+    /* with a small budget the buffer is not presized: held_bytes is the data's */
+    struct agent_rec_conf small = conf;
+    small.budget = 6000;   /* half of it cannot take a whole record */
+    struct agent_recorder *rb2 = agent_recorder_new(&small, NULL, 0);
+    struct agent_rec_conn *r2 = agent_rec_open(rb2);
+    for (int i = 0; i < 3; i++)
+        agent_rec_read(r2, t++, buf, sizeof(buf));
+    agent_recorder_stats(rb2, &st);
+    SM_CHECK_EQ_INT(st.flush_full, 1);
+    SM_CHECK(st.held_bytes < 2000);
+    agent_rec_close(r2, t++);
+    agent_recorder_stats(rb2, &st);
+    SM_CHECK_EQ_INT(st.held_bytes, 0);
+    agent_recorder_free(rb2);
+    agent_recorder_free(rb);
+    SM_CHECK_EQ_INT(c.bad, 0);
+    struct conn_view v;
+    SM_CHECK(view_conn(&c, c.key[0], &v) == 0);   /* records of the first connection stay valid */
+    SM_CHECK_EQ_INT(v.eoms, 1);
+    SM_CHECK(v.records >= 4);
+    view_free(&v);
+    coll_free(&c);
+    return 0;
+}
+
 SM_TEST_MAIN(SM_TC(test_exact_sequence_keepalive), SM_TC(test_rebuild_all_transcripts),
              SM_TC(test_continue_reads_contiguous), SM_TC(test_segments_at_cap),
              SM_TC(test_prior_requests_and_unterminated), SM_TC(test_idle_flush),
              SM_TC(test_no_record_for_empty_connection), SM_TC(test_redaction), SM_TC(test_suppression),
              SM_TC(test_gap_reported_not_glued), SM_TC(test_upgrade_closes_stream),
-             SM_TC(test_mutating_flush), SM_TC(test_evicted_connection_noted), SM_TC(test_sampling), SM_TC(test_connection_ids_unique))
+             SM_TC(test_mutating_flush), SM_TC(test_evicted_connection_noted), SM_TC(test_sampling), SM_TC(test_connection_ids_unique),
+             SM_TC(test_presized_record_counted))

@@ -495,8 +495,18 @@ static int test_enc_matches_protoc_fixture(void)
     sm_free(bin);
 
     int64_t t = 1700000100 * SEC;
+    /* a presized buffer (sm_ts_enc_reserve, before and inside a record)
+     * changes nothing in the bytes */
+    SM_CHECK_EQ_INT(sm_ts_enc_reserve(&e, 64 * 1024), SM_OK);
+    SM_CHECK(e.cap >= 64 * 1024 && e.len == 0);
     SM_CHECK_EQ_INT(sm_ts_enc_begin(&e, "c-seg"), SM_OK);
+    SM_CHECK(e.cap >= 64 * 1024);
     sm_ts_enc_add(&e, SM_TS_READ_SEGMENT, t, S("POST /_bulk HTTP/1.1\r\n"));
+    size_t had = e.len;
+    SM_CHECK_EQ_INT(sm_ts_enc_reserve(&e, 1024 * 1024), SM_OK);
+    SM_CHECK(e.cap >= 1024 * 1024 && e.len == had);
+    SM_CHECK_EQ_INT(sm_ts_enc_reserve(&e, 16), SM_OK);   /* never shrinks */
+    SM_CHECK(e.cap >= 1024 * 1024);
     sm_ts_enc_add(&e, SM_TS_READ_SEGMENT, t, S("\r\n"));
     sm_ts_enc_add(&e, SM_TS_SEGMENT_END, t, NULL, 0);
     sm_ts_enc_add_eom(&e, t, -1, 2);

@@ -147,6 +147,9 @@ int sm_ts_enc_extend(struct sm_ts_enc *e, enum sm_ts_kind kind, int64_t time_ns,
  * its size; e is empty again. SM_OK or SM_ENOMEM (record dropped). */
 int sm_ts_enc_finish(struct sm_ts_enc *e, int32_t index, bool last, const char *node_id, int32_t prior,
                      int unterminated, uint8_t **out, size_t *outlen);
+/* Makes the buffer hold at least cap bytes (contents kept), so that a record
+ * known to grow large is not copied by each doubling. SM_OK or SM_ENOMEM. */
+int sm_ts_enc_reserve(struct sm_ts_enc *e, size_t cap);
 /* Drops the record being built (the buffer is kept for the next one). */
 void sm_ts_enc_reset(struct sm_ts_enc *e);
 /* Releases the buffer; e can be begun again. */
