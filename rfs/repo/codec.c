@@ -95,7 +95,7 @@ int rfs_codec_check_footer(const uint8_t *p, size_t n, uint64_t *crc, const char
 {
     if (n < RFS_CODEC_FOOTER_LEN)
         return sm_errf(err, errlen, SM_ECORRUPT, "%s: truncated footer (%zu bytes)", name, n);
-    uint64_t stored;
+    uint64_t stored = 0;   /* set by check_footer_fields on success (gcc -O3 cannot tell) */
     int rc = check_footer_fields(p + n - RFS_CODEC_FOOTER_LEN, &stored, name, err, errlen);
     if (rc)
         return rc;

@@ -47,11 +47,10 @@ static void vec_free(struct vec *v)
 
 static char *read_text(const char *path)
 {
-    uint8_t *d;
-    size_t n;
-    if (sm_read_file(path, 1 << 20, &d, &n))
-        return NULL;
-    return (char *)d;
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int rc = sm_read_file(path, 1 << 20, &d, &n);
+    return rc ? NULL : (char *)d;
 }
 
 static int64_t parse_iso(const char *s)
