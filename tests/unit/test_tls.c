@@ -141,9 +141,13 @@ static int check_plain(const struct tt_transcript *t)
 }
 
 /* TLS_FUZZ_SEEDS=DIR: the session as a fuzz_tls input (key log lines, then
- * the wire bytes in 1000-byte pieces). */
-static void write_seed(const struct tt_transcript *t, const char *name)
+ * the wire bytes in 1000-byte pieces); with drop, a hole per direction
+ * [drop[d][0], drop[d][1]) becomes a gap record. */
+static void write_seed(const struct tt_transcript *t, const char *name, const size_t (*drop)[2])
 {
+    static const size_t no_drop[2][2] = { { 0, 0 }, { 0, 0 } };
+    if (!drop)
+        drop = no_drop;
     const char *dir = getenv("TLS_FUZZ_SEEDS");
     if (!dir)
         return;
@@ -163,13 +167,33 @@ static void write_seed(const struct tt_transcript *t, const char *name)
             s = i + 1;
         }
     }
-    for (size_t e = 0; e < t->nev; e++)
-        for (size_t off = 0; off < t->ev[e].n; off += 1000) {
-            size_t n = t->ev[e].n - off < 1000 ? t->ev[e].n - off : 1000;
-            uint8_t h[3] = { (uint8_t)t->ev[e].dir, (uint8_t)n, (uint8_t)(n >> 8) };
+    size_t pos[2] = { 0, 0 };
+    for (size_t e = 0; e < t->nev; e++) {
+        int d = t->ev[e].dir;
+        const uint8_t *p = t->bytes + t->ev[e].off;
+        for (size_t off = 0; off < t->ev[e].n;) {
+            size_t a = pos[d] + off, n = t->ev[e].n - off < 1000 ? t->ev[e].n - off : 1000;
+            if (a >= drop[d][0] && a < drop[d][1]) {               /* in the hole: skip to its end */
+                size_t skip = drop[d][1] - a < t->ev[e].n - off ? drop[d][1] - a : t->ev[e].n - off;
+                off += skip;
+                if (a + skip == drop[d][1]) {
+                    size_t lost = drop[d][1] - drop[d][0];
+                    uint8_t h[3] = { (uint8_t)(2 + d), (uint8_t)lost, (uint8_t)(lost >> 8) };
+                    fwrite(h, 1, 3, f);
+                    static const uint8_t zero[65536];
+                    fwrite(zero, 1, lost, f);                       /* the harness skips len bytes */
+                }
+                continue;
+            }
+            if (a < drop[d][0] && a + n > drop[d][0])
+                n = drop[d][0] - a;
+            uint8_t h[3] = { (uint8_t)d, (uint8_t)n, (uint8_t)(n >> 8) };
             fwrite(h, 1, 3, f);
-            fwrite(t->bytes + t->ev[e].off + off, 1, n, f);
+            fwrite(p + off, 1, n, f);
+            off += n;
         }
+        pos[d] += t->ev[e].n;
+    }
     fclose(f);
 }
 
@@ -183,7 +207,7 @@ static int run_ok(const struct tt_opts *o, struct agent_tls_stats *st_out)
         char name[96];
         snprintf(name, sizeof name, "%s-%s%s", o->version == TLS1_3_VERSION ? "tls13" : "tls12", o->suite,
                  o->key_update ? "-keyupdate" : "");
-        write_seed(t, name);
+        write_seed(t, name, NULL);
     }
     struct agent_tls_filter *tls = mk_filter(0);
     void *conn = feed_range(tls, NULL, t, 0, t->nev, 9200);
@@ -704,59 +728,6 @@ static int test_gap_tls12_aes256gcm_unknown(void)
 }
 static int test_gap_tls12_chacha20(void) { return gap_case(TLS1_2_VERSION, "ECDHE-RSA-CHACHA20-POLY1305", true); }
 
-/* TLS_FUZZ_SEEDS=DIR: a session with a hole as a fuzz_tls input (key log
- * lines, the wire bytes in 1000-byte pieces, a gap record for the hole). */
-static void write_seed_gap(const struct tt_transcript *t, const char *name, const size_t drop[2][2])
-{
-    const char *dir = getenv("TLS_FUZZ_SEEDS");
-    if (!dir)
-        return;
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return;
-    for (size_t i = 0, s = 0; i <= t->kllen; i++) {
-        if (i == t->kllen || t->keylog[i] == '\n') {
-            size_t n = i - s;
-            uint8_t h[3] = { 4, (uint8_t)n, (uint8_t)(n >> 8) };
-            if (n) {
-                fwrite(h, 1, 3, f);
-                fwrite(t->keylog + s, 1, n, f);
-            }
-            s = i + 1;
-        }
-    }
-    size_t pos[2] = { 0, 0 };
-    for (size_t e = 0; e < t->nev; e++) {
-        int d = t->ev[e].dir;
-        const uint8_t *p = t->bytes + t->ev[e].off;
-        for (size_t off = 0; off < t->ev[e].n;) {
-            size_t a = pos[d] + off, n = t->ev[e].n - off < 1000 ? t->ev[e].n - off : 1000;
-            if (a >= drop[d][0] && a < drop[d][1]) {               /* in the hole: skip to its end */
-                size_t skip = drop[d][1] - a < t->ev[e].n - off ? drop[d][1] - a : t->ev[e].n - off;
-                off += skip;
-                if (a + skip == drop[d][1]) {
-                    size_t lost = drop[d][1] - drop[d][0];
-                    uint8_t h[3] = { (uint8_t)(2 + d), (uint8_t)lost, (uint8_t)(lost >> 8) };
-                    fwrite(h, 1, 3, f);
-                    static const uint8_t zero[65536];
-                    fwrite(zero, 1, lost, f);                       /* the harness skips len bytes */
-                }
-                continue;
-            }
-            if (a < drop[d][0] && a + n > drop[d][0])
-                n = drop[d][0] - a;
-            uint8_t h[3] = { (uint8_t)d, (uint8_t)n, (uint8_t)(n >> 8) };
-            fwrite(h, 1, 3, f);
-            fwrite(p + off, 1, n, f);
-            off += n;
-        }
-        pos[d] += t->ev[e].n;
-    }
-    fclose(f);
-}
-
 /* Small keep-alive exchanges (one record per message): a whole response
  * record and a whole request record lost; the lost count is found from the
  * mean record size. Also writes fuzz seeds with gaps. */
@@ -773,7 +744,7 @@ static int gap_small(int version, const char *suite, const char *seed)
     size_t req2 = ncli - 1 - 6 + 2, resp2 = nsrv - 1 - 6 + 2;
     size_t drop[2][2] = { { dir_off(t, 0, req2), dir_off(t, 0, req2 + 1) },
                           { dir_off(t, 1, resp2), dir_off(t, 1, resp2 + 2) } };   /* responses 2 and 3 */
-    write_seed_gap(t, seed, drop);
+    write_seed(t, seed, (const size_t (*)[2])drop);
     close_conn(tls, feed_dropped(tls, t, drop, true));
     size_t req = t->plen[0] / 6, resp = t->plen[1] / 6;
     SM_CHECK_EQ_INT(check_gapped(t, 0, 3 * req), 0);
