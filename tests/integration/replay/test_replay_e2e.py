@@ -230,6 +230,40 @@ class ReplayE2E(unittest.TestCase):
             self.assertIn("error", t)
             self.assertEqual(t["targetResponses"], [])
 
+    def test_basic_auth(self):
+        """The target's Basic credentials (user from the option, password from
+        the environment) go on every replayed request; a wrong password gets
+        the target's 401 in the tuples, not a transport error."""
+        pf = os.path.join(TMP, "port-auth")
+        standin = subprocess.Popen(["/usr/bin/python3", STANDIN, "--port", "0", "--port-file", pf,
+                                    "--username", "replayer", "--password", "s3cret"], stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                if os.path.exists(pf) and read(pf).strip():
+                    break
+                time.sleep(0.1)
+            url = "http://127.0.0.1:" + read(pf).strip()
+            inp = os.path.join(TMP, "records-auth.log")
+            with open(inp, "w") as f:
+                f.write("\n".join(build_records()) + "\n")
+            for pw, want_401 in (("s3cret", False), ("wrong", True)):
+                tuples = os.path.join(TMP, "tuples-auth-" + pw)
+                p = subprocess.run([REPLAY, "--input", inp, "--target", url, "--target-username", "replayer",
+                                    "--speedup-factor", "0", "--tuples-dir", tuples],
+                                   env=dict(os.environ, SM_TARGET_PASSWORD=pw),
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                lines = read_json_lines(os.path.join(tuples, "tuples-*.log"))
+                self.assertEqual(len(lines), 4)
+                codes = [t["targetResponses"][-1]["Status-Code"] for t in lines]
+                if want_401:
+                    self.assertEqual(codes, [401] * 4, pw)
+                else:
+                    self.assertNotIn(401, codes, pw)
+        finally:
+            standin.terminate()
+            standin.wait()
+
 
 if __name__ == "__main__":
     r = unittest.main(exit=False, verbosity=2).result
