@@ -32,6 +32,9 @@ struct sm_http_client {
     char *base;                          /* scheme://host[:port][/prefix], no credentials */
     char *host_hdr;                      /* "Host: host[:port]" for signing */
     char *prefix;                        /* path prefix from the URL ("" or "/p") */
+    char *host;                          /* host without IPv6 brackets */
+    char *port;                          /* explicit, or the scheme's default */
+    bool tls;                            /* https */
     char *password;                      /* resolved */
     bool sigv4;
     char *region, *service;
@@ -104,6 +107,27 @@ static void curl_init(void)
 static size_t on_body(char *p, size_t size, size_t n, void *arg);
 static size_t on_header(char *p, size_t size, size_t n, void *arg);
 
+void sm_http_client_endpoint(const struct sm_http_client *c, struct sm_http_endpoint *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->tls = c->tls;
+    out->host = c->host;
+    out->port = c->port;
+    out->base = c->base;
+    out->host_hdr = c->host_hdr;
+    out->prefix = c->prefix;
+    if (c->password) {
+        out->username = c->o.username;
+        out->password = c->password;
+    }
+    out->sigv4 = c->sigv4;
+    if (c->sigv4) {
+        out->region = c->region;
+        out->service = c->service;
+        out->creds = &c->creds;
+    }
+}
+
 bool sm_http_status_retriable(long status)
 {
     return status == 429 || status == 502 || status == 503 || status == 504;
@@ -155,6 +179,15 @@ static int parse_url(struct sm_http_client *c, char *err, size_t errlen)
     }
     for (char *s = scheme; *s; s++)
         *s = (char)tolower((unsigned char)*s);
+    c->tls = !strcmp(scheme, "https");
+    size_t hl = strlen(host);
+    bool bracketed = hl > 2 && host[0] == '[' && host[hl - 1] == ']';   /* IPv6 literal */
+    c->host = bracketed ? sm_strndup(host + 1, hl - 2) : sm_strdup(host);
+    c->port = sm_strdup(port ? port : c->tls ? "443" : "80");
+    if (!c->host || !c->port) {
+        rc = SM_ENOMEM;
+        goto out;
+    }
     rc = sm_buf_printf(&b, "%s://%s%s%s%s", scheme, host, port && !default_port ? ":" : "",
                        port && !default_port ? port : "", c->prefix);
     if (!rc) {
@@ -335,6 +368,8 @@ void sm_http_client_free(struct sm_http_client *c)
     sm_free(c->base);
     sm_free(c->host_hdr);
     sm_free(c->prefix);
+    sm_free(c->host);
+    sm_free(c->port);
     sm_buf_free(&c->gz);
     sm_buf_free(&c->url);
     sm_free(c);

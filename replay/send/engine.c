@@ -163,11 +163,10 @@ struct replay_engine {
     struct sm_buf gz;
 
     /* target */
-    bool tls, sigv4, host_is_ip, drop_auth;
-    char *host, *host_line, *prefix, *basic_line, *region, *service;
-    char port[16];
-    char base[700];
-    struct sm_aws_creds creds;
+    struct sm_http_client *client;   /* parses and checks the target options; not used to send */
+    struct sm_http_endpoint ep;       /* its URL parts, credentials and SigV4 settings */
+    bool host_is_ip, drop_auth;
+    char *basic_line;
     struct sockaddr_storage addr;
     socklen_t addrlen;
     int family;
@@ -520,87 +519,21 @@ static void *tuple_worker(void *arg)
 static int parse_target(struct replay_engine *e, char *err, size_t errlen)
 {
     const struct sm_http_opts *o = e->cfg.target;
-    /* the common client validates the options (files, auth combinations,
-     * credentials) with the same messages as every other tool */
-    struct sm_http_client *probe = sm_http_client_new(o, "target", err, errlen);
-    if (!probe)
+    /* the common client parses and validates the options (URL, files, auth
+     * combinations, credentials) with the same messages as every other tool */
+    if (!(e->client = sm_http_client_new(o, "target", err, errlen)))
         return SM_ECONFIG;
-    sm_http_client_free(probe);
-
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL, *pass = NULL;
+    sm_http_client_endpoint(e->client, &e->ep);
     int rc = SM_OK;
-    if (!u || curl_url_set(u, CURLUPART_URL, o->url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        rc = sm_errf(err, errlen, SM_ECONFIG, "target: bad URL '%s'", o->url);
-        goto out;
-    }
-    curl_url_get(u, CURLUPART_PORT, &port, 0);
-    curl_url_get(u, CURLUPART_PATH, &path, 0);
-    curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE);
-    curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE);
-    e->tls = !strcasecmp(scheme, "https");
-    if (!e->tls && strcasecmp(scheme, "http")) {
-        rc = sm_errf(err, errlen, SM_ECONFIG, "target: scheme '%s' is not http or https", scheme);
-        goto out;
-    }
-    /* IPv6 literals come bracketed */
-    size_t hl = strlen(host);
-    const char *h = host;
-    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-        h = host + 1;
-        hl -= 2;
-    }
-    e->host = sm_strndup(h, hl);
-    unsigned long pn = port ? strtoul(port, NULL, 10) : (e->tls ? 443 : 80);
-    snprintf(e->port, sizeof(e->port), "%lu", pn);
-    bool default_port = !port || pn == (e->tls ? 443u : 80u);
-    char hh[600];
-    snprintf(hh, sizeof(hh), "Host: %s%s%s", host, default_port ? "" : ":", default_port ? "" : port);
-    e->host_line = sm_strdup(hh);
-    size_t pl = path ? strlen(path) : 0;
-    while (pl && path[pl - 1] == '/')
-        pl--;
-    e->prefix = sm_strndup(path ? path : "", pl);
-    snprintf(e->base, sizeof(e->base), "%s://%s%s%s%s", e->tls ? "https" : "http", host,
-             default_port ? "" : ":", default_port ? "" : port, e->prefix ? e->prefix : "");
-    if (!e->host || !e->host_line || !e->prefix) {
-        rc = SM_ENOMEM;
-        goto out;
-    }
-
-    /* auth (already validated by the probe client) */
-    const char *username = o->username && *o->username ? o->username : (user && *user ? user : NULL);
-    e->sigv4 = (o->aws_region && *o->aws_region) || (o->aws_service && *o->aws_service);
-    if (username) {
-        char *pw = NULL;
-        if (o->password_file) {
-            uint8_t *d;
-            size_t n;
-            if (sm_read_file(o->password_file, 1 << 16, &d, &n) == SM_OK) {
-                while (n && (d[n - 1] == '\n' || d[n - 1] == '\r'))
-                    d[--n] = 0;
-                pw = (char *)d;
-            }
-        } else if (o->password) {
-            char sub[256];
-            pw = sm_secret_resolve(o->password, sub, sizeof(sub));
-        } else if (pass) {
-            pw = sm_strdup(pass);
-        }
-        if (!pw) {
-            rc = sm_errf(err, errlen, SM_ECONFIG, "target: no password for --target-username");
-            goto out;
-        }
-        size_t ul = strlen(username), wl = strlen(pw);
+    if (e->ep.username) {
+        size_t ul = strlen(e->ep.username), wl = strlen(e->ep.password);
         char *up = sm_malloc(ul + wl + 2);
         char *enc = sm_malloc(sm_base64_enc_len(ul + wl + 1) + 1);
         e->basic_line = sm_malloc(sm_base64_enc_len(ul + wl + 1) + 32);
         if (up && enc && e->basic_line) {
-            memcpy(up, username, ul);
+            memcpy(up, e->ep.username, ul);
             up[ul] = ':';
-            memcpy(up + ul + 1, pw, wl);
+            memcpy(up + ul + 1, e->ep.password, wl);
             size_t el = sm_base64_encode(up, ul + wl + 1, enc);
             enc[el] = 0;
             sprintf(e->basic_line, "Authorization: Basic %s", enc);
@@ -608,30 +541,18 @@ static int parse_target(struct replay_engine *e, char *err, size_t errlen)
         } else {
             rc = SM_ENOMEM;
         }
-        memset(pw, 0, wl);
-        sm_free(pw);
         sm_free(up);
         sm_free(enc);
         if (rc)
-            goto out;
-    }
-    if (e->sigv4) {
-        const char *svc = o->aws_service && *o->aws_service ? o->aws_service : "es";
-        e->service = sm_strdup(svc);
-        e->region = o->aws_region && *o->aws_region ? sm_strdup(o->aws_region) : sm_aws_region_default(o->aws_profile);
-        char sub[384];
-        if (!e->service || !e->region || sm_aws_creds_load(&e->creds, o->aws_profile, sub, sizeof(sub))) {
-            rc = sm_errf(err, errlen, SM_ECONFIG, "target: SigV4 credentials or region missing");
-            goto out;
-        }
+            return rc;
     }
 
     /* address */
     struct addrinfo hints = { 0 }, *ai = NULL;
     hints.ai_socktype = SOCK_STREAM;
-    int gr = getaddrinfo(e->host, e->port, &hints, &ai);
+    int gr = getaddrinfo(e->ep.host, e->ep.port, &hints, &ai);
     if (gr || !ai) {
-        rc = sm_errf(err, errlen, SM_ECONFIG, "target: cannot resolve %s: %s", e->host, gai_strerror(gr));
+        rc = sm_errf(err, errlen, SM_ECONFIG, "target: cannot resolve %s: %s", e->ep.host, gai_strerror(gr));
         goto out;
     }
     memcpy(&e->addr, ai->ai_addr, ai->ai_addrlen);
@@ -640,7 +561,7 @@ static int parse_target(struct replay_engine *e, char *err, size_t errlen)
     freeaddrinfo(ai);
 
     /* TLS: verification on unless --target-insecure */
-    if (e->tls) {
+    if (e->ep.tls) {
         e->ssl_ctx = SSL_CTX_new(TLS_client_method());
         if (!e->ssl_ctx) {
             rc = sm_errf(err, errlen, SM_ENOMEM, "target: cannot create the TLS context");
@@ -667,16 +588,9 @@ static int parse_target(struct replay_engine *e, char *err, size_t errlen)
             goto out;
         }
         struct in6_addr tmp;
-        e->host_is_ip = inet_pton(AF_INET, e->host, &tmp) == 1 || inet_pton(AF_INET6, e->host, &tmp) == 1;
+        e->host_is_ip = inet_pton(AF_INET, e->ep.host, &tmp) == 1 || inet_pton(AF_INET6, e->ep.host, &tmp) == 1;
     }
 out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_free(user);
-    curl_free(pass);
-    curl_url_cleanup(u);
     return rc;
 }
 
@@ -782,7 +696,7 @@ static int build_request(struct replay_engine *e, struct tconn *tc, struct job *
     }
     const char *uri = q->uri && *q->uri ? q->uri : "/";
     const char *slash = uri[0] == '/' ? "" : "/";
-    int rc = sm_buf_printf(b, "%s %s%s%s HTTP/1.1\r\n%s\r\n", q->method, e->prefix, slash, uri, e->host_line);
+    int rc = sm_buf_printf(b, "%s %s%s%s HTTP/1.1\r\n%s\r\n", q->method, e->ep.prefix, slash, uri, e->ep.host_hdr);
     for (size_t i = 0; i < q->n_headers && !rc; i++) {
         const struct replay_header *h = &q->headers[i];
         if (skip_header(h->name, e->drop_auth))
@@ -802,7 +716,7 @@ static int build_request(struct replay_engine *e, struct tconn *tc, struct job *
         rc = sm_buf_append_str(b, "Content-Encoding: gzip\r\n");
     if (!rc && e->basic_line)
         rc = sm_buf_printf(b, "%s\r\n", e->basic_line);
-    if (!rc && e->sigv4) {
+    if (!rc && e->ep.sigv4) {
         /* the signer wants "Name: value" lines; signing is per attempt (time) */
         const char **lines = sm_calloc(q->n_headers + 4, sizeof(*lines));
         char **owned = sm_calloc(q->n_headers + 1, sizeof(*owned));
@@ -820,15 +734,15 @@ static int build_request(struct replay_engine *e, struct tconn *tc, struct job *
             lines[n++] = owned[no++];
         }
         if (!rc) {
-            lines[n++] = e->host_line;
+            lines[n++] = e->ep.host_hdr;
             if (gz)
                 lines[n++] = "Content-Encoding: gzip";
             char path[8192];
-            snprintf(path, sizeof(path), "%s%s%s", e->prefix, slash, uri);
+            snprintf(path, sizeof(path), "%s%s%s", e->ep.prefix, slash, uri);
             char *qm = strchr(path, '?');
             if (qm)
                 *qm = 0;
-            struct sm_sigv4_cfg cfg = { e->region, e->service, &e->creds, 0 };
+            struct sm_sigv4_cfg cfg = { e->ep.region, e->ep.service, e->ep.creds, 0 };
             struct sm_sigv4_req sreq = { q->method, path, qm ? qm + 1 : NULL, lines, body, blen, NULL,
                                          (int64_t)(sm_wall_ms() / 1000) };
             struct sm_sigv4_result res;
@@ -1031,7 +945,7 @@ static void conn_error(struct replay_engine *e, struct tconn *tc, const char *wh
         schedule_retry(e, tc, 0);
         return;
     }
-    snprintf(j->error, sizeof(j->error), "%s %.200s%s%.160s: %.100s after %u attempt%s", j->tgt_req.method, e->base,
+    snprintf(j->error, sizeof(j->error), "%s %.200s%s%.160s: %.100s after %u attempt%s", j->tgt_req.method, e->ep.base,
              j->tgt_req.uri[0] == '/' ? "" : "/", j->tgt_req.uri, what, j->attempts, j->attempts == 1 ? "" : "s");
     job_done(e, tc);
 }
@@ -1294,7 +1208,7 @@ static void tc_handshake(struct replay_engine *e, struct tconn *tc)
 
 static void tc_connected(struct replay_engine *e, struct tconn *tc)
 {
-    if (!e->tls) {
+    if (!e->ep.tls) {
         tc->state = TC_SEND;
         tc_flush(e, tc);
         return;
@@ -1305,13 +1219,13 @@ static void tc_connected(struct replay_engine *e, struct tconn *tc)
         return;
     }
     if (!e->host_is_ip)
-        SSL_set_tlsext_host_name(tc->ssl, e->host);
+        SSL_set_tlsext_host_name(tc->ssl, e->ep.host);
     if (!e->cfg.target->insecure) {
         X509_VERIFY_PARAM *vp = SSL_get0_param(tc->ssl);
         if (e->host_is_ip)
-            X509_VERIFY_PARAM_set1_ip_asc(vp, e->host);
+            X509_VERIFY_PARAM_set1_ip_asc(vp, e->ep.host);
         else
-            SSL_set1_host(tc->ssl, e->host);
+            SSL_set1_host(tc->ssl, e->ep.host);
     }
     tc->state = TC_HANDSHAKE;
     tc->deadline = tc->t_attempt + e->cfg.target->connect_timeout_ms * 1000000ull;
@@ -2083,15 +1997,10 @@ void replay_engine_free(struct replay_engine *e)
         close(e->evfd);
     if (e->ssl_ctx)
         SSL_CTX_free(e->ssl_ctx);
-    sm_aws_creds_free(&e->creds);
     if (e->basic_line)
         memset(e->basic_line, 0, strlen(e->basic_line));
     sm_free(e->basic_line);
-    sm_free(e->host);
-    sm_free(e->host_line);
-    sm_free(e->prefix);
-    sm_free(e->region);
-    sm_free(e->service);
+    sm_http_client_free(e->client);   /* owns the strings of e->ep */
     sm_free(e->rbuf);
     sm_buf_free(&e->gz);
     sm_free(e->tab);

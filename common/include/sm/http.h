@@ -162,6 +162,24 @@ void sm_http_response_free(struct sm_http_response *r);
  * exhausted), SM_EPROTO for other statuses, each with err like
  * "PUT http://x/idx: 400 resource_already_exists_exception: index [idx] exists"
  * and *out and *status still set; transport errors as sm_http_send(). */
+struct sm_aws_creds;
+/* What the client made of its options, for code that speaks HTTP itself
+ * (the replayer's event loop): URL parts, Basic credentials, SigV4 settings,
+ * validated with the same messages as every tool. Strings belong to c. */
+struct sm_http_endpoint {
+    bool tls;                            /* https */
+    const char *host;                    /* without IPv6 brackets */
+    const char *port;                    /* explicit, or the scheme's default */
+    const char *base;                    /* scheme://host[:port][/prefix], no credentials */
+    const char *host_hdr;                /* "Host: host[:port]" */
+    const char *prefix;                  /* "" or "/p" */
+    const char *username, *password;     /* Basic auth (resolved password), or NULL */
+    bool sigv4;
+    const char *region, *service;        /* SigV4, or NULL */
+    const struct sm_aws_creds *creds;
+};
+void sm_http_client_endpoint(const struct sm_http_client *c, struct sm_http_endpoint *out);
+
 int sm_http_request_json(struct sm_http_client *c, const char *method, const char *path,
                          const json_t *body, json_t **out, long *status, char *err, size_t errlen);
 
