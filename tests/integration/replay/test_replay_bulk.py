@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 sys.dont_write_bytecode = True
-import time
 import unittest
 import urllib.request
 
@@ -62,13 +61,7 @@ class ReplayRetries(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.portfile = os.path.join(TMP, "port-bulk")
-        cls.standin = subprocess.Popen(["/usr/bin/python3", e2e.STANDIN, "--port", "0", "--port-file", cls.portfile,
-                                        "--flavor", "opensearch-2.11"], stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            if os.path.exists(cls.portfile) and e2e.read(cls.portfile).strip():
-                break
-            time.sleep(0.1)
-        cls.url = "http://127.0.0.1:" + e2e.read(cls.portfile).strip()
+        cls.standin, cls.url = e2e.start_standin(cls.portfile, "--flavor", "opensearch-2.11")
 
     @classmethod
     def tearDownClass(cls):

@@ -43,6 +43,17 @@ def read_json_lines(pattern):
     return out
 
 
+def start_standin(portfile, *args):
+    """Starts the target stand-in on a free port with args; returns (process, base URL)."""
+    proc = subprocess.Popen(["/usr/bin/python3", STANDIN, "--port", "0", "--port-file", portfile] + list(args),
+                            stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        if os.path.exists(portfile) and read(portfile).strip():
+            break
+        time.sleep(0.1)
+    return proc, "http://127.0.0.1:" + read(portfile).strip()
+
+
 def obs(stream, t, **kw):
     o = stream.subStream.add()
     o.ts.seconds = int(T0 + t)
@@ -148,14 +159,7 @@ class ReplayE2E(unittest.TestCase):
     def setUpClass(cls):
         cls.portfile = os.path.join(TMP, "port")
         cls.log = os.path.join(TMP, "standin.log")
-        cls.standin = subprocess.Popen(["/usr/bin/python3", STANDIN, "--port", "0", "--port-file", cls.portfile,
-                                        "--flavor", "opensearch-2.11", "--log", cls.log],
-                                       stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            if os.path.exists(cls.portfile) and read(cls.portfile).strip():
-                break
-            time.sleep(0.1)
-        cls.url = "http://127.0.0.1:" + read(cls.portfile).strip()
+        cls.standin, cls.url = start_standin(cls.portfile, "--flavor", "opensearch-2.11", "--log", cls.log)
 
     @classmethod
     def tearDownClass(cls):
@@ -235,14 +239,8 @@ class ReplayE2E(unittest.TestCase):
         the environment) go on every replayed request; a wrong password gets
         the target's 401 in the tuples, not a transport error."""
         pf = os.path.join(TMP, "port-auth")
-        standin = subprocess.Popen(["/usr/bin/python3", STANDIN, "--port", "0", "--port-file", pf,
-                                    "--username", "replayer", "--password", "s3cret"], stdout=subprocess.DEVNULL)
+        standin, url = start_standin(pf, "--username", "replayer", "--password", "s3cret")
         try:
-            for _ in range(100):
-                if os.path.exists(pf) and read(pf).strip():
-                    break
-                time.sleep(0.1)
-            url = "http://127.0.0.1:" + read(pf).strip()
             inp = os.path.join(TMP, "records-auth.log")
             with open(inp, "w") as f:
                 f.write("\n".join(build_records()) + "\n")

@@ -24,11 +24,10 @@ import urllib.request
 SRC = os.environ.get("SM_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
 BIN = os.environ.get("SM_BINARY_DIR", os.path.join(SRC, "build"))
 REPLAY = os.path.join(BIN, "replay", "searchmig-replay")
-STANDIN = os.path.join(SRC, "tests", "standins", "target", "target_standin.py")
 
 # record builders of the end-to-end test (protobuf classes generated from the proto file)
 sys.path.insert(0, os.path.join(SRC, "tests", "integration", "replay"))
-from test_replay_e2e import http_req, http_resp, obs, rec  # noqa: E402
+from test_replay_e2e import http_req, http_resp, obs, rec, start_standin  # noqa: E402
 import base64  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="sm-replay-metrics-")
@@ -86,14 +85,8 @@ class ReplayMetrics(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.portfile = os.path.join(TMP, "port")
-        cls.standin_proc = subprocess.Popen(["/usr/bin/python3", STANDIN, "--port", "0", "--port-file", cls.portfile,
-                                        "--flavor", "opensearch-2.11", "--log", os.path.join(TMP, "standin.log")],
-                                       stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            if os.path.exists(cls.portfile) and read(cls.portfile).strip():
-                break
-            time.sleep(0.1)
-        cls.url = "http://127.0.0.1:" + read(cls.portfile).strip()
+        cls.standin_proc, cls.url = start_standin(cls.portfile, "--flavor", "opensearch-2.11",
+                                                  "--log", os.path.join(TMP, "standin.log"))
 
     @classmethod
     def tearDownClass(cls):
