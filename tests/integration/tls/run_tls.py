@@ -159,6 +159,26 @@ def setup(work, suites12):
     return rec, out, srv13, srv12, ports, pcap, td
 
 
+def run_dump(dump, pcap, keylog, out, ports):
+    """tls_dump over pcap: {conn id: {"cport": client port, "gaps": [(dir, offset, why)]}}
+    from its events, or None when it failed (printed)."""
+    args = [dump, "--file", pcap, "--keylog", keylog, "--out", out, "--key-wait-ms", "200"]
+    for p in ports:
+        args += ["--port", str(p)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        print("tls_dump failed:", r.returncode, r.stderr)
+        return None
+    conns = {}
+    for line in open(os.path.join(out, "events.txt")):
+        f = line.split()
+        if f[0] == "open":
+            conns[f[1]] = {"cport": int(f[2]), "gaps": []}
+        elif f[0] == "gap":
+            conns[f[1]]["gaps"].append((f[2], int(f[3]), " ".join(f[5:])))
+    return conns
+
+
 def run(dump, work):
     s = setup(work, ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"))
     if s is None:
@@ -207,21 +227,10 @@ def run(dump, work):
             if os.path.exists(p):
                 f.write(open(p, "rb").read())
     os.chmod(keylog, 0o600)
-    args = [dump, "--file", pcap, "--keylog", keylog, "--out", out, "--key-wait-ms", "200"]
-    for p in ports:
-        args += ["--port", str(p)]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        print("tls_dump failed:", r.returncode, r.stderr)
+    conns = run_dump(dump, pcap, keylog, out, ports)
+    if conns is None:
         return 1
     errs = []
-    conns = {}
-    for line in open(os.path.join(out, "events.txt")):
-        f = line.split()
-        if f[0] == "open":
-            conns[f[1]] = {"cport": int(f[2]), "gaps": []}
-        elif f[0] == "gap":
-            conns[f[1]]["gaps"].append((f[2], " ".join(f[5:])))
     ok = bad = 0
     for cid, c in conns.items():
         c2s = open(os.path.join(out, "conn-%s.c2s" % cid), "rb").read()
@@ -229,7 +238,7 @@ def run(dump, work):
         rc2s = open(os.path.join(rec, "%d.c2s" % c["cport"]), "rb").read()
         rs2c = open(os.path.join(rec, "%d.s2c" % c["cport"]), "rb").read()
         if b"/h/nokeys" in rc2s:
-            if c2s or s2c or len(c["gaps"]) != 2 or not all(w == "tls: no keys" for _, w in c["gaps"]):
+            if c2s or s2c or len(c["gaps"]) != 2 or not all(w == "tls: no keys" for _, _, w in c["gaps"]):
                 errs.append("conn %s (no keys): expected two 'tls: no keys' gaps and no data, got %r, %d/%d bytes" % (cid, c["gaps"], len(c2s), len(s2c)))
             else:
                 bad += 1

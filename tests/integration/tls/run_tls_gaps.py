@@ -152,7 +152,7 @@ def main():
 
 
 def run(dump, agent, work):
-    from run_tls import setup
+    from run_tls import run_dump, setup
     import tslib
     s = setup(work, ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305"))
     if s is None:
@@ -193,20 +193,9 @@ def run(dump, agent, work):
     print("dropped per connection (c2s bytes, s2c bytes):", lost)
 
     # 1. the TLS filter's output
-    args = [dump, "--file", dropped, "--keylog", keylog, "--out", out, "--key-wait-ms", "200"]
-    for p in ports:
-        args += ["--port", str(p)]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        print("tls_dump failed:", r.returncode, r.stderr)
+    conns = run_dump(dump, dropped, keylog, out, ports)
+    if conns is None:
         return 1
-    conns = {}
-    for line in open(os.path.join(out, "events.txt")):
-        f = line.split()
-        if f[0] == "open":
-            conns[f[1]] = {"cport": int(f[2]), "gaps": []}
-        elif f[0] == "gap":
-            conns[f[1]]["gaps"].append((f[2], int(f[3]), " ".join(f[5:])))
     seen = set()
     for cid, c in conns.items():
         cp = c["cport"]
