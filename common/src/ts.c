@@ -306,21 +306,6 @@ static size_t put_int32(uint8_t *p, int32_t v)
     return put_varint(p, (uint64_t)(int64_t)v);
 }
 
-static int enc_reserve(struct sm_ts_enc *e, size_t more)
-{
-    if (e->cap - e->len >= more)
-        return SM_OK;
-    size_t cap = e->cap ? e->cap : ENC_MIN_CAP;
-    while (cap - e->len < more)
-        cap *= 2;
-    uint8_t *b = sm_realloc(e->buf, cap);
-    if (!b)
-        return SM_ENOMEM;
-    e->buf = b;
-    e->cap = cap;
-    return SM_OK;
-}
-
 int sm_ts_enc_reserve(struct sm_ts_enc *e, size_t cap)
 {
     if (e->cap >= cap)
@@ -331,6 +316,17 @@ int sm_ts_enc_reserve(struct sm_ts_enc *e, size_t cap)
     e->buf = b;
     e->cap = cap;
     return SM_OK;
+}
+
+/* Room for more bytes after len, growing by doubling. */
+static int enc_reserve(struct sm_ts_enc *e, size_t more)
+{
+    if (e->cap - e->len >= more)
+        return SM_OK;
+    size_t cap = e->cap ? e->cap : ENC_MIN_CAP;
+    while (cap - e->len < more)
+        cap *= 2;
+    return sm_ts_enc_reserve(e, cap);
 }
 
 void sm_ts_enc_init(struct sm_ts_enc *e)
