@@ -87,7 +87,7 @@ def start_echo(port):
 
 def start_tcpdump(path, ports):
     flt = " or ".join("tcp port %d" % p for p in ports)
-    p = subprocess.Popen(["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", path, flt],
+    p = subprocess.Popen(["tcpdump", "-i", "lo", "--immediate-mode", "-B", "65536", "-U", "-s", "0", "-w", path, flt],
                          stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     line = p.stderr.readline().decode()
     if "listening" not in line:

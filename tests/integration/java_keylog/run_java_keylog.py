@@ -147,7 +147,7 @@ def main():
             return 1
         port = int(line.split()[1])
         pcap = os.path.join(work, "cap.pcap")
-        td = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-s", "0", "-w", pcap, "tcp port %d" % port],
+        td = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "65536", "-s", "0", "-w", pcap, "tcp port %d" % port],
                               stderr=subprocess.PIPE, text=True)
         line = td.stderr.readline()
         if "listening" not in line:

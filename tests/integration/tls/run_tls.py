@@ -149,7 +149,7 @@ def setup(work, suites12):
     ports = [srv13.port] + [s.port for s in srv12.values()]
     pcap = os.path.join(work, "lo.pcap")
     flt = " or ".join("tcp port %d" % p for p in ports)
-    td = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-s", "0", "-w", pcap, flt],
+    td = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "65536", "-s", "0", "-w", pcap, flt],
                           stderr=subprocess.PIPE, text=True)
     line = td.stderr.readline()
     if "listening" not in line:
