@@ -87,49 +87,50 @@ static int split_num_unit(const char *s, double *num, const char **unit)
     return SM_OK;
 }
 
+struct unit {
+    const char *u;
+    double mul;
+};
+
+/* A number with one of the units: value * mul, plus `round` (0 truncates, 0.5 rounds),
+   below `limit`. */
+static int parse_with_unit(const char *s, const struct unit *units, size_t n, double limit, double round,
+                           uint64_t *out)
+{
+    double num;
+    const char *unit;
+    if (split_num_unit(s, &num, &unit))
+        return SM_ECONFIG;
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(unit, units[i].u)) {
+            double v = num * units[i].mul;
+            if (v >= limit)
+                return SM_ECONFIG;
+            *out = (uint64_t)(v + round);
+            return SM_OK;
+        }
+    return SM_ECONFIG;
+}
+
 int sm_parse_size(const char *s, uint64_t *out)
 {
-    static const struct { const char *u; double mul; } units[] = {
+    static const struct unit units[] = {
         { "", 1 }, { "b", 1 },
         { "k", 1024.0 }, { "kb", 1e3 }, { "kib", 1024.0 },
         { "m", 1048576.0 }, { "mb", 1e6 }, { "mib", 1048576.0 },
         { "g", 1073741824.0 }, { "gb", 1e9 }, { "gib", 1073741824.0 },
         { "t", 1099511627776.0 }, { "tb", 1e12 }, { "tib", 1099511627776.0 },
     };
-    double num;
-    const char *unit;
-    if (split_num_unit(s, &num, &unit))
-        return SM_ECONFIG;
-    for (size_t i = 0; i < SM_ARRAY_LEN(units); i++)
-        if (!strcasecmp(unit, units[i].u)) {
-            double v = num * units[i].mul;
-            if (v >= 18446744073709549568.0)
-                return SM_ECONFIG;
-            *out = (uint64_t)v;
-            return SM_OK;
-        }
-    return SM_ECONFIG;
+    return parse_with_unit(s, units, SM_ARRAY_LEN(units), 18446744073709549568.0, 0, out);
 }
 
 int sm_parse_duration_ms(const char *s, uint64_t *out)
 {
-    static const struct { const char *u; double mul; } units[] = {
+    static const struct unit units[] = {
         { "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "min", 60000 },
         { "h", 3600000 }, { "d", 86400000 },
     };
-    double num;
-    const char *unit;
-    if (split_num_unit(s, &num, &unit))
-        return SM_ECONFIG;
-    for (size_t i = 0; i < SM_ARRAY_LEN(units); i++)
-        if (!strcasecmp(unit, units[i].u)) {
-            double v = num * units[i].mul;
-            if (v >= 9.2e18)
-                return SM_ECONFIG;
-            *out = (uint64_t)(v + 0.5);
-            return SM_OK;
-        }
-    return SM_ECONFIG;
+    return parse_with_unit(s, units, SM_ARRAY_LEN(units), 9.2e18, 0.5, out);
 }
 
 static uint64_t clock_ns(clockid_t id)

@@ -47,6 +47,25 @@ static void read_version3_vint(struct rfs_lu_in *in, struct rfs_lu_version *v)
     v->bugfix = rfs_lu_vint(in);
 }
 
+/* Field-infos update files, then per doc-values field its update files (Lucene 4.9+). */
+static void read_update_files(struct rfs_lu_in *in, bool old_sets, struct rfs_lu_segment *seg)
+{
+    rfs_lu_set_read(in, old_sets, &seg->field_infos_files);
+    int32_t n = rfs_lu_be32(in);
+    if (!in->err && (n < 0 || n > RFS_LU_MAX_COLLECTION))
+        rfs_lu_fail(in, SM_ECORRUPT, "invalid doc-values update field count %d", n);
+    if (!in->err && n > 0) {
+        seg->dv_updates = sm_calloc((size_t)n, sizeof(*seg->dv_updates));
+        if (!seg->dv_updates)
+            rfs_lu_fail(in, SM_ENOMEM, "out of memory");
+    }
+    for (int32_t i = 0; i < n && !in->err; i++) {
+        seg->dv_updates[i].field = rfs_lu_be32(in);
+        seg->n_dv_updates++;
+        rfs_lu_set_read(in, old_sets, &seg->dv_updates[i].files);
+    }
+}
+
 /* Lucene 4.x per-segment part (SegmentInfos VERSION_40..VERSION_49). */
 static void read_seg4(struct rfs_lu_in *in, int32_t format, struct rfs_lu_segment *seg)
 {
@@ -67,20 +86,7 @@ static void read_seg4(struct rfs_lu_in *in, int32_t format, struct rfs_lu_segmen
             sm_strlist_free(&tmp);
         }
     } else if (format >= 3) {
-        rfs_lu_set_read(in, true, &seg->field_infos_files);
-        int32_t n = rfs_lu_be32(in);
-        if (!in->err && (n < 0 || n > RFS_LU_MAX_COLLECTION))
-            rfs_lu_fail(in, SM_ECORRUPT, "invalid doc-values update field count %d", n);
-        if (!in->err && n > 0) {
-            seg->dv_updates = sm_calloc((size_t)n, sizeof(*seg->dv_updates));
-            if (!seg->dv_updates)
-                rfs_lu_fail(in, SM_ENOMEM, "out of memory");
-        }
-        for (int32_t i = 0; i < n && !in->err; i++) {
-            seg->dv_updates[i].field = rfs_lu_be32(in);
-            seg->n_dv_updates++;
-            rfs_lu_set_read(in, true, &seg->dv_updates[i].files);
-        }
+        read_update_files(in, true, seg);
     }
 }
 
@@ -101,20 +107,7 @@ static void read_seg5(struct rfs_lu_in *in, int32_t format, struct rfs_lu_segmen
             rfs_lu_fail(in, SM_ECORRUPT, "invalid segment commit id marker %u", marker);
         }
     }
-    rfs_lu_set_read(in, old_sets, &seg->field_infos_files);
-    int32_t n = rfs_lu_be32(in);
-    if (!in->err && (n < 0 || n > RFS_LU_MAX_COLLECTION))
-        rfs_lu_fail(in, SM_ECORRUPT, "invalid doc-values update field count %d", n);
-    if (!in->err && n > 0) {
-        seg->dv_updates = sm_calloc((size_t)n, sizeof(*seg->dv_updates));
-        if (!seg->dv_updates)
-            rfs_lu_fail(in, SM_ENOMEM, "out of memory");
-    }
-    for (int32_t i = 0; i < n && !in->err; i++) {
-        seg->dv_updates[i].field = rfs_lu_be32(in);
-        seg->n_dv_updates++;
-        rfs_lu_set_read(in, old_sets, &seg->dv_updates[i].files);
-    }
+    read_update_files(in, old_sets, seg);
     if (!in->err && (seg->del_count < 0 || seg->soft_del_count < 0))
         rfs_lu_fail(in, SM_ECORRUPT, "invalid deletion counts %d/%d for %s", seg->del_count,
                     seg->soft_del_count, seg->name);
