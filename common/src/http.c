@@ -9,11 +9,14 @@
 #include <sm/util.h>
 
 #include <curl/curl.h>
+#include <http_parser.h>
 #include <zlib.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +48,15 @@ struct sm_http_client {
     sm_http_attempt_cb cb;
     void *cb_arg;
     bool big_upload;                     /* upload buffer raised to 1 MiB (see sm_http_send) */
+    /* SM_HTTP_DIRECT_BODY requests: a connect-only handle whose connection
+     * the client speaks HTTP/1.1 on itself (see direct_attempt). */
+    CURL *raw;
+    curl_socket_t raw_sock;
+    uint64_t raw_requests;               /* answered on the current raw connection */
+    bool no_direct;                      /* a proxy is configured in the environment */
+    char ua[96];                         /* default User-Agent */
+    char *auth_hdr;                      /* "Authorization: Basic ..." for the raw connection */
+    struct sm_buf dhead;                 /* request head, then the 64 KiB read buffer */
     struct sm_http_stats stats;
     struct sm_ratelimit warn_rl;
 };
@@ -253,6 +265,20 @@ static int setup_auth(struct sm_http_client *c, char *err, size_t errlen)
         curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(c->curl, CURLOPT_USERNAME, o->username);
         curl_easy_setopt(c->curl, CURLOPT_PASSWORD, c->password);
+        /* the same header for requests on the raw connection (SM_HTTP_DIRECT_BODY) */
+        size_t ul = strlen(o->username), pl = strlen(c->password);
+        char *up = sm_malloc(ul + pl + 2);
+        if (up)
+            c->auth_hdr = sm_malloc(sizeof("Authorization: Basic ") + sm_base64_enc_len(ul + pl + 1) + 1);
+        if (!up || !c->auth_hdr) {
+            sm_free(up);
+            return SM_ENOMEM;
+        }
+        snprintf(up, ul + pl + 2, "%s:%s", o->username, c->password);
+        strcpy(c->auth_hdr, "Authorization: Basic ");
+        sm_base64_encode(up, ul + pl + 1, c->auth_hdr + strlen(c->auth_hdr));
+        memset(up, 0, ul + pl + 1);
+        sm_free(up);
     }
     if (c->sigv4) {
         const char *svc = o->aws_service && *o->aws_service ? o->aws_service : "es";
@@ -274,6 +300,37 @@ static int setup_auth(struct sm_http_client *c, char *err, size_t errlen)
     return SM_OK;
 }
 
+static const char *user_agent(struct sm_http_client *c)
+{
+    if (c->o.user_agent)
+        return c->o.user_agent;
+    if (!c->ua[0])
+        snprintf(c->ua, sizeof(c->ua), "searchmig/%s", sm_version_string);
+    return c->ua;
+}
+
+/* Connection options shared by the request handle and the raw handle. */
+static void connection_opts(struct sm_http_client *c, CURL *h)
+{
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->o.timeout_ms);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->o.ca_cert)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->o.ca_cert);
+    if (c->o.insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (c->o.client_cert)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, c->o.client_cert);
+    if (c->o.client_key)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, c->o.client_key);
+}
+
 struct sm_http_client *sm_http_client_new(const struct sm_http_opts *opts, const char *name,
                                           char *err, size_t errlen)
 {
@@ -290,6 +347,7 @@ struct sm_http_client *sm_http_client_new(const struct sm_http_opts *opts, const
     int rc;
     sm_buf_init(&c->gz, SIZE_MAX / 2);
     sm_buf_init(&c->url, HTTP_URL_MAX);
+    sm_buf_init(&c->dhead, SIZE_MAX / 4);
     c->rng = sm_now_ns() ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)getpid() << 32);
     if (!c->rng)
         c->rng = 0x9e3779b97f4a7c15ull;
@@ -318,31 +376,22 @@ struct sm_http_client *sm_http_client_new(const struct sm_http_opts *opts, const
         sm_log_warn("%s: --%s-insecure: the TLS certificate of %s is not verified", c->name, c->name, c->base);
 
     CURL *h = c->curl;
-    char ua[96];
-    snprintf(ua, sizeof(ua), "searchmig/%s", sm_version_string);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    connection_opts(c, h);
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);         /* send (and sign) the path as given */
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");    /* every encoding curl can decode */
-    curl_easy_setopt(h, CURLOPT_USERAGENT, c->o.user_agent ? c->o.user_agent : ua);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->o.timeout_ms);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, user_agent(c));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (c->o.ca_cert)
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->o.ca_cert);
-    if (c->o.insecure) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    /* curl takes proxies from the environment; requests on a raw connection
+     * would bypass them, so SM_HTTP_DIRECT_BODY is ignored then. */
+    static const char *const proxy_env[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                             "all_proxy", "ALL_PROXY" };
+    for (size_t i = 0; i < SM_ARRAY_LEN(proxy_env); i++) {
+        const char *v = getenv(proxy_env[i]);
+        if (v && *v)
+            c->no_direct = true;
     }
-    if (c->o.client_cert)
-        curl_easy_setopt(h, CURLOPT_SSLCERT, c->o.client_cert);
-    if (c->o.client_key)
-        curl_easy_setopt(h, CURLOPT_SSLKEY, c->o.client_key);
     if (!c->o.max_response)
         c->o.max_response = 512ull << 20;
     return c;
@@ -357,6 +406,13 @@ void sm_http_client_free(struct sm_http_client *c)
         return;
     if (c->curl)
         curl_easy_cleanup(c->curl);
+    if (c->raw)
+        curl_easy_cleanup(c->raw);
+    if (c->auth_hdr) {
+        memset(c->auth_hdr, 0, strlen(c->auth_hdr));
+        sm_free(c->auth_hdr);
+    }
+    sm_buf_free(&c->dhead);
     if (c->password)
         memset(c->password, 0, strlen(c->password));
     sm_free(c->password);
@@ -660,10 +716,10 @@ static void set_method(CURL *h, const char *method, const void *body, size_t len
 }
 
 /* Short reason for a transport error. */
-static void describe(struct sm_http_client *c, CURLcode cc, char *out, size_t outlen)
+static void describe(struct sm_http_client *c, CURL *h, CURLcode cc, char *out, size_t outlen)
 {
     long oserr = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &oserr);
+    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
     if (cc == CURLE_COULDNT_CONNECT && oserr) {
         snprintf(out, outlen, "%s", strerror((int)oserr));
         out[0] = (char)tolower((unsigned char)out[0]);
@@ -675,6 +731,290 @@ static void describe(struct sm_http_client *c, CURLcode cc, char *out, size_t ou
         snprintf(out, outlen, "%s", c->errbuf);
     } else {
         snprintf(out, outlen, "%s", curl_easy_strerror(cc));
+    }
+}
+
+/* ------------------------------------------------ raw connection requests */
+
+/* SM_HTTP_DIRECT_BODY: curl copies a request body into its upload buffer
+ * before sending it (for a 1 MiB bulk body, a 1 MiB memcpy per request). A
+ * connect-only handle lets curl connect (TCP, TLS with the same options) and
+ * the client write the request head and the caller's body itself with
+ * curl_easy_send(), which sends from the given buffer; the response is read
+ * with curl_easy_recv() and framed by http_parser (no Content-Encoding is
+ * asked for). Retries, signing, stats and callbacks are sm_http_send()'s. */
+
+static void raw_close(struct sm_http_client *c)
+{
+    if (c->raw)
+        curl_easy_cleanup(c->raw);
+    c->raw = NULL;
+    c->raw_requests = 0;
+}
+
+/* Waits until the raw socket is readable/writable; SM_ETIMEOUT past deadline. */
+static int raw_wait(struct sm_http_client *c, bool out, uint64_t deadline)
+{
+    struct pollfd p = { .fd = c->raw_sock, .events = out ? POLLOUT : POLLIN };
+    for (;;) {
+        uint64_t now = sm_now_ms();
+        if (now >= deadline)
+            return SM_ETIMEOUT;
+        int r = poll(&p, 1, (int)SM_MIN(deadline - now, 3600000u));
+        if (r > 0)
+            return SM_OK;
+        if (r < 0 && errno != EINTR)
+            return SM_EIO;
+    }
+}
+
+static int raw_connect(struct sm_http_client *c, char *reason, size_t rlen, bool *retry)
+{
+    if (!(c->raw = curl_easy_init())) {
+        snprintf(reason, rlen, "out of memory");
+        return SM_ENOMEM;
+    }
+    connection_opts(c, c->raw);
+    curl_easy_setopt(c->raw, CURLOPT_URL, c->base);
+    curl_easy_setopt(c->raw, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(c->raw, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);   /* ALPN: http/1.1 only */
+    c->errbuf[0] = 0;
+    CURLcode cc = curl_easy_perform(c->raw);
+    if (cc == CURLE_OK && curl_easy_getinfo(c->raw, CURLINFO_ACTIVESOCKET, &c->raw_sock) == CURLE_OK &&
+        c->raw_sock != CURL_SOCKET_BAD)
+        return SM_OK;
+    describe(c, c->raw, cc, reason, rlen);
+    *retry = curl_retriable(cc);
+    raw_close(c);
+    return cc == CURLE_OPERATION_TIMEDOUT ? SM_ETIMEOUT : SM_EIO;
+}
+
+static int raw_send(struct sm_http_client *c, const void *p, size_t n, uint64_t deadline)
+{
+    const char *b = p;
+    while (n) {
+        size_t sent = 0;
+        CURLcode cc = curl_easy_send(c->raw, b, n, &sent);
+        if (cc == CURLE_AGAIN) {
+            int rc = raw_wait(c, true, deadline);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (cc != CURLE_OK)
+            return SM_EIO;
+        b += sent;
+        n -= sent;
+    }
+    return SM_OK;
+}
+
+/* Reads what is there (up to cap bytes); *got 0 at the end of the stream. */
+static int raw_recv(struct sm_http_client *c, void *buf, size_t cap, uint64_t deadline, size_t *got)
+{
+    for (;;) {
+        CURLcode cc = curl_easy_recv(c->raw, buf, cap, got);
+        if (cc == CURLE_OK)
+            return SM_OK;
+        if (cc != CURLE_AGAIN)
+            return SM_EIO;
+        int rc = raw_wait(c, false, deadline);
+        if (rc)
+            return rc;
+    }
+}
+
+/* http_parser callbacks filling a response: headers as "Name: value\r\n"
+ * lines (like curl's header callback, trailers included), interim 1xx
+ * responses dropped. A callback failing sets rc and the reason. */
+struct raw_rx {
+    struct sm_http_response *out;
+    char *reason;
+    size_t rlen;
+    int rc;
+    bool value;                          /* the last header bytes were a value */
+    bool head, done;                     /* final response: headers, whole message seen */
+};
+
+static int rx_fail(struct raw_rx *rx, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int rx_fail(struct raw_rx *rx, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rx->reason, rx->rlen, fmt, ap);
+    va_end(ap);
+    rx->rc = rc;
+    return -1;
+}
+
+static int rx_append(struct raw_rx *rx, struct sm_buf *b, const char *p, size_t n)
+{
+    int rc = sm_buf_append(b, p, n);
+    if (rc == SM_ENOMEM)
+        return rx_fail(rx, rc, "out of memory reading the response");
+    if (rc && b == &rx->out->headers)
+        return rx_fail(rx, SM_EPROTO, "response headers over %u bytes", HTTP_HDR_MAX);
+    if (rc)
+        return rx_fail(rx, SM_EFULL, "response body over the %llu byte cap", (unsigned long long)b->max);
+    return 0;
+}
+
+/* Header bytes: ": " between a name and its value, CRLF before the next name. */
+static int rx_header(http_parser *p, bool value, const char *s, size_t n)
+{
+    struct raw_rx *rx = p->data;
+    if (rx->value != value && rx_append(rx, &rx->out->headers, value ? ": " : "\r\n", 2))
+        return -1;
+    rx->value = value;
+    return rx_append(rx, &rx->out->headers, s, n);
+}
+
+static int rx_field(http_parser *p, const char *s, size_t n) { return rx_header(p, false, s, n); }
+static int rx_value(http_parser *p, const char *s, size_t n) { return rx_header(p, true, s, n); }
+
+static int rx_body(http_parser *p, const char *s, size_t n)
+{
+    struct raw_rx *rx = p->data;
+    return rx_append(rx, &rx->out->body, s, n);
+}
+
+static int rx_begin(http_parser *p)
+{
+    struct raw_rx *rx = p->data;
+    sm_buf_reset(&rx->out->headers);
+    rx->value = false;
+    return 0;
+}
+
+static int rx_headers_done(http_parser *p)
+{
+    struct raw_rx *rx = p->data;
+    if (rx_header(p, false, "\r\n", 2))        /* ends the last line, then the empty one */
+        return -1;
+    if (p->upgrade)
+        return rx_fail(rx, SM_EPROTO, "unexpected protocol upgrade in the response");
+    if (p->status_code < 200)
+        return 0;                               /* interim: completes without a body */
+    char v[64];
+    if (sm_http_response_header(rx->out, "Content-Encoding", v, sizeof(v)) && strcasecmp(v, "identity"))
+        return rx_fail(rx, SM_EPROTO, "unexpected Content-Encoding %s in the response", v);
+    if (p->content_length != UINT64_MAX && p->content_length > rx->out->body.max)
+        return rx_fail(rx, SM_EFULL, "response body over the %llu byte cap", (unsigned long long)rx->out->body.max);
+    rx->head = true;
+    return 0;
+}
+
+static int rx_complete(http_parser *p)
+{
+    struct raw_rx *rx = p->data;
+    if (p->status_code >= 200) {
+        if (rx->value && rx_append(rx, &rx->out->headers, "\r\n", 2))   /* after trailers */
+            return -1;
+        rx->done = true;
+        http_parser_pause(p, 1);                 /* bytes after it are not ours */
+    }
+    return 0;
+}
+
+static const http_parser_settings rx_settings = {
+    .on_message_begin = rx_begin, .on_header_field = rx_field, .on_header_value = rx_value,
+    .on_headers_complete = rx_headers_done, .on_body = rx_body, .on_message_complete = rx_complete,
+};
+
+/* One attempt on the raw connection (connecting first if needed). Returns
+ * SM_OK with out->status, out->headers and out->body set, or an error with
+ * reason filled and *retry telling whether a retry may help. */
+static int direct_attempt(struct sm_http_client *c, const char *method, const char *path, const struct curl_slist *hdrs,
+                          const void *body, size_t body_len, struct sm_http_response *out, char *reason,
+                          size_t rlen, bool *retry)
+{
+    uint64_t deadline = sm_now_ms() + (c->o.timeout_ms ? c->o.timeout_ms : 3600000u);
+    *retry = false;
+    for (int fresh = 0;; fresh++) {
+        bool reused = c->raw && c->raw_requests > 0;
+        int rc = SM_OK;
+        if (!c->raw && (rc = raw_connect(c, reason, rlen, retry)))
+            return rc;
+        /* head */
+        struct sm_buf *h = &c->dhead;
+        sm_buf_reset(h);
+        rc = sm_buf_printf(h, "%s %s HTTP/1.1\r\n", method, path);
+        bool host = false;
+        for (const struct curl_slist *l = hdrs; l && !rc; l = l->next) {
+            const char *colon = strchr(l->data, ':');
+            if (!colon || !colon[1])
+                continue;                           /* "Name:" removes a header in curl: nothing to send */
+            host |= !strncasecmp(l->data, "Host:", 5);
+            rc = sm_buf_printf(h, "%s\r\n", l->data);
+        }
+        if (!rc && !host)
+            rc = sm_buf_printf(h, "%s\r\n", c->host_hdr);
+        if (!rc)
+            rc = sm_buf_printf(h, "User-Agent: %s\r\nAccept: */*\r\n", user_agent(c));
+        if (!rc && c->auth_hdr)
+            rc = sm_buf_printf(h, "%s\r\n", c->auth_hdr);
+        if (!rc)
+            rc = sm_buf_printf(h, "Content-Length: %zu\r\n\r\n", body_len);
+        if (rc) {
+            snprintf(reason, rlen, "request head too large");
+            return rc == SM_EFULL ? SM_EINVAL : rc;
+        }
+        rc = raw_send(c, h->data, h->len, deadline);
+        if (!rc)
+            rc = raw_send(c, body, body_len, deadline);
+        bool sent = rc == SM_OK;
+        if (rc == SM_EIO)
+            rc = SM_OK;             /* a server that refused the body may have answered (413) before closing */
+
+        /* response, read into c->dhead */
+        struct raw_rx rx = { .out = out, .reason = reason, .rlen = rlen };
+        http_parser p;
+        http_parser_init(&p, HTTP_RESPONSE);
+        p.data = &rx;
+        size_t total = 0;
+        bool keep = false;
+        sm_buf_reset(h);
+        if (!rc && (rc = sm_buf_reserve(h, 64u << 10)))
+            rx_fail(&rx, rc, "out of memory reading the response");
+        while (!rc) {
+            size_t n = 0;
+            if ((rc = raw_recv(c, h->data, h->cap, deadline, &n)))
+                break;
+            total += n;
+            size_t used = http_parser_execute(&p, &rx_settings, (const char *)h->data, n);   /* n 0: EOF */
+            if (rx.done) {
+                keep = n && used == n && http_should_keep_alive(&p);
+                break;
+            }
+            if (rx.rc)
+                rc = rx.rc;
+            else if (!n)
+                rc = SM_EIO;                        /* closed before the end of the response */
+            else if (HTTP_PARSER_ERRNO(&p) != HPE_OK || used != n) {
+                snprintf(reason, rlen, "malformed response (%s)", http_errno_description(HTTP_PARSER_ERRNO(&p)));
+                rc = SM_EPROTO;
+            }
+        }
+        if (keep)
+            c->raw_requests++;
+        else
+            raw_close(c);
+        if (!rc) {
+            out->status = p.status_code;
+            return SM_OK;
+        }
+        /* A kept-alive connection the server closed meanwhile: once more on a new one. */
+        if (rc == SM_EIO && !total && reused && !fresh)
+            continue;
+        *retry = rc == SM_ETIMEOUT || rc == SM_EIO;
+        if (rc == SM_ETIMEOUT)
+            snprintf(reason, rlen, "timed out after %llu ms", (unsigned long long)c->o.timeout_ms);
+        else if (rc == SM_EIO)
+            snprintf(reason, rlen, "connection closed %s", !sent ? "while sending the request"
+                                                       : !total ? "without a response"
+                                                       : rx.head ? "in the response body" : "in the response headers");
+        out->status = 0;
+        return rc;
     }
 }
 
@@ -719,16 +1059,18 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
     }
 
     unsigned max_attempts = (req->flags & SM_HTTP_NO_RETRY) ? 1u : (unsigned)c->o.max_retries + 1u;
+    bool direct = (req->flags & SM_HTTP_DIRECT_BODY) && body && !c->no_direct && strcmp(method, "HEAD");
     struct recv_ctx rx = { out, cap, false, false, false };
     CURL *h = c->curl;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &rx);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &rx);
-    set_method(h, method, body, body_len);
+    if (!direct)
+        set_method(h, method, body, body_len);
     /* Large bodies (bulk requests) in 1 MiB writes instead of curl's 64 KiB:
      * a sixteenth of the send and poll calls. Set once per client (setting it
      * frees curl's buffer), on the first large body. */
-    if (body_len >= (1u << 20) && !c->big_upload) {
+    if (!direct && body_len >= (1u << 20) && !c->big_upload) {
         curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);
         c->big_upload = true;
     }
@@ -747,9 +1089,17 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
         sm_buf_reset(&out->headers);
         rx.overflow = rx.oom = rx.hdr_overflow = false;
         c->errbuf[0] = 0;
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        CURLcode cc = curl_easy_perform(h);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        CURLcode cc = CURLE_OK;
+        int drc = SM_OK;
+        bool dretry = false;
+        if (direct) {
+            drc = direct_attempt(c, method, (const char *)fp.data, hdrs, body, body_len, out, reason,
+                                 sizeof(reason), &dretry);
+        } else {
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+            cc = curl_easy_perform(h);
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        }
         curl_slist_free_all(hdrs);
         out->attempts = attempt;
         c->stats.attempts++;
@@ -758,8 +1108,9 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
 
         struct sm_http_attempt a = { method, url, attempt, 0, SM_OK, "", false, 0, 0 };
         bool retry = false;
-        if (cc == CURLE_OK) {
-            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+        if (direct ? drc == SM_OK : cc == CURLE_OK) {
+            if (!direct)
+                curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
             c->stats.bytes_received += out->body.len;
             a.status = out->status;
             if (sm_http_status_retriable(out->status)) {
@@ -768,6 +1119,12 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
                 snprintf(reason, sizeof(reason), "HTTP %ld", out->status);
             }
             result = SM_OK;
+        } else if (direct) {
+            out->status = 0;
+            result = drc;
+            retry = dretry;
+            a.err = result;
+            a.error = reason;
         } else {
             out->status = 0;
             if (rx.overflow) {
@@ -781,7 +1138,7 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
                 snprintf(reason, sizeof(reason), "response headers over %u bytes", HTTP_HDR_MAX);
                 result = SM_EPROTO;
             } else {
-                describe(c, cc, reason, sizeof(reason));
+                describe(c, h, cc, reason, sizeof(reason));
                 result = cc == CURLE_OPERATION_TIMEDOUT ? SM_ETIMEOUT
                          : cc == CURLE_URL_MALFORMAT ? SM_EINVAL : SM_EIO;
                 retry = curl_retriable(cc);

@@ -65,6 +65,58 @@ void rfs_bulk_batch_free(struct rfs_bulk_batch *b)
     b->cap = 0;
 }
 
+/* No byte JSON would escape ('"', '\\', control characters). */
+static bool json_plain(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+/* The usual document: a JSON _source without CR/LF (its first non-blank
+ * byte is '{', which is how its content type was recognised), no _type, an
+ * id and routing without bytes to escape. One reservation and plain copies
+ * give the bytes the general path below would. */
+static bool add_plain(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, const struct rfs_esdoc *d, int *rc)
+{
+    if (d->content_type != RFS_ES_CT_JSON || o->type || !json_plain(d->id, d->id_len) ||
+        (d->routing && !json_plain(d->routing, d->routing_len)) || memchr(d->source, '\n', d->source_len) ||
+        memchr(d->source, '\r', d->source_len))
+        return false;
+    static const char rkey[] = "\",\"routing\":\"";
+    struct sm_buf *w = &b->body;
+    size_t start = w->len;
+    size_t n = b->prefix.len + 1 + d->id_len + (d->routing ? sizeof(rkey) - 1 + d->routing_len : 0) + 4 +
+               d->source_len + 1;
+    if ((*rc = sm_buf_reserve(w, n)))
+        return true;
+    uint8_t *p = w->data + start;
+    memcpy(p, b->prefix.data, b->prefix.len);
+    p += b->prefix.len;
+    *p++ = '"';
+    memcpy(p, d->id, d->id_len);
+    p += d->id_len;
+    if (d->routing) {
+        memcpy(p, rkey, sizeof(rkey) - 1);
+        p += sizeof(rkey) - 1;
+        memcpy(p, d->routing, d->routing_len);
+        p += d->routing_len;
+    }
+    memcpy(p, "\"}}\n", 4);
+    p += 4;
+    memcpy(p, d->source, d->source_len);
+    p += d->source_len;
+    *p++ = '\n';
+    w->len = (size_t)(p - w->data);
+    w->data[w->len] = 0;
+    b->offs[b->ndocs++] = start;
+    b->source_bytes += d->source_len;
+    return true;
+}
+
 int rfs_bulk_add(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, const struct rfs_esdoc *d,
                  char *err, size_t errlen)
 {
@@ -79,6 +131,11 @@ int rfs_bulk_add(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, co
     size_t start = b->body.len;
     struct sm_buf *w = &b->body;
     int rc = action_prefix(b, o->index);
+    if (!rc && add_plain(b, o, d, &rc)) {
+        if (rc)
+            sm_errf(err, errlen, rc, "%s", sm_strerror(rc));
+        return rc;
+    }
     /* One reservation for the usual case (JSON source, ids without escapes). */
     if (!rc)
         rc = sm_buf_reserve(w, b->prefix.len + d->id_len + d->routing_len + (o->type ? strlen(o->type) : 0) +
@@ -246,7 +303,7 @@ void rfs_bulk_send(struct sm_http_client *c, const struct rfs_bulk_send_opts *o,
         }
         struct sm_http_response r;
         struct sm_http_req req = { .method = "POST", .path = o->path, .headers = hdrs, .body = body,
-                                   .body_len = blen };
+                                   .body_len = blen, .flags = SM_HTTP_DIRECT_BODY };
         char err[400];
         int rc = sm_http_send(c, &req, &r, err, sizeof(err));
         b->requests++;

@@ -8,9 +8,10 @@
  * decompressed; YAML is refused). `index` ops with the document's own id are idempotent, so a
  * resumed work item may re-send documents without creating duplicates.
  *
- * Sending (rfs_bulk_send): the request is retried by the HTTP client on
- * 429/502/503/504/connection errors, then again here with capped exponential
- * backoff; per-item results are read: 2xx acknowledged; 429, 5xx and
+ * Sending (rfs_bulk_send): the body goes out from the batch buffer
+ * (SM_HTTP_DIRECT_BODY: not copied into curl's upload buffer); the request
+ * is retried by the HTTP client on 429/502/503/504/connection errors, then
+ * again here with capped exponential backoff; per-item results are read: 2xx acknowledged; 429, 5xx and
  * (es_)rejected_execution_exception retried (only those items are re-sent);
  * any other item error (mapper_parsing_exception, ...) is written with the
  * document to the failures file and counted, never retried. */

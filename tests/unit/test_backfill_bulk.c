@@ -131,6 +131,28 @@ static int test_bulk_body_layout(void)
     SM_CHECK(strstr(err, "not supported") || strstr(err, "not a JSON object"));
     SM_CHECK_EQ_INT(b.body.len, len);
     SM_CHECK_EQ_INT(b.ndocs, 2);
+    /* The usual documents (JSON without CR/LF, no _type, nothing to escape:
+     * built with plain copies) next to ones that need escaping. */
+    rfs_bulk_batch_reset(&b);
+    o.index = "logs";
+    o.type = NULL;
+    mkdoc(&d, "p1", "rt", "{\"a\":1}");
+    SM_CHECK_EQ_INT(rfs_bulk_add(&b, &o, &d, err, sizeof(err)), SM_OK);
+    mkdoc(&d, "p2", NULL, " \t{\"b\":\"\\u00e9\"}");
+    SM_CHECK_EQ_INT(rfs_bulk_add(&b, &o, &d, err, sizeof(err)), SM_OK);
+    mkdoc(&d, "q\"3", NULL, "{}");
+    SM_CHECK_EQ_INT(rfs_bulk_add(&b, &o, &d, err, sizeof(err)), SM_OK);
+    mkdoc(&d, "p4", "r\tx", "{}");
+    SM_CHECK_EQ_INT(rfs_bulk_add(&b, &o, &d, err, sizeof(err)), SM_OK);
+    const char *want2 = "{\"index\":{\"_index\":\"logs\",\"_id\":\"p1\",\"routing\":\"rt\"}}\n{\"a\":1}\n"
+                        "{\"index\":{\"_index\":\"logs\",\"_id\":\"p2\"}}\n \t{\"b\":\"\\u00e9\"}\n"
+                        "{\"index\":{\"_index\":\"logs\",\"_id\":\"q\\\"3\"}}\n{}\n"
+                        "{\"index\":{\"_index\":\"logs\",\"_id\":\"p4\",\"routing\":\"r\\tx\"}}\n{}\n";
+    SM_CHECK_EQ_INT(b.body.len, strlen(want2));
+    SM_CHECK_MEM(b.body.data, want2, b.body.len);
+    SM_CHECK_EQ_INT(b.ndocs, 4);
+    SM_CHECK_EQ_INT(b.offs[1], strlen("{\"index\":{\"_index\":\"logs\",\"_id\":\"p1\",\"routing\":\"rt\"}}\n{\"a\":1}\n"));
+    SM_CHECK_EQ_INT(b.source_bytes, strlen("{\"a\":1}") + strlen(" \t{\"b\":\"\\u00e9\"}") + 2 + 2);
     rfs_bulk_batch_free(&b);
     return 0;
 }

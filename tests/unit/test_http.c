@@ -15,6 +15,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -584,10 +586,14 @@ static int test_sigv4_signed_requests(void)
     char err[256];
     const char *body = "{\"query\":{\"match_all\":{}}}";
     const char *hdrs[] = { "X-Opaque-Id: t1", NULL };
+    /* through curl, then on the client's raw connection (SM_HTTP_DIRECT_BODY): the same signature */
+    for (unsigned flags = 0; flags <= SM_HTTP_DIRECT_BODY; flags += SM_HTTP_DIRECT_BODY) {
+    ts_script(srv, NULL, 0);
     sm_log_debug_cur |= SM_DBG_HTTP;   /* exercises the redacted canonical-request log */
-    SM_CHECK_EQ_INT(sm_http_request(c, "POST", "/logs%2A/_search?size=0&q=a%20b", hdrs, body, strlen(body), &r,
-                                    err, sizeof(err)), SM_OK);
+    struct sm_http_req hreq = { "POST", "/logs%2A/_search?size=0&q=a%20b", hdrs, body, strlen(body), flags, 0 };
+    SM_CHECK_EQ_INT(sm_http_send(c, &hreq, &r, err, sizeof(err)), SM_OK);
     sm_log_debug_cur &= ~(unsigned)SM_DBG_HTTP;
+    SM_CHECK_EQ_INT(r.status, 200);
     sm_http_response_free(&r);
     struct ts_request q;
     SM_CHECK(ts_get(srv, 0, &q));
@@ -626,6 +632,7 @@ static int test_sigv4_signed_requests(void)
     /* the path was sent as given and signed double-encoded; the body hash is of the gzip bytes */
     SM_CHECK(strstr(res.canonical_request, "POST\n/logs%252A/_search\nq=a%20b&size=0\n") == res.canonical_request);
     sm_sigv4_result_free(&res);
+    }
     sm_http_client_free(c);
 
     /* no credentials anywhere: a clear configuration error */
@@ -638,6 +645,219 @@ static int test_sigv4_signed_requests(void)
     unsetenv("AWS_SHARED_CREDENTIALS_FILE");
     SM_CHECK(c == NULL);
     SM_CHECK(strstr(err, "target: no AWS credentials") == err);
+    return 0;
+}
+
+/* A one-connection raw server: reads one request (head + Content-Length
+ * body) and writes a fixed response, then closes. */
+struct raw_srv {
+    int lfd, port;
+    const char *response;
+    pthread_t t;
+};
+
+static void *raw_main(void *arg)
+{
+    struct raw_srv *rs = arg;
+    int fd = accept(rs->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    char buf[8192];
+    size_t n = 0;
+    char *e = NULL;
+    while (!e && n < sizeof(buf) - 1) {
+        ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = 0;
+        e = strstr(buf, "\r\n\r\n");
+    }
+    const char *cl = e ? strcasestr(buf, "\r\nContent-Length:") : NULL;
+    size_t want = cl ? strtoull(cl + 17, NULL, 10) : 0, have = e ? n - (size_t)(e + 4 - buf) : 0;
+    while (have < want) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+    }
+    /* in small pieces, so that the client parses lines split across reads */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    for (size_t off = 0, len = strlen(rs->response); off < len; off += 16) {
+        if (write(fd, rs->response + off, SM_MIN(len - off, (size_t)16)) < 0)
+            perror("write");
+        usleep(1000);
+    }
+    close(fd);
+    return NULL;
+}
+
+static int raw_start(struct raw_srv *rs, const char *response)
+{
+    rs->response = response;
+    rs->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    if (rs->lfd < 0 || bind(rs->lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(rs->lfd, 4) ||
+        getsockname(rs->lfd, (struct sockaddr *)&sa, &sl))
+        return -1;
+    rs->port = ntohs(sa.sin_port);
+    return pthread_create(&rs->t, NULL, raw_main, rs) ? -1 : 0;
+}
+
+static void raw_stop(struct raw_srv *rs)
+{
+    pthread_join(rs->t, NULL);
+    close(rs->lfd);
+}
+
+/* SM_HTTP_DIRECT_BODY: the body goes out from the caller's buffer on the
+ * client's own connection, with the same headers, auth and retries. */
+static int test_direct_body(void)
+{
+    static const struct ts_step steps[] = {
+        { TS_RESPOND, 429, NULL, "{\"error\":\"busy\"}", 0, 0 },
+        { TS_RESPOND, 200, "X-Thing: yes\r\n", "{\"errors\":false}", 0, 0 },
+        { TS_RESPOND, 200, NULL, "get", 0, 0 },
+        { TS_RESPOND, 201, NULL, "again", 0, 0 },
+    };
+    ts_script(srv, steps, 4);
+    int conns0 = ts_connections(srv);
+    struct sm_http_opts o;
+    base_opts(&o, ts_port(srv));
+    o.username = sm_strdup("elastic");
+    o.password = sm_strdup("pw");
+    struct sm_http_client *c = client(&o);
+    SM_CHECK(c);
+    struct observed ob = { 0 };
+    sm_http_client_set_attempt_cb(c, observe, &ob);
+    size_t blen = 3u << 20;
+    char *body = sm_malloc(blen);
+    SM_CHECK(body);
+    for (size_t i = 0; i < blen; i++)
+        body[i] = (char)('a' + i % 26);
+    const char *hdrs[] = { "Content-Type: application/x-ndjson", "Expect:", NULL };
+    struct sm_http_req req = { "POST", "/_bulk?refresh=false", hdrs, body, blen, SM_HTTP_DIRECT_BODY, 0 };
+    struct sm_http_response r;
+    char err[256], v[128];
+    SM_CHECK_EQ_INT(sm_http_send(c, &req, &r, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_INT(r.status, 200);
+    SM_CHECK_EQ_INT(r.attempts, 2);
+    SM_CHECK_EQ_STR((char *)r.body.data, "{\"errors\":false}");
+    SM_CHECK_EQ_STR(sm_http_response_header(&r, "X-Thing", v, sizeof(v)), "yes");
+    sm_http_response_free(&r);
+    SM_CHECK_EQ_INT(ob.n, 2);
+    SM_CHECK_EQ_INT(ob.a[0].status, 429);
+    SM_CHECK(ob.a[0].will_retry);
+    /* a request through curl in between, then the raw connection again */
+    SM_CHECK_EQ_INT(sm_http_request(c, "GET", "/", NULL, NULL, 0, &r, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_STR((char *)r.body.data, "get");
+    sm_http_response_free(&r);
+    req.body_len = 10;
+    SM_CHECK_EQ_INT(sm_http_send(c, &req, &r, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_INT(r.status, 201);
+    SM_CHECK_EQ_STR((char *)r.body.data, "again");
+    sm_http_response_free(&r);
+    SM_CHECK_EQ_INT(ts_count(srv), 4);
+    SM_CHECK_EQ_INT(ts_connections(srv) - conns0, 2);    /* one raw (kept alive after the 429), one curl */
+    for (size_t i = 0; i < 4; i++) {
+        if (i == 2)
+            continue;
+        struct ts_request q;
+        SM_CHECK(ts_get(srv, i, &q));
+        SM_CHECK_EQ_STR(q.method, "POST");
+        SM_CHECK_EQ_STR(q.target, "/_bulk?refresh=false");
+        SM_CHECK_EQ_INT(q.body_len, i < 2 ? blen : 10);
+        SM_CHECK(!memcmp(q.body, body, q.body_len));
+        SM_CHECK_EQ_STR(ts_header(&q, "Content-Type", v, sizeof(v)), "application/x-ndjson");
+        SM_CHECK_EQ_STR(ts_header(&q, "Authorization", v, sizeof(v)), "Basic ZWxhc3RpYzpwdw==");
+        SM_CHECK(ts_header(&q, "User-Agent", v, sizeof(v)) && !strncmp(v, "searchmig/", 10));
+        SM_CHECK_EQ_STR(ts_header(&q, "Host", v, sizeof(v)), sm_http_client_url(c) + strlen("http://"));
+        SM_CHECK(ts_header(&q, "Expect", v, sizeof(v)) == NULL);
+        SM_CHECK(ts_header(&q, "Accept-Encoding", v, sizeof(v)) == NULL);
+    }
+    struct sm_http_stats st;
+    sm_http_client_stats(c, &st);
+    SM_CHECK_EQ_INT(st.requests, 3);
+    SM_CHECK_EQ_INT(st.attempts, 4);
+    SM_CHECK_EQ_INT(st.retries, 1);
+    sm_http_client_free(c);
+
+    /* closed connections are retried; then a timeout (not retried: max_retries 0) */
+    static const struct ts_step s2[] = {
+        { TS_CLOSE, 0, NULL, NULL, 0, 0 }, { TS_RESPOND, 200, NULL, "done", 0, 0 },
+        { TS_DELAY, 200, NULL, "late", 0, 3000 },
+    };
+    ts_script(srv, s2, 3);
+    base_opts(&o, ts_port(srv));
+    o.timeout_ms = 1000;
+    c = client(&o);
+    SM_CHECK(c);
+    ob.n = 0;
+    sm_http_client_set_attempt_cb(c, observe, &ob);
+    SM_CHECK_EQ_INT(sm_http_send(c, &req, &r, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_STR((char *)r.body.data, "done");
+    SM_CHECK_EQ_INT(r.attempts, 2);
+    SM_CHECK_EQ_INT(ob.a[0].err, SM_EIO);
+    SM_CHECK(strstr(ob.a[0].error, "connection closed without a response") != NULL);
+    sm_http_response_free(&r);
+    req.flags |= SM_HTTP_NO_RETRY;
+    SM_CHECK_EQ_INT(sm_http_send(c, &req, &r, err, sizeof(err)), SM_ETIMEOUT);
+    SM_CHECK(strstr(err, "POST http://127.0.0.1:") && strstr(err, "/_bulk?refresh=false: timed out"));
+    SM_CHECK_EQ_INT(r.status, 0);
+    sm_http_response_free(&r);
+    sm_http_client_free(c);
+
+    /* response framings the test server does not produce: chunked, until close,
+     * interim 100 responses; bodies over the cap, cut short, bad answers */
+    char big[1200];
+    int bl = snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n");
+    memset(big + bl, 'x', 1001);
+    strcpy(big + bl + 1001, "\r\n0\r\n\r\n");
+    const struct {
+        const char *resp, *body;
+        int rc;
+        const char *what, *val;          /* a header and its value, or a piece of the error */
+    } raw[] = {
+        { "HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n", "hello world", SM_OK,
+          "Transfer-Encoding", "chunked" },
+        { "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Long-Header-Name: a value longer than 16 bytes\r\n\r\n"
+          "until close", "until close", SM_OK, "X-Long-Header-Name", "a value longer than 16 bytes" },
+        { "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n", NULL, SM_EFULL, "over the 1000 byte cap", NULL },
+        { big, NULL, SM_EFULL, "over the 1000 byte cap", NULL },
+        { "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nxx", NULL, SM_EPROTO,
+          "unexpected Content-Encoding gzip", NULL },
+        { "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", NULL, SM_EIO, "closed in the response body", NULL },
+        { "HTTP/1.1 200 OK\r\nContent-Le", NULL, SM_EIO, "closed in the response headers", NULL },
+        { "SMTP ready\r\n\r\n", NULL, SM_EPROTO, "malformed response", NULL },
+    };
+    for (size_t i = 0; i < SM_ARRAY_LEN(raw); i++) {
+        struct raw_srv rs;
+        SM_CHECK_EQ_INT(raw_start(&rs, raw[i].resp), 0);
+        base_opts(&o, rs.port);
+        o.max_response = 1000;
+        c = client(&o);
+        SM_CHECK(c);
+        SM_CHECK_EQ_INT(sm_http_send(c, &req, &r, err, sizeof(err)), raw[i].rc);
+        if (raw[i].body) {
+            SM_CHECK_EQ_INT(r.status, 200);
+            SM_CHECK_EQ_STR((char *)r.body.data, raw[i].body);
+            SM_CHECK_EQ_STR(sm_http_response_header(&r, raw[i].what, v, sizeof(v)), raw[i].val);
+            SM_CHECK(sm_http_response_header(&r, "X-Interim", v, sizeof(v)) == NULL);
+        } else {
+            SM_CHECK(strstr(err, raw[i].what) != NULL);
+            fprintf(stderr, "expected failure: %s\n", err);
+        }
+        sm_http_response_free(&r);
+        sm_http_client_free(c);
+        raw_stop(&rs);
+    }
+    sm_free(body);
     return 0;
 }
 
@@ -822,5 +1042,5 @@ SM_TEST_MAIN(SM_TC(test_setup), SM_TC(test_get_keepalive_and_headers), SM_TC(tes
              SM_TC(test_retry_429_then_ok), SM_TC(test_backoff_is_capped), SM_TC(test_retry_after),
              SM_TC(test_closed_connection), SM_TC(test_timeout), SM_TC(test_connection_refused),
              SM_TC(test_gzip_both_ways), SM_TC(test_flags_and_basic_auth), SM_TC(test_sigv4_signed_requests),
-             SM_TC(test_json_helper), SM_TC(test_response_cap), SM_TC(test_option_errors), SM_TC(test_alloc_failures),
+             SM_TC(test_direct_body), SM_TC(test_json_helper), SM_TC(test_response_cap), SM_TC(test_option_errors), SM_TC(test_alloc_failures),
              SM_TC(test_teardown))

@@ -35,6 +35,7 @@ struct test_server {
     int conns;
     int active;
     int tls_failures;
+    char alpn[32];              /* protocol negotiated on the last TLS connection ("" none) */
 };
 
 struct conn {
@@ -253,6 +254,13 @@ static void *conn_main(void *arg)
             ts->tls_failures++;
             pthread_mutex_unlock(&ts->mu);
             ERR_clear_error();
+        } else {
+            const unsigned char *ap = NULL;
+            unsigned al = 0;
+            SSL_get0_alpn_selected(c.ssl, &ap, &al);
+            pthread_mutex_lock(&ts->mu);
+            snprintf(ts->alpn, sizeof(ts->alpn), "%.*s", (int)al, ap ? (const char *)ap : "");
+            pthread_mutex_unlock(&ts->mu);
         }
     }
     if (ok)
@@ -408,6 +416,35 @@ int ts_connections(struct test_server *ts)
     int n = ts->conns;
     pthread_mutex_unlock(&ts->mu);
     return n;
+}
+
+/* ALPN: h2 when the client offers it (this server only speaks HTTP/1.1, so a
+ * client that then sends HTTP/1.1 text would still be answered: tests check
+ * ts_alpn()), else http/1.1. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned inlen, void *arg)
+{
+    static const unsigned char pref[] = "\x02h2\x08http/1.1";
+    (void)ssl;
+    (void)arg;
+    if (SSL_select_next_proto((unsigned char **)out, outlen, pref, sizeof(pref) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void ts_prefer_h2(struct test_server *ts)
+{
+    if (ts->ssl)
+        SSL_CTX_set_alpn_select_cb(ts->ssl, alpn_select, NULL);
+}
+
+const char *ts_alpn(struct test_server *ts, char *buf, size_t len)
+{
+    pthread_mutex_lock(&ts->mu);
+    snprintf(buf, len, "%s", ts->alpn);
+    pthread_mutex_unlock(&ts->mu);
+    return buf;
 }
 
 int ts_tls_failures(struct test_server *ts)

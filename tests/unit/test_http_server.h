@@ -43,6 +43,10 @@ bool ts_get(struct test_server *ts, size_t i, struct ts_request *out);
 const char *ts_header(const struct ts_request *r, const char *name, char *val, size_t vallen);
 int  ts_connections(struct test_server *ts);
 int  ts_tls_failures(struct test_server *ts);
+/* TLS: select h2 by ALPN when a client offers it (call before connecting);
+ * ts_alpn() gives the protocol negotiated on the last TLS connection. */
+void ts_prefer_h2(struct test_server *ts);
+const char *ts_alpn(struct test_server *ts, char *buf, size_t len);
 void ts_stop(struct test_server *ts);
 
 #endif

@@ -87,6 +87,16 @@ static int test_verification(void)
     SM_CHECK(strstr(err, "GET https://127.0.0.1:") == err);
     SM_CHECK(strstr(err, "certificate") != NULL);
     SM_CHECK_EQ_INT(ts_count(ts), 0);
+    /* the same on the client's raw connection (SM_HTTP_DIRECT_BODY) */
+    struct sm_http_req dreq = { "POST", "/_bulk", NULL, "{}\n", 3, SM_HTTP_DIRECT_BODY, 0 };
+    int drc = sm_http_send(c, &dreq, &r, err, sizeof(err));
+    fprintf(stderr, "direct: %d %s\n", drc, err);
+    SM_CHECK_EQ_INT(drc, SM_EIO);
+    SM_CHECK_EQ_INT(r.attempts, 1);
+    sm_http_response_free(&r);
+    fprintf(stderr, "expected failure: %s\n", err);
+    SM_CHECK(strstr(err, "certificate") != NULL);
+    SM_CHECK_EQ_INT(ts_count(ts), 0);
     sm_http_client_free(c);
 
     /* --ca-cert with the server's certificate: verified */
@@ -96,6 +106,26 @@ static int test_verification(void)
     SM_CHECK_EQ_INT(r.status, 200);
     SM_CHECK_EQ_STR((char *)r.body.data, "{\"ok\":true}");
     sm_http_response_free(&r);
+    /* a 2 MiB body written through TLS from the caller's buffer, twice on one connection */
+    size_t blen = 2u << 20;
+    char *big = malloc(blen);
+    SM_CHECK(big);
+    for (size_t i = 0; i < blen; i++)
+        big[i] = (char)('0' + i % 10);
+    int conns0 = ts_connections(ts);
+    for (int k = 0; k < 2; k++) {
+        struct sm_http_req breq = { "POST", "/_bulk", NULL, big, blen, SM_HTTP_DIRECT_BODY, 0 };
+        SM_CHECK_EQ_INT(sm_http_send(c, &breq, &r, err, sizeof(err)), SM_OK);
+        SM_CHECK_EQ_INT(r.status, 200);
+        SM_CHECK_EQ_STR((char *)r.body.data, "{\"ok\":true}");
+        sm_http_response_free(&r);
+        struct ts_request q;
+        SM_CHECK(ts_get(ts, (size_t)k + 1, &q));
+        SM_CHECK_EQ_INT(q.body_len, blen);
+        SM_CHECK(!memcmp(q.body, big, blen));
+    }
+    SM_CHECK_EQ_INT(ts_connections(ts) - conns0, 1);
+    free(big);
     sm_http_client_free(c);
 
     /* a CA that did not sign the server's certificate: rejected */
@@ -112,7 +142,7 @@ static int test_verification(void)
     SM_CHECK_EQ_INT(r.status, 200);
     sm_http_response_free(&r);
     sm_http_client_free(c);
-    SM_CHECK_EQ_INT(ts_count(ts), 2);
+    SM_CHECK_EQ_INT(ts_count(ts), 4);
     ts_stop(ts);
     return 0;
 }
@@ -137,8 +167,18 @@ static int test_client_certificate(void)
     SM_CHECK_EQ_INT(sm_http_request(c, "GET", "/_cluster/health", NULL, NULL, 0, &r, err, sizeof(err)), SM_OK);
     SM_CHECK_EQ_INT(r.status, 200);
     sm_http_response_free(&r);
+    /* the raw connection presents the client certificate too, and offers
+     * only http/1.1 by ALPN (it speaks HTTP/1.1 itself; curl would otherwise
+     * offer h2 and a server preferring it would pick it) */
+    ts_prefer_h2(ts);
+    struct sm_http_req dreq = { "POST", "/_bulk", NULL, "{}\n", 3, SM_HTTP_DIRECT_BODY, 0 };
+    SM_CHECK_EQ_INT(sm_http_send(c, &dreq, &r, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_INT(r.status, 200);
+    sm_http_response_free(&r);
+    char alpn[32];
+    SM_CHECK_EQ_STR(ts_alpn(ts, alpn, sizeof(alpn)), "http/1.1");
     sm_http_client_free(c);
-    SM_CHECK_EQ_INT(ts_count(ts), 1);
+    SM_CHECK_EQ_INT(ts_count(ts), 2);
     ts_stop(ts);
     return 0;
 }

@@ -113,6 +113,12 @@ enum sm_http_req_flags {
     SM_HTTP_NO_RETRY  = 1u << 0,   /* one attempt only */
     SM_HTTP_NO_GZIP   = 1u << 1,   /* send this body uncompressed even with gzip on */
     SM_HTTP_UNSIGNED_PAYLOAD = 1u << 2, /* SigV4: UNSIGNED-PAYLOAD instead of the body hash */
+    /* Large bodies: written from the caller's buffer on a connection of the
+     * client's own (HTTP/1.1 keep-alive, TLS by curl) instead of being copied
+     * into curl's upload buffer; same headers, auth, signing and retries, the
+     * response is asked for without Content-Encoding. Ignored for HEAD and
+     * when a proxy is set in the environment. */
+    SM_HTTP_DIRECT_BODY = 1u << 3,
 };
 
 struct sm_http_req {
