@@ -28,9 +28,9 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set after the maps below; see SM_RB_WAKE_BYTES. */
-#define RB_FLAGS() (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= SM_RB_WAKE_BYTES ? \
-                    BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP)
+/* Submit flags for a record of sz bytes (what was reserved); see SM_RB_WAKE_BYTES. Set
+ * after the maps below. */
+#define RB_FLAGS(sz) sm_rb_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), (sz))
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -199,7 +199,7 @@ static __always_inline void emit_gap(struct sock *sk, const struct pend *p, __u6
     e->rport = p->rport;
     e->offset = offset;
     e->len = lost > 0xffffffffull ? 0xffffffffu : (__u32)lost;
-    bpf_ringbuf_submit(e, RB_FLAGS());
+    bpf_ringbuf_submit(e, RB_FLAGS(sizeof(*e)));
 }
 
 /* State of one call's copy loop (bpf_loop keeps the verifier's work per
@@ -233,9 +233,11 @@ static long copy_piece(__u32 i, void *arg)
     if (n > SM_SOCK_CHUNK)
         n = SM_SOCK_CHUNK;
     struct sm_sock_event *e;
+    __u32 cls;
     /* record sizes must be constants: three classes keep ring space use
      * within 4x of the payload */
     if (n <= SM_SOCK_SMALL) {
+        cls = SM_SOCK_SMALL;
         e = bpf_ringbuf_reserve(&events, sizeof(*e) + SM_SOCK_SMALL, 0);
         if (e) {
             __builtin_memcpy(e, &c->hdr, sizeof(*e));
@@ -244,6 +246,7 @@ static long copy_piece(__u32 i, void *arg)
                 e->type = SM_SOCK_GAP;
         }
     } else if (n <= SM_SOCK_MEDIUM) {
+        cls = SM_SOCK_MEDIUM;
         e = bpf_ringbuf_reserve(&events, sizeof(*e) + SM_SOCK_MEDIUM, 0);
         if (e) {
             __builtin_memcpy(e, &c->hdr, sizeof(*e));
@@ -252,6 +255,7 @@ static long copy_piece(__u32 i, void *arg)
                 e->type = SM_SOCK_GAP;
         }
     } else {
+        cls = SM_SOCK_CHUNK;
         e = bpf_ringbuf_reserve(&events, sizeof(*e) + SM_SOCK_CHUNK, 0);
         if (e) {
             __builtin_memcpy(e, &c->hdr, sizeof(*e));
@@ -264,7 +268,7 @@ static long copy_piece(__u32 i, void *arg)
         e->offset = c->offset + c->done;
         e->len = (__u32)n;
         e->ts_ns = bpf_ktime_get_ns();
-        bpf_ringbuf_submit(e, RB_FLAGS());
+        bpf_ringbuf_submit(e, RB_FLAGS(sizeof(*e) + cls));
     } else {
         count_drop();
     }
@@ -311,7 +315,7 @@ static __always_inline void emit_close(__u64 cookie, __u16 family, __u16 lport, 
     e->family = family;
     e->lport = lport;
     e->rport = rport;
-    bpf_ringbuf_submit(e, RB_FLAGS());
+    bpf_ringbuf_submit(e, RB_FLAGS(sizeof(*e)));
 }
 
 static __always_inline void leave(long ret)

@@ -19,9 +19,9 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set after the maps below; see SM_RB_WAKE_BYTES. */
-#define RB_FLAGS() (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= SM_RB_WAKE_BYTES ? \
-                    BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP)
+/* Submit flags for a record of sz bytes (what was reserved); see SM_RB_WAKE_BYTES. Set
+ * after the maps below. */
+#define RB_FLAGS(sz) sm_rb_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), (sz))
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -88,7 +88,7 @@ static __always_inline int emit(struct __sk_buff *skb, __u32 cap, __u32 cls, __u
             cap = 0;
     }
     e->caplen = cap;
-    bpf_ringbuf_submit(e, RB_FLAGS());
+    bpf_ringbuf_submit(e, RB_FLAGS(sizeof(*e) + cls));
     return 0;
 }
 

@@ -404,6 +404,8 @@ static int sock_run(struct agent_source *src, const struct agent_source_handler 
     agent_ebpf_streams_set_cb(ctx->ss, h->stream);
     while (!ctx->stop) {
         int n = ring_buffer__poll(ctx->rb, SM_RB_POLL_MS);
+        if (n == 0)   /* records submitted without a wakeup (SM_RB_WAKE_BYTES): epoll does not see them */
+            n = ring_buffer__consume(ctx->rb);
         if (n < 0 && n != -EINTR) {
             agent_ebpf_streams_close_all(ctx->ss, agent_ebpf_now_real());
             agent_ebpf_streams_set_cb(ctx->ss, NULL);

@@ -417,6 +417,8 @@ static int tc_run(struct agent_source *src, const struct agent_source_handler *h
     ctx->h = h;
     while (!ctx->stop) {
         int n = ring_buffer__poll(ctx->rb, SM_RB_POLL_MS);
+        if (n == 0)   /* records submitted without a wakeup (SM_RB_WAKE_BYTES): epoll does not see them */
+            n = ring_buffer__consume(ctx->rb);
         if (n < 0 && n != -EINTR) {
             ctx->h = NULL;
             return sm_errf(err, errlen, SM_EIO, "%s: ring buffer: %s", src->name, strerror(-n));

@@ -5,7 +5,11 @@ python HTTP servers; the agent's records must rebuild exactly the bytes of
 every TCP connection (compared with tshark's `follow,tcp,raw`), with one
 endOfMessage per request, and the URIs must match tshark's HTTP dissection.
 Then a live capture on lo is stopped with SIGTERM while a keep-alive
-connection is open: its records must be complete and closed.
+connection is open: its records must be complete and closed. And a live
+capture that fell behind (the agent stopped with SIGSTOP while a client
+talks, then SIGCONT and SIGTERM at once) still records every request and
+response the kernel captured before the SIGTERM, each once; and a single
+request on a quiet link is processed while the agent runs (every engine).
 Needs root (or CAP_NET_RAW) for tcpdump/libpcap: exits 77 otherwise."""
 import http.server
 import os
@@ -79,8 +83,14 @@ class Echo(http.server.BaseHTTPRequestHandler):
     do_PUT = do_POST
 
 
-def start_echo(port):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Echo)
+class FastEcho(Echo):
+    # no Nagle: the head and the body of a response (two writes) leave at once, not 40 ms
+    # apart (the client's delayed ACK)
+    disable_nagle_algorithm = True
+
+
+def start_echo(port, handler=Echo):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
 
@@ -295,6 +305,110 @@ def check_live_sigterm(tmp):
     print("live: SIGTERM flushed and closed the open connection (%d requests)" % len(reqs))
 
 
+def check_live_backlog(tmp, engine):
+    """The requests must come fast: while the agent is stopped, each 10 ms the kernel hands
+    over a partly filled ring block (pcap), so a slow trickle would fill the ring's blocks."""
+    port = free_port()
+    echo = start_echo(port, FastEcho)
+    out = os.path.join(tmp, "backlog-%s.log" % engine)
+    agent = subprocess.Popen([AGENT, "--engine", engine] + (["--interface", "lo"] if engine != "ebpf-socket" else []) +
+                             ["--port", str(port), "--output", out, "--stats-interval", "0"],
+                             stderr=subprocess.PIPE, text=True)
+    n = 200
+    try:
+        seen = []
+        while True:
+            line = agent.stderr.readline()
+            seen.append(line)
+            if "capturing" in line:
+                break
+            if not line or len(seen) > 20:
+                agent.kill()
+                if engine != "pcap":   # eBPF not built or not permitted here
+                    print("live backlog: %s not available: %s" % (engine, "".join(seen).strip()[-200:]))
+                    return
+                raise AssertionError("live capture did not start: " + "".join(seen).strip())
+        time.sleep(0.5)
+        agent.send_signal(signal.SIGSTOP)   # the capture falls behind: packets wait in the ring
+        try:
+            s = socket.create_connection(("127.0.0.1", port))
+            reqs, resps = [], b""
+            for i in range(n):
+                req = b"GET /backlog/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
+                s.sendall(req)
+                reqs.append(req)
+                want = b"hello from /backlog/%d\n" % i
+                while not resps.endswith(want):
+                    resps += s.recv(65536)
+            s.close()
+        finally:
+            agent.send_signal(signal.SIGCONT)
+            agent.send_signal(signal.SIGTERM)   # at once: nothing of the above was read yet
+        _, err = agent.communicate(timeout=60)
+        sys.stderr.write(err)
+        assert agent.returncode == 0, "agent exit %d" % agent.returncode
+    finally:
+        echo.shutdown()
+        if agent.poll() is None:
+            agent.kill()
+    conns = tslib.connections(tslib.read_records(out))
+    assert len(conns) == 1, "%d connections recorded, 1 expected" % len(conns)
+    c = list(conns.values())[0]
+    assert c["requests"] == reqs, "%d of %d requests recorded" % (len(c["requests"]), n)
+    assert c["s2c"] == resps, "%d of %d response bytes recorded" % (len(c["s2c"]), len(resps))
+    assert c["closes"] == 1, c["closes"]
+    print("live %s: a capture %d requests behind at SIGTERM recorded all of them" % (engine, n))
+
+
+def check_live_quiet(tmp, engine):
+    """One request on an otherwise quiet link is processed while the agent runs (not only at
+    shutdown): the eBPF programs wake user space only once 256 KiB wait, so the engines must
+    also read the ring when their poll times out."""
+    port, mport = free_port(), free_port()
+    echo = start_echo(port, FastEcho)
+    out = os.path.join(tmp, "quiet-%s.log" % engine)
+    agent = subprocess.Popen([AGENT, "--engine", engine] + (["--interface", "lo"] if engine != "ebpf-socket" else []) +
+                             ["--port", str(port), "--output", out, "--stats-interval", "0",
+                              "--metrics-listen", "127.0.0.1:%d" % mport], stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        while True:
+            line = agent.stderr.readline()
+            seen.append(line)
+            if "capturing" in line:
+                break
+            if not line or len(seen) > 20:
+                agent.kill()
+                if engine != "pcap":
+                    print("live quiet: %s not available: %s" % (engine, "".join(seen).strip()[-200:]))
+                    return
+                raise AssertionError("live capture did not start: " + "".join(seen).strip())
+        time.sleep(0.5)
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /quiet HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"hello from /quiet\n"):
+            data += s.recv(65536)
+        metrics = ""
+        deadline = time.time() + 20   # bounded wait, not a timing check
+        while time.time() < deadline:
+            metrics = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/metrics" % mport],
+                                     capture_output=True, text=True, timeout=10).stdout
+            if "searchmig_agent_requests_total 1\n" in metrics:
+                break
+            time.sleep(0.1)
+        s.close()
+        assert "searchmig_agent_requests_total 1\n" in metrics, "%s: the request was not processed" % engine
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=30)
+        assert agent.returncode == 0, "agent exit %d" % agent.returncode
+    finally:
+        echo.shutdown()
+        if agent.poll() is None:
+            agent.kill()
+    print("live %s: a single request on a quiet link processed while running" % engine)
+
+
 def main():
     for tool in ("tcpdump", "tshark", "curl", "protoc"):
         if not shutil.which(tool):
@@ -305,6 +419,9 @@ def main():
     try:
         check_offline(tmp)
         check_live_sigterm(tmp)
+        for engine in ("pcap", "ebpf-tc", "ebpf-socket"):
+            check_live_backlog(tmp, engine)
+            check_live_quiet(tmp, engine)
     finally:
         if not os.environ.get("SM_KEEP_TMP"):
             shutil.rmtree(tmp, ignore_errors=True)
