@@ -300,15 +300,25 @@ size_t sm_base64url_encode(const void *in, size_t n, char *out)
     return b64_encode(in, n, out, b64url, false);
 }
 
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
+/* standard and URL-safe alphabets; -1: not base64 */
+static const int8_t b64_tab[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, 62, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 int sm_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
 {
@@ -318,11 +328,24 @@ int sm_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
         n--;
     if (n % 4 == 1)
         return SM_EPROTO;
-    size_t o = 0;
+    const uint8_t *s = (const uint8_t *)in;
+    size_t o = 0, i = 0;
+    /* four characters, three bytes at a time (the replayer decodes every
+     * input record: a character at a time it showed in profiles) */
+    for (; i + 4 <= n; i += 4) {
+        int a = b64_tab[s[i]], b = b64_tab[s[i + 1]], c = b64_tab[s[i + 2]], d = b64_tab[s[i + 3]];
+        if ((a | b | c | d) < 0)
+            return SM_EPROTO;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        out[o] = (uint8_t)(v >> 16);
+        out[o + 1] = (uint8_t)(v >> 8);
+        out[o + 2] = (uint8_t)v;
+        o += 3;
+    }
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_val((unsigned char)in[i]);
+    for (; i < n; i++) {
+        int v = b64_tab[s[i]];
         if (v < 0)
             return SM_EPROTO;
         acc = acc << 6 | (uint32_t)v;

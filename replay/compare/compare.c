@@ -1,9 +1,11 @@
 /* Comparator: rules, ES/OS-aware body comparison, noise learning. */
 #include "compare/compare.h"
+#include "tuple/tuple.h"
 
 #include <sm/buf.h>
 #include <sm/err.h>
 #include <sm/mem.h>
+#include <sm/utf8.h>
 #include <sm/util.h>
 
 #include <ctype.h>
@@ -65,6 +67,7 @@ struct replay_cmp {
     const size_t *active;
     size_t nactive;
     struct jd_doc *doc;   /* for tuples given as jansson values */
+    struct sm_buf text;   /* replay_cmp_tuple_text(): copy parsed in place */
 };
 
 /* per-comparison state */
@@ -211,6 +214,7 @@ struct replay_cmp *replay_cmp_new(void)
     c->tol_abs = 1e-6;
     c->max_diffs = DEFAULT_MAX_DIFFS;
     c->doc = jd_doc_new();
+    sm_buf_init(&c->text, (size_t)1 << 31);
     if (!c->doc) {
         sm_free(c);
         return NULL;
@@ -238,6 +242,7 @@ void replay_cmp_free(struct replay_cmp *c)
         sm_free(c->cache[i].idx);
     replay_transform_free(c->renames);
     jd_doc_free(c->doc);
+    sm_buf_free(&c->text);
     sm_free(c);
 }
 
@@ -962,48 +967,106 @@ static void compare_bodies(struct ctx *x, const struct jd_val *tuple, const stru
     x->nauto = 0;
 }
 
+/* The comparison of one tuple; x->diffs (when wanted) is left to the caller. */
+struct verdict {
+    enum replay_cmp_class cls;
+    char ep[ENDPOINT_LEN];
+    const struct jd_val *src, *tgt;
+    int ss, ts;
+};
+
+static void classify(struct replay_cmp *c, const struct jd_val *tuple, struct ctx *x, bool want_diffs,
+                     struct verdict *v)
+{
+    request_endpoint(tuple, v->ep, sizeof(v->ep));
+    v->src = jd_get(tuple, "sourceResponse");
+    v->tgt = replay_cmp_jd_target_response(tuple);
+    v->ss = replay_cmp_jd_status(v->src);
+    v->ts = replay_cmp_jd_status(v->tgt);
+    x->c = c;
+    x->depth = 0;
+    x->diffs = want_diffs ? json_array() : NULL;
+    x->ndiffs = 0;
+    x->max = c->max_diffs;
+    x->learn = false;
+    x->auto_id_root = false;
+    x->auto_ids = NULL;
+    x->nauto = 0;
+    if (!v->tgt)
+        v->cls = REPLAY_CMP_TARGET_ERROR;
+    else if (!v->src)
+        v->cls = REPLAY_CMP_NO_SOURCE;
+    else if (v->ss != v->ts)
+        v->cls = REPLAY_CMP_STATUS;
+    else {
+        refresh_active(c, v->ep);
+        compare_bodies(x, tuple, v->src, v->tgt, v->ep);
+        v->cls = x->ndiffs ? REPLAY_CMP_BODY : REPLAY_CMP_SAME;
+    }
+}
+
 enum replay_cmp_class replay_cmp_tuple_jd(struct replay_cmp *c, const struct jd_val *tuple, json_t **out)
 {
-    char ep[ENDPOINT_LEN];
-    request_endpoint(tuple, ep, sizeof(ep));
-    const struct jd_val *src = jd_get(tuple, "sourceResponse");
-    const struct jd_val *tgt = replay_cmp_jd_target_response(tuple);
-    int ss = replay_cmp_jd_status(src), ts = replay_cmp_jd_status(tgt);
-    enum replay_cmp_class cls;
     struct ctx x;
-    x.c = c;
-    x.depth = 0;
-    x.diffs = out ? json_array() : NULL;
-    x.ndiffs = 0;
-    x.max = c->max_diffs;
-    x.learn = false;
-    x.auto_id_root = false;
-    x.auto_ids = NULL;
-    x.nauto = 0;
-    if (!tgt)
-        cls = REPLAY_CMP_TARGET_ERROR;
-    else if (!src)
-        cls = REPLAY_CMP_NO_SOURCE;
-    else if (ss != ts)
-        cls = REPLAY_CMP_STATUS;
-    else {
-        refresh_active(c, ep);
-        compare_bodies(&x, tuple, src, tgt, ep);
-        cls = x.ndiffs ? REPLAY_CMP_BODY : REPLAY_CMP_SAME;
-    }
+    struct verdict v;
+    classify(c, tuple, &x, out != NULL, &v);
     if (out) {
         json_t *o = json_object();
-        json_object_set_new(o, "result", json_string(class_names[cls]));
-        json_object_set_new(o, "endpoint", json_string(ep));
-        if (src)
-            json_object_set_new(o, "source_status", json_integer(ss));
-        if (tgt)
-            json_object_set_new(o, "target_status", json_integer(ts));
+        json_object_set_new(o, "result", json_string(class_names[v.cls]));
+        json_object_set_new(o, "endpoint", json_string(v.ep));
+        if (v.src)
+            json_object_set_new(o, "source_status", json_integer(v.ss));
+        if (v.tgt)
+            json_object_set_new(o, "target_status", json_integer(v.ts));
         json_object_set_new(o, "num_differences", json_integer((json_int_t)x.ndiffs));
         json_object_set_new(o, "differences", x.diffs);
         *out = o;
     }
-    return cls;
+    return v.cls;
+}
+
+static int put_int(struct sm_buf *o, int64_t v)
+{
+    char num[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        num[sizeof(num) - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        num[sizeof(num) - 1 - n++] = '-';
+    return sm_buf_append(o, num + sizeof(num) - n, n);
+}
+
+/* The "comparison" object of replay_cmp_tuple_jd() written straight to out
+ * (same bytes as replay_tuple_dump() of it): building it as jansson values
+ * and serialising them cost as much as the comparison itself. */
+static enum replay_cmp_class tuple_jd_text(struct replay_cmp *c, const struct jd_val *tuple, struct sm_buf *out)
+{
+    struct ctx x;
+    struct verdict v;
+    classify(c, tuple, &x, true, &v);
+    size_t mark = out->len, el = strlen(v.ep);
+    int rc = sm_buf_append_str(out, "{\"result\":");
+    if (!rc)
+        rc = replay_tuple_dump_str(out, class_names[v.cls], strlen(class_names[v.cls]));
+    if (!rc && sm_utf8_valid(v.ep, el) && !(rc = sm_buf_append_str(out, ",\"endpoint\":")))
+        rc = replay_tuple_dump_str(out, v.ep, el);
+    if (!rc && v.src && !(rc = sm_buf_append_str(out, ",\"source_status\":")))
+        rc = put_int(out, v.ss);
+    if (!rc && v.tgt && !(rc = sm_buf_append_str(out, ",\"target_status\":")))
+        rc = put_int(out, v.ts);
+    if (!rc && !(rc = sm_buf_append_str(out, ",\"num_differences\":")))
+        rc = put_int(out, (int64_t)x.ndiffs);
+    if (!rc && x.diffs && !(rc = sm_buf_append_str(out, ",\"differences\":")))
+        rc = replay_tuple_dump(x.diffs, out);
+    if (!rc)
+        rc = sm_buf_append(out, "}", 1);
+    if (rc)
+        out->len = mark;
+    json_decref(x.diffs);
+    return v.cls;
 }
 
 enum replay_cmp_class replay_cmp_tuple(struct replay_cmp *c, const json_t *tuple, json_t **out)
@@ -1016,6 +1079,112 @@ enum replay_cmp_class replay_cmp_tuple(struct replay_cmp *c, const json_t *tuple
         return REPLAY_CMP_TARGET_ERROR;
     }
     return replay_cmp_tuple_jd(c, t, out);
+}
+
+enum replay_cmp_class replay_cmp_tuple_text(struct replay_cmp *c, const char *text, size_t len, const char *tail,
+                                            struct sm_buf *out)
+{
+    size_t tl = tail ? strlen(tail) : 0;
+    sm_buf_reset(&c->text);
+    if (!sm_buf_reserve(&c->text, len + tl + 1)) {
+        char *buf = (char *)c->text.data;
+        memcpy(buf, text, len);
+        if (tl)
+            memcpy(buf + len, tail, tl);
+        jd_doc_reset(c->doc);
+        const struct jd_val *t = jd_parse(c->doc, buf, len + tl);
+        if (t)
+            return tuple_jd_text(c, t, out);
+    }
+    /* deeper than jd_parse's nesting limit (or out of memory): through jansson */
+    enum replay_cmp_class cls = REPLAY_CMP_TARGET_ERROR;
+    sm_buf_reset(&c->text);
+    if (sm_buf_append(&c->text, text, len) || (tl && sm_buf_append(&c->text, tail, tl)))
+        return cls;
+    json_error_t je;
+    json_t *v = json_loadb((const char *)c->text.data, c->text.len, JSON_ALLOW_NUL, &je);
+    json_t *cmp = NULL;
+    if (v) {
+        cls = replay_cmp_tuple(c, v, &cmp);
+        size_t mark = out->len;
+        if (cmp && replay_tuple_dump(cmp, out))
+            out->len = mark;
+    }
+    json_decref(cmp);
+    json_decref(v);
+    return cls;
+}
+
+static void jd_set_str(struct jd_val *v, const char *s, size_t n)
+{
+    v->type = JD_STRING;
+    v->n = (uint32_t)n;
+    v->u.s = s;
+}
+
+int replay_cmp_tuple_parts(struct replay_cmp *c, const struct replay_cmp_part *req, const struct replay_cmp_part *src,
+                           const struct replay_cmp_part *tgt, struct sm_buf *out)
+{
+    const struct replay_cmp_part *ps[3] = { req, src, tgt };
+    static const char *const keys[3] = { "sourceRequest", "sourceResponse", "targetResponses" };
+    struct jd_val msgs[3], members[3][6], root_items[6], tr;
+    size_t total = 1;
+    for (int i = 0; i < 3; i++)
+        if (ps[i]->present)
+            total += ps[i]->len + 1;
+    sm_buf_reset(&c->text);
+    if (sm_buf_reserve(&c->text, total))
+        return -1;
+    jd_doc_reset(c->doc);
+    char *buf = (char *)c->text.data;
+    size_t off = 0, nroot = 0;
+    for (int i = 0; i < 3; i++) {
+        const struct replay_cmp_part *p = ps[i];
+        if (!p->present)
+            continue;
+        memcpy(buf + off, p->json, p->len);    /* parsed in place; buf[off + len] is the gap */
+        const struct jd_val *v = jd_parse(c->doc, buf + off, p->len);
+        off += p->len + 1;
+        if (!v)
+            return -1;
+        if (!p->payload_only) {
+            msgs[i] = *v;
+        } else {
+            size_t n = 0;
+            struct jd_val *m = members[i];
+            if (p->is_request) {
+                size_t l;
+                if (p->method && sm_utf8_valid(p->method, l = strlen(p->method))) {
+                    jd_set_str(&m[2 * n], "Method", 6);
+                    jd_set_str(&m[2 * n++ + 1], p->method, l);
+                }
+                if (p->uri && sm_utf8_valid(p->uri, l = strlen(p->uri))) {
+                    jd_set_str(&m[2 * n], "Request-URI", 11);
+                    jd_set_str(&m[2 * n++ + 1], p->uri, l);
+                }
+            } else {
+                jd_set_str(&m[2 * n], "Status-Code", 11);
+                m[2 * n + 1].type = JD_INT;
+                m[2 * n++ + 1].u.i = p->status;
+            }
+            jd_set_str(&m[2 * n], "payload", 7);
+            m[2 * n++ + 1] = *v;
+            msgs[i].type = JD_OBJECT;
+            msgs[i].n = (uint32_t)n;
+            msgs[i].u.items = m;
+        }
+        if (i < 2) {
+            jd_set_str(&root_items[2 * nroot], keys[i], strlen(keys[i]));
+            root_items[2 * nroot++ + 1] = msgs[i];
+        }
+    }
+    tr.type = JD_ARRAY;
+    tr.n = tgt->present ? 1 : 0;
+    tr.u.items = tgt->present ? &msgs[2] : NULL;
+    jd_set_str(&root_items[2 * nroot], keys[2], strlen(keys[2]));
+    root_items[2 * nroot++ + 1] = tr;
+    struct jd_val root = { .type = JD_OBJECT, .n = (uint32_t)nroot, .u.items = root_items };
+    return (int)tuple_jd_text(c, &root, out);
 }
 
 size_t replay_cmp_learn_pair(struct replay_cmp *c, const json_t *tuple_a, const json_t *tuple_b)

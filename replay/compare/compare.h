@@ -65,6 +65,30 @@ int replay_cmp_set_index_renames(struct replay_cmp *c, const struct sm_strlist *
 struct jd_val;
 /* Same on a tuple parsed with jd_parse() (compare/jdoc.h): the fast path. */
 enum replay_cmp_class replay_cmp_tuple_jd(struct replay_cmp *c, const struct jd_val *tuple, json_t **out);
+/* Same on a serialised tuple: the text text[0..len) followed by tail (may be
+ * NULL; e.g. the closing brace of a tuple still being written). The
+ * "comparison" object is appended to out as JSON (the bytes
+ * replay_tuple_dump() gives for replay_cmp_tuple_jd()'s), nothing on error. */
+struct sm_buf;
+enum replay_cmp_class replay_cmp_tuple_text(struct replay_cmp *c, const char *text, size_t len, const char *tail,
+                                            struct sm_buf *out);
+/* One message of a tuple for replay_cmp_tuple_parts(), absent unless present:
+ * json[0..len) is the message's JSON or, with payload_only, only the value of
+ * its "payload", the members the comparison reads besides it given as
+ * method/uri (a request; left out when NULL or not UTF-8) or status. */
+struct replay_cmp_part {
+    bool present, payload_only, is_request;
+    const char *json;
+    size_t len;
+    const char *method, *uri;
+    int status;
+};
+/* replay_cmp_tuple_text() on {"sourceRequest":req,"sourceResponse":src,
+ * "targetResponses":[tgt]} without writing and parsing that text: only the
+ * JSON parts are parsed. Returns the class, or -1 (nothing appended) when a
+ * part does not parse with jd_parse() (nesting limit): use the text form. */
+int replay_cmp_tuple_parts(struct replay_cmp *c, const struct replay_cmp_part *req, const struct replay_cmp_part *src,
+                           const struct replay_cmp_part *tgt, struct sm_buf *out);
 /* Compares one tuple and returns its class; *out (if not NULL) receives a
  * new "comparison" object. The tuple is not modified. */
 enum replay_cmp_class replay_cmp_tuple(struct replay_cmp *c, const json_t *tuple, json_t **out);

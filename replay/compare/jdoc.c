@@ -132,7 +132,17 @@ static bool hex4(const char *s, const char *end, unsigned *out)
 static bool parse_string(struct parser *ps, struct jd_val *v)
 {
     char *r = ++ps->p, *w = r, *start = r, *end = ps->end;
-    /* fast scan for the common case: no escapes */
+    /* fast scan for the common case: no escapes; eight bytes at a time
+     * (any '"', '\\' or control byte among them stops it) */
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - r >= 8) {
+        uint64_t x;
+        memcpy(&x, r, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs)
+            break;
+        r += 8;
+    }
     while (r < end && *r != '"' && *r != '\\' && (unsigned char)*r >= 0x20)
         r++;
     w = r;

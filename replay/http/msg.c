@@ -4,6 +4,7 @@
 #include <sm/mem.h>
 
 #include <http_parser.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -11,87 +12,154 @@
 
 #define MAX_HEADERS 256
 
+/* Parser state: the request target or reason phrase and every header name
+ * and value go NUL-terminated into one buffer, which becomes the message's
+ * string block (msg->strs) once the headers are complete; header strings
+ * are recorded as offsets until then (the buffer moves as it grows). */
 struct pstate {
     struct replay_http_msg *msg;
-    struct sm_buf url, status, field, value, body;
-    bool in_value;
+    struct sm_buf text, body;
+    size_t start_off;            /* request target or reason phrase */
+    bool start_seen, start_open;
+    int hstate;                  /* 0: no header open, 1: in its name, 2: in its value */
+    size_t nh, hcap;
+    size_t (*hoff)[2];           /* name and value offsets: hsmall, or allocated past 32 */
+    size_t hsmall[32][2];
     bool head;       /* response to a HEAD request: no body */
 };
 
-static int flush_header(struct pstate *ps)
+static int close_start(struct pstate *ps)
 {
-    if (!ps->field.len)
+    if (!ps->start_open)
         return 0;
-    struct replay_http_msg *m = ps->msg;
-    if (m->n_headers >= MAX_HEADERS)
-        return -1;
-    struct replay_header *nh = sm_realloc(m->headers, (m->n_headers + 1) * sizeof(*nh));
-    if (!nh)
-        return -1;
-    m->headers = nh;
-    nh[m->n_headers].name = sm_strndup((char *)ps->field.data, ps->field.len);
-    nh[m->n_headers].value = sm_strndup(ps->value.len ? (char *)ps->value.data : "", ps->value.len);
-    if (!nh[m->n_headers].name || !nh[m->n_headers].value) {
-        sm_free(nh[m->n_headers].name);
-        sm_free(nh[m->n_headers].value);
-        return -1;
+    ps->start_open = false;
+    return sm_buf_append(&ps->text, "", 1) ? -1 : 0;
+}
+
+/* ends the open header (name and value NUL-terminated); an empty name is
+ * dropped, as before */
+static int end_header(struct pstate *ps)
+{
+    if (!ps->hstate)
+        return 0;
+    if (ps->hstate == 1) {
+        if (sm_buf_append(&ps->text, "", 1))
+            return -1;
+        ps->hoff[ps->nh][1] = ps->text.len;
     }
-    m->n_headers++;
-    sm_buf_reset(&ps->field);
-    sm_buf_reset(&ps->value);
-    ps->in_value = false;
+    if (sm_buf_append(&ps->text, "", 1))
+        return -1;
+    if (ps->hoff[ps->nh][1] - 1 > ps->hoff[ps->nh][0])
+        ps->nh++;
+    ps->hstate = 0;
     return 0;
+}
+
+/* the former per-part caps: request target and header name 64 KiB,
+ * reason phrase 1 KiB, header value 1 MiB */
+static int append_capped(struct pstate *ps, size_t from, size_t cap, const char *at, size_t n)
+{
+    if (ps->text.len - from + n > cap)
+        return -1;
+    return sm_buf_append(&ps->text, at, n) ? -1 : 0;
+}
+
+static int on_start(struct pstate *ps, const char *at, size_t n)
+{
+    if (!ps->start_seen) {
+        ps->start_seen = ps->start_open = true;
+        ps->start_off = ps->text.len;
+    }
+    return append_capped(ps, ps->start_off, ps->msg->is_request ? 64 << 10 : 1 << 10, at, n);
 }
 
 static int on_url(http_parser *p, const char *at, size_t n)
 {
-    struct pstate *ps = p->data;
-    return sm_buf_append(&ps->url, at, n) ? -1 : 0;
+    return on_start(p->data, at, n);
 }
 
 static int on_status(http_parser *p, const char *at, size_t n)
 {
-    struct pstate *ps = p->data;
-    return sm_buf_append(&ps->status, at, n) ? -1 : 0;
+    return on_start(p->data, at, n);
 }
 
 static int on_field(http_parser *p, const char *at, size_t n)
 {
     struct pstate *ps = p->data;
-    if (ps->in_value && flush_header(ps))
-        return -1;
-    return sm_buf_append(&ps->field, at, n) ? -1 : 0;
+    if (ps->hstate != 1) {
+        if (close_start(ps) || end_header(ps) || ps->nh >= MAX_HEADERS)
+            return -1;
+        if (ps->nh == ps->hcap) {
+            size_t nc = ps->hcap * 2 > MAX_HEADERS ? MAX_HEADERS : ps->hcap * 2;
+            size_t(*nhoff)[2] = sm_malloc(nc * sizeof(*nhoff));
+            if (!nhoff)
+                return -1;
+            memcpy(nhoff, ps->hoff, ps->nh * sizeof(*nhoff));
+            if (ps->hoff != ps->hsmall)
+                sm_free(ps->hoff);
+            ps->hoff = nhoff;
+            ps->hcap = nc;
+        }
+        ps->hoff[ps->nh][0] = ps->text.len;
+        ps->hstate = 1;
+    }
+    return append_capped(ps, ps->hoff[ps->nh][0], 64 << 10, at, n);
 }
 
 static int on_value(http_parser *p, const char *at, size_t n)
 {
     struct pstate *ps = p->data;
-    ps->in_value = true;
-    return sm_buf_append(&ps->value, at, n) ? -1 : 0;
+    if (ps->hstate == 1) {
+        if (sm_buf_append(&ps->text, "", 1))
+            return -1;
+        ps->hoff[ps->nh][1] = ps->text.len;
+        ps->hstate = 2;
+    }
+    return append_capped(ps, ps->hoff[ps->nh][1], 1 << 20, at, n);
 }
 
 static int on_headers_complete(http_parser *p)
 {
     struct pstate *ps = p->data;
-    if (flush_header(ps))
-        return -1;
     struct replay_http_msg *m = ps->msg;
+    if (close_start(ps) || end_header(ps))
+        return -1;
+    if (!ps->start_seen) {             /* "" when the parser gave none */
+        ps->start_off = ps->text.len;
+        if (sm_buf_append(&ps->text, "", 1))
+            return -1;
+    }
+    size_t method_off = ps->text.len;   /* the method in the block too */
+    if (m->is_request && sm_buf_append_str(&ps->text, http_method_str((enum http_method)p->method)))
+        return -1;
+    if (m->is_request && sm_buf_append(&ps->text, "", 1))
+        return -1;
+    if (ps->nh && !(m->headers = sm_malloc(ps->nh * sizeof(*m->headers))))
+        return -1;
+    size_t len;
+    m->strs = (char *)sm_buf_steal(&ps->text, &len);
+    m->strs_len = len;
+    for (size_t i = 0; i < ps->nh; i++) {
+        m->headers[i].name = m->strs + ps->hoff[i][0];
+        m->headers[i].value = m->strs + ps->hoff[i][1];
+    }
+    m->n_headers = ps->nh;
     m->http_major = p->http_major;
     m->http_minor = p->http_minor;
     if (m->is_request) {
-        m->method = sm_strdup(http_method_str((enum http_method)p->method));
-        m->uri = sm_strndup(ps->url.len ? (char *)ps->url.data : "", ps->url.len);
-        if (!m->method || !m->uri)
-            return -1;
+        m->method = m->strs + method_off;
+        m->uri = m->strs + ps->start_off;
     } else {
         m->status = (int)p->status_code;
-        m->reason = sm_strndup(ps->status.len ? (char *)ps->status.data : "", ps->status.len);
-        if (!m->reason)
-            return -1;
+        m->reason = m->strs + ps->start_off;
         /* a response to HEAD has no body, whatever its headers say */
         if (ps->head)
             return 1;
     }
+    /* the body in one allocation when its length is known */
+    if (p->content_length > 0 && p->content_length != ULLONG_MAX && p->content_length < ((uint64_t)1 << 31) &&
+        sm_buf_reserve(&ps->body, (size_t)p->content_length + 1))
+        return -1;
     return 0;
 }
 
@@ -110,17 +178,25 @@ static int on_complete(http_parser *p)
     return 0;
 }
 
+/* frees a string of msg unless it lies in its block */
+static void str_free(const struct replay_http_msg *msg, char *s)
+{
+    if (s && !(msg->strs && s >= msg->strs && s < msg->strs + msg->strs_len))
+        sm_free(s);
+}
+
 void replay_http_msg_free(struct replay_http_msg *msg)
 {
-    sm_free(msg->method);
-    sm_free(msg->uri);
-    sm_free(msg->reason);
+    str_free(msg, msg->method);
+    str_free(msg, msg->uri);
+    str_free(msg, msg->reason);
     for (size_t i = 0; i < msg->n_headers; i++) {
-        sm_free(msg->headers[i].name);
-        sm_free(msg->headers[i].value);
+        str_free(msg, msg->headers[i].name);
+        str_free(msg, msg->headers[i].value);
     }
     sm_free(msg->headers);
     sm_free(msg->body);
+    sm_free(msg->strs);
     memset(msg, 0, sizeof(*msg));
 }
 
@@ -129,11 +205,21 @@ int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const ch
 {
     memset(msg, 0, sizeof(*msg));
     msg->is_request = is_request;
-    struct pstate ps = { .msg = msg };
-    sm_buf_init(&ps.url, 64 << 10);
-    sm_buf_init(&ps.status, 1 << 10);
-    sm_buf_init(&ps.field, 64 << 10);
-    sm_buf_init(&ps.value, 1 << 20);
+    struct pstate ps;             /* hsmall left uninitialised: written before read */
+    ps.msg = msg;
+    ps.start_off = 0;
+    ps.start_seen = ps.start_open = false;
+    ps.hstate = 0;
+    ps.nh = 0;
+    ps.hcap = sizeof(ps.hsmall) / sizeof(ps.hsmall[0]);
+    ps.hoff = ps.hsmall;
+    ps.head = false;
+    sm_buf_init(&ps.text, (size_t)1 << 31);    /* parts capped in append_capped() */
+    /* the strings take at most the message's bytes plus their NULs; one
+     * allocation for the usual header block, not a growing one (nor 512
+     * bytes for a 100-byte message: queued requests hold these blocks) */
+    if (sm_buf_reserve(&ps.text, len < 448 ? len + 64 : 512))
+        return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
     sm_buf_init(&ps.body, (size_t)1 << 31);
     if (!is_request && req_method && !strcasecmp(req_method, "HEAD"))
         ps.head = true;
@@ -165,11 +251,10 @@ int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const ch
     }
     if (!rc && ps.body.len)
         msg->body = sm_buf_steal(&ps.body, &msg->body_len);
-    sm_buf_free(&ps.url);
-    sm_buf_free(&ps.status);
-    sm_buf_free(&ps.field);
-    sm_buf_free(&ps.value);
+    sm_buf_free(&ps.text);
     sm_buf_free(&ps.body);
+    if (ps.hoff != ps.hsmall)
+        sm_free(ps.hoff);
     if (rc)
         replay_http_msg_free(msg);
     return rc;
@@ -188,8 +273,8 @@ size_t replay_http_remove_header(struct replay_http_msg *msg, const char *name)
     size_t o = 0, removed = 0;
     for (size_t i = 0; i < msg->n_headers; i++) {
         if (!strcasecmp(msg->headers[i].name, name)) {
-            sm_free(msg->headers[i].name);
-            sm_free(msg->headers[i].value);
+            str_free(msg, msg->headers[i].name);
+            str_free(msg, msg->headers[i].value);
             removed++;
         } else {
             msg->headers[o++] = msg->headers[i];
@@ -206,13 +291,13 @@ int replay_http_set_header(struct replay_http_msg *msg, const char *name, const 
             char *v = sm_strdup(value);
             if (!v)
                 return SM_ENOMEM;
-            sm_free(msg->headers[i].value);
+            str_free(msg, msg->headers[i].value);
             msg->headers[i].value = v;
             /* drop later duplicates */
             for (size_t j = msg->n_headers; j-- > i + 1;)
                 if (!strcasecmp(msg->headers[j].name, name)) {
-                    sm_free(msg->headers[j].name);
-                    sm_free(msg->headers[j].value);
+                    str_free(msg, msg->headers[j].name);
+                    str_free(msg, msg->headers[j].value);
                     memmove(&msg->headers[j], &msg->headers[j + 1], (msg->n_headers - j - 1) * sizeof(*msg->headers));
                     msg->n_headers--;
                 }
@@ -254,7 +339,7 @@ int replay_http_set_uri(struct replay_http_msg *msg, const char *uri)
     char *u = sm_strdup(uri);
     if (!u)
         return SM_ENOMEM;
-    sm_free(msg->uri);
+    str_free(msg, msg->uri);
     msg->uri = u;
     return SM_OK;
 }
@@ -326,18 +411,39 @@ int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_m
     dst->status = src->status;
     dst->was_chunked = src->was_chunked;
     dst->complete = src->complete;
-    bool ok = (!src->method || (dst->method = sm_strdup(src->method))) &&
-              (!src->uri || (dst->uri = sm_strdup(src->uri))) &&
-              (!src->reason || (dst->reason = sm_strdup(src->reason)));
+    /* every string in one block */
+    size_t total = (src->method ? strlen(src->method) + 1 : 0) + (src->uri ? strlen(src->uri) + 1 : 0) +
+                   (src->reason ? strlen(src->reason) + 1 : 0);
+    for (size_t i = 0; i < src->n_headers; i++)
+        total += strlen(src->headers[i].name) + strlen(src->headers[i].value) + 2;
+    bool ok = true;
+    if (total) {
+        ok = (dst->strs = sm_malloc(total)) != NULL;
+        dst->strs_len = total;
+    }
+    char *w = dst->strs;
+#define COPY_STR(to, from)                     \
+    do {                                       \
+        size_t l_ = strlen(from) + 1;          \
+        memcpy(w, from, l_);                   \
+        (to) = w;                              \
+        w += l_;                               \
+    } while (0)
+    if (ok && src->method)
+        COPY_STR(dst->method, src->method);
+    if (ok && src->uri)
+        COPY_STR(dst->uri, src->uri);
+    if (ok && src->reason)
+        COPY_STR(dst->reason, src->reason);
     if (ok && src->n_headers) {
-        ok = (dst->headers = sm_calloc(src->n_headers, sizeof(*dst->headers))) != NULL;
+        ok = (dst->headers = sm_malloc(src->n_headers * sizeof(*dst->headers))) != NULL;
         for (size_t i = 0; ok && i < src->n_headers; i++) {
-            dst->headers[i].name = sm_strdup(src->headers[i].name);
-            dst->headers[i].value = sm_strdup(src->headers[i].value);
+            COPY_STR(dst->headers[i].name, src->headers[i].name);
+            COPY_STR(dst->headers[i].value, src->headers[i].value);
             dst->n_headers = i + 1;
-            ok = dst->headers[i].name && dst->headers[i].value;
         }
     }
+#undef COPY_STR
     if (ok && src->body) {
         ok = (dst->body = sm_malloc(src->body_len + 1)) != NULL;
         if (ok) {

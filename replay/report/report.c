@@ -4,7 +4,9 @@
 #include "report/report.h"
 
 #include "compare/jdoc.h"
+#include "tuple/tuple.h"
 
+#include <sm/buf.h>
 #include <sm/err.h>
 #include <sm/mem.h>
 #include <sm/util.h>
@@ -740,22 +742,71 @@ void replay_live_compare_fini(struct replay_live_compare *lc)
 {
     replay_cmp_free(lc->cmp);
     lc->cmp = NULL;
+    sm_buf_free(&lc->view);
 }
 
-void replay_live_compare_hook(void *arg, json_t *tuple, const struct replay_http_msg *src_resp,
-                              const struct replay_http_msg *tgt_resp)
+static void cmp_part(struct replay_cmp_part *cp, const struct sm_buf *line, const struct replay_tuple_part *pt)
 {
-    (void)src_resp;
-    (void)tgt_resp;
-    struct replay_live_compare *lc = arg;
-    json_t *cmp = NULL;
-    if (!lc->cmp)
+    memset(cp, 0, sizeof(*cp));
+    if (!(cp->present = pt->msg != NULL))
         return;
-    enum replay_cmp_class cls = replay_cmp_tuple(lc->cmp, tuple, &cmp);
-    lc->counts[cls]++;
-    if (cmp)
-        json_object_set_new(tuple, "comparison", cmp);
-    json_object_set_new(tuple, REPLAY_REPORT_TIME_KEY, json_integer((json_int_t)sm_wall_ms()));
+    cp->is_request = pt->msg->is_request;
+    if (pt->payload_off == SIZE_MAX || pt->payload_off >= pt->off + pt->len) {
+        cp->json = (const char *)line->data + pt->off;     /* the whole message */
+        cp->len = pt->len;
+        return;
+    }
+    cp->payload_only = true;
+    cp->json = (const char *)line->data + pt->payload_off;
+    cp->len = pt->off + pt->len - 1 - pt->payload_off;
+    cp->method = pt->msg->method;
+    cp->uri = pt->msg->uri;
+    cp->status = pt->msg->status;
+}
+
+int replay_live_compare_tuple(struct replay_cmp *cmp, struct sm_buf *view, const struct sm_buf *line,
+                              const struct replay_tuple_parts *parts, struct sm_buf *out)
+{
+    struct replay_cmp_part p[3];
+    cmp_part(&p[0], line, &parts->req);
+    cmp_part(&p[1], line, &parts->src);
+    cmp_part(&p[2], line, &parts->tgt);
+    int cls = replay_cmp_tuple_parts(cmp, &p[0], &p[1], &p[2], out);
+    if (cls >= 0)
+        return cls;
+    /* a part too deep for jd_parse(): the view as text, which falls back to jansson */
+    if (!view->max)
+        sm_buf_init(view, (size_t)1 << 31);
+    sm_buf_reset(view);
+    if (replay_tuple_cmp_view(line, parts, view))
+        return -1;
+    return (int)replay_cmp_tuple_text(cmp, (const char *)view->data, view->len, NULL, out);
+}
+
+void replay_live_compare_hook(void *arg, struct sm_buf *line, const struct replay_tuple_parts *parts)
+{
+    struct replay_live_compare *lc = arg;
+    if (lc->cmp) {
+        size_t mark = line->len;
+        if (!sm_buf_append_str(line, ",\"comparison\":")) {
+            size_t before = line->len;
+            int cls = replay_live_compare_tuple(lc->cmp, &lc->view, line, parts, line);
+            if (cls >= 0)
+                lc->counts[cls]++;
+            if (line->len == before)
+                line->len = mark;           /* no comparison object (out of memory) */
+        }
+    }
+    /* the integer by hand: sm_buf_printf() costs a vsnprintf per tuple */
+    char num[32];
+    size_t n = 0;
+    uint64_t ms = sm_wall_ms();
+    do {
+        num[sizeof(num) - 1 - n++] = (char)('0' + ms % 10);
+        ms /= 10;
+    } while (ms);
+    if (!sm_buf_append_str(line, ",\"" REPLAY_REPORT_TIME_KEY "\":"))
+        sm_buf_append(line, num + sizeof(num) - n, n);
 }
 
 void replay_live_compare_summary(const struct replay_live_compare *lc, FILE *out, const char *summary_json)

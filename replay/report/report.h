@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include <sm/buf.h>
+
 #include "compare/compare.h"
 
 /* Key added beside the MA keys by the live replay: wall-clock time (ms since
@@ -48,16 +50,23 @@ int replay_report_read_tuples_jd(const char *path, void (*fn)(void *arg, const s
 struct replay_live_compare {
     struct replay_cmp *cmp;
     uint64_t counts[REPLAY_CMP_NCLASSES];
+    struct sm_buf view;            /* scratch of replay_live_compare_tuple() */
 };
 /* Sets up lc with the default rules, rules_file (may be NULL) and the
  * replay's index renames (may be NULL); on error lc holds nothing. */
 int replay_live_compare_init(struct replay_live_compare *lc, const char *rules_file,
                              const struct sm_strlist *renames, char *err, size_t errlen);
 void replay_live_compare_fini(struct replay_live_compare *lc);
-/* Signature of replay_engine_cfg.compare; arg is a struct replay_live_compare. */
-struct replay_http_msg;
-void replay_live_compare_hook(void *arg, json_t *tuple, const struct replay_http_msg *src_resp,
-                              const struct replay_http_msg *tgt_resp);
+/* Signature of replay_engine_cfg.compare; arg is a struct replay_live_compare.
+ * Appends ",\"comparison\":{...}" (replay_live_compare_tuple()) and
+ * ",\"replayedAtMs\":N" to the unterminated tuple in line. */
+struct replay_tuple_parts;
+void replay_live_compare_hook(void *arg, struct sm_buf *line, const struct replay_tuple_parts *parts);
+/* The hook's comparison: appends the "comparison" object of the tuple in line
+ * (parts as for the hook) to out and returns its class (-1: none, out of
+ * memory). view is a scratch buffer (zeroed before first use). */
+int replay_live_compare_tuple(struct replay_cmp *cmp, struct sm_buf *view, const struct sm_buf *line,
+                              const struct replay_tuple_parts *parts, struct sm_buf *out);
 /* Prints per-class counts and adds them as "comparison" to the summary JSON
  * file when summary_json is not NULL. */
 void replay_live_compare_summary(const struct replay_live_compare *lc, FILE *out, const char *summary_json);

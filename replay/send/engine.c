@@ -7,6 +7,7 @@
 #include <sm/mem.h>
 #include <sm/opt.h>
 #include <sm/sigv4.h>
+#include <sm/utf8.h>
 #include <sm/util.h>
 
 #include <arpa/inet.h>
@@ -36,6 +37,8 @@
 #include <time.h>
 
 #define LAG_SAMPLES 65536
+#define TUPLE_BATCH 64
+#define TUPLE_WAIT_NS 1000000L
 
 struct rconn;
 struct tconn;
@@ -141,7 +144,13 @@ struct replay_engine {
      * tuple thread builds and writes their tuples outside the engine lock;
      * tlock serialises the comparison hook and the writer. */
     struct job *done, *done_tail;
+    size_t done_n;                 /* jobs on the done list */
     unsigned done_busy;            /* batches being written */
+    unsigned done_waiters;         /* threads waiting for the done list to be worked off */
+    /* the tuple thread waits for any job (idle), or for a batch of
+     * TUPLE_BATCH jobs for at most TUPLE_WAIT_NS (batching): woken per job it
+     * cost a wakeup and a lock handoff per request */
+    bool tuple_idle, tuple_batching;
     pthread_mutex_t tlock;
     pthread_cond_t done_cv;
     pthread_t tuple_thread;
@@ -310,7 +319,11 @@ static int heap_push(struct replay_engine *e, struct rconn *c, bool wake)
     c->heap_pos = e->heap_len;
     e->heap[e->heap_len++] = c;
     heap_up(e, c->heap_pos);
-    if (wake)
+    /* only when the loop would not get to c by itself: c is now the earliest
+     * (a later one is covered by the loop's timer for the earliest) and a
+     * worker is free (else the loop starts it when a response frees one).
+     * An eventfd write and a wakeup per request showed in profiles. */
+    if (wake && c->heap_pos == 0 && e->inflight < e->cfg.workers)
         wake_loop(e);
     return SM_OK;
 }
@@ -365,29 +378,99 @@ static void job_free(struct job *j)
     sm_free(j);
 }
 
+/* pre, the decimal of v, post */
+static int put_uint(struct sm_buf *b, const char *pre, uint64_t v, const char *post)
+{
+    char num[24];
+    size_t n = 0;
+    do {
+        num[sizeof(num) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    int rc = sm_buf_append_str(b, pre);
+    if (!rc)
+        rc = sm_buf_append(b, num + sizeof(num) - n, n);
+    return rc ? rc : sm_buf_append_str(b, post);
+}
+
+/* Per tuple-writing thread: the line being built and the serialiser's
+ * buffers, reused from tuple to tuple. */
+struct tuple_ctx {
+    struct sm_buf line;
+    struct replay_tuple_scratch scratch;
+};
+
+static void tuple_ctx_init(struct tuple_ctx *tc)
+{
+    memset(tc, 0, sizeof(*tc));
+    sm_buf_init(&tc->line, (size_t)1 << 31);
+}
+
+static void tuple_ctx_fini(struct tuple_ctx *tc)
+{
+    sm_buf_free(&tc->line);
+    replay_tuple_scratch_free(&tc->scratch);
+}
+
+/* ",\"key\":" (no comma first) */
+static int put_key(struct sm_buf *l, const char *key)
+{
+    int rc = l->len > 1 ? sm_buf_append(l, ",\"", 2) : sm_buf_append(l, "\"", 1);
+    if (!rc)
+        rc = sm_buf_append_str(l, key);
+    return rc ? rc : sm_buf_append(l, "\":", 2);
+}
+
+/* "key": message JSON; left out when it fails (as a NULL member was); pt
+ * (may be NULL) says where it went */
+static void put_msg(struct sm_buf *l, struct replay_tuple_scratch *s, const char *key,
+                    const struct replay_http_msg *m, int64_t ms, struct replay_tuple_part *pt)
+{
+    size_t mark = l->len, off, po;
+    if (put_key(l, key) || (off = l->len, replay_tuple_msg_dump(m, ms, l, s, &po))) {
+        l->len = mark;
+        return;
+    }
+    if (pt)
+        *pt = (struct replay_tuple_part){ m, off, l->len - off, po };
+}
+
 /* Builds and writes one tuple; runs without the engine lock (the job is
- * finished: no other thread touches it). Returns 1 when the statuses match,
- * -1 when they differ, 0 otherwise; *written says whether the tuple went out. */
-static int write_tuple(struct replay_engine *e, struct job *j, bool *written)
+ * finished: no other thread touches it). The tuple is serialised straight
+ * from the messages (replay_tuple_msg_dump(); same bytes as the jansson tree
+ * it replaced). Returns 1 when the statuses match, -1 when they differ, 0
+ * otherwise; *written says whether the tuple went out. */
+static int write_tuple(struct replay_engine *e, struct job *j, bool *written, struct tuple_ctx *tc)
 {
     int match = 0;
     *written = false;
-    json_t *t = json_object();
-    if (!t)
+    struct sm_buf *l = &tc->line;
+    sm_buf_reset(l);
+    if (sm_buf_append(l, "{", 1))
         return 0;
+    struct replay_tuple_parts parts = { { 0 }, { 0 }, { 0 } };
     if (j->parse_ok) {
-        json_object_set_new(t, "sourceRequest", replay_tuple_msg_json(&j->src_req, -1));
+        put_msg(l, &tc->scratch, "sourceRequest", &j->src_req, -1, &parts.req);
         if (!j->dropped)
-            json_object_set_new(t, "targetRequest", replay_tuple_msg_json(&j->tgt_req, -1));
+            put_msg(l, &tc->scratch, "targetRequest", &j->tgt_req, -1, NULL);
     }
     if (j->have_src_resp)
-        json_object_set_new(t, "sourceResponse", replay_tuple_msg_json(&j->src_resp, j->src_ms));
-    json_t *tr = json_array();
-    for (size_t i = 0; i < j->nresps; i++)      /* every attempt that got a response */
-        json_array_append_new(tr, replay_tuple_msg_json(&j->resps[i].msg, j->resps[i].ms));
+        put_msg(l, &tc->scratch, "sourceResponse", &j->src_resp, j->src_ms, &parts.src);
+    int rc = put_key(l, "targetResponses") || sm_buf_append(l, "[", 1);
+    for (size_t i = 0; i < j->nresps && !rc; i++) {     /* every attempt that got a response */
+        size_t mark = l->len, po;
+        if ((i && l->data[l->len - 1] != '[' && sm_buf_append(l, ",", 1)) ||
+            replay_tuple_msg_dump(&j->resps[i].msg, j->resps[i].ms, l, &tc->scratch, &po)) {
+            l->len = mark;
+        } else {
+            size_t off = l->data[mark] == ',' ? mark + 1 : mark;
+            parts.tgt = (struct replay_tuple_part){ &j->resps[i].msg, off, l->len - off, po };
+        }
+    }
+    if (rc || sm_buf_append(l, "]", 1))
+        return 0;
     const struct replay_http_msg *tgt = j->have_merged ? &j->tgt_resp
                                       : j->nresps ? &j->resps[j->nresps - 1].msg : NULL;
-    json_object_set_new(t, "targetResponses", tr);
     char cid[512], num[24];
     size_t nl = 0, cl = strlen(j->conn->conn_id);
     uint64_t x = j->index;
@@ -399,22 +482,26 @@ static int write_tuple(struct replay_engine *e, struct job *j, bool *written)
     memcpy(cid, j->conn->conn_id, cl);
     cid[cl] = '.';
     memcpy(cid + cl + 1, num + sizeof(num) - nl, nl);
-    json_object_set_new(t, "connectionId", json_stringn(cid, cl + 1 + nl));
-    json_object_set_new(t, "numRequests", json_integer(j->attempts));
-    json_object_set_new(t, "numErrors", json_integer(j->error[0] ? 1 : 0));
-    if (j->error[0])
-        json_object_set_new(t, "error", json_string(j->error));
-    if (j->src_wait_expired)
-        json_object_set_new(t, "sourceResponseTimedOut", json_true());
+    cid[cl + 1 + nl] = 0;
+    /* string members as json_string() took them: left out unless UTF-8 */
+    if (sm_utf8_valid(cid, cl + 1 + nl) && (put_key(l, "connectionId") || replay_tuple_dump_str(l, cid, cl + 1 + nl)))
+        return 0;
+    if (put_uint(l, ",\"numRequests\":", j->attempts, j->error[0] ? ",\"numErrors\":1" : ",\"numErrors\":0"))
+        return 0;
+    if (j->error[0] && sm_utf8_valid(j->error, strlen(j->error)) &&
+        (put_key(l, "error") || replay_tuple_dump_str(l, j->error, strlen(j->error))))
+        return 0;
+    if (j->src_wait_expired && sm_buf_append_str(l, ",\"sourceResponseTimedOut\":true"))
+        return 0;
     if (j->have_src_resp && tgt)
         match = j->src_resp.status == tgt->status ? 1 : -1;
     pthread_mutex_lock(&e->tlock);
     if (e->cfg.compare)
-        e->cfg.compare(e->cfg.compare_arg, t, j->have_src_resp ? &j->src_resp : NULL, tgt);
-    if (e->cfg.tuples && replay_tuple_writer_write(e->cfg.tuples, t) == SM_OK)
+        e->cfg.compare(e->cfg.compare_arg, l, &parts);
+    if (!sm_buf_append(l, "}", 1) && e->cfg.tuples &&
+        replay_tuple_writer_write_line(e->cfg.tuples, l->data, l->len) == SM_OK)
         *written = true;
     pthread_mutex_unlock(&e->tlock);
-    json_decref(t);
     return match;
 }
 
@@ -430,7 +517,11 @@ static void job_maybe_finish(struct replay_engine *e, struct job *j)
     else
         e->done = j;
     e->done_tail = j;
-    pthread_cond_signal(&e->done_cv);
+    e->done_n++;
+    if (e->tuple_idle || (e->tuple_batching && e->done_n >= TUPLE_BATCH)) {
+        e->tuple_idle = e->tuple_batching = false;     /* one signal, not one per job */
+        pthread_cond_signal(&e->done_cv);
+    }
 }
 
 /* Called with the lock held after the tuple of j was written (or skipped);
@@ -462,16 +553,17 @@ static void job_final(struct replay_engine *e, struct job *j)
  * the lock released (JSON building, comparison and serialisation are most of
  * a request's cost: under the engine lock they serialised all workers), then
  * finishes them (offset release, pending count) under the lock again. */
-static void process_done(struct replay_engine *e)
+static void process_done(struct replay_engine *e, struct tuple_ctx *tc)
 {
     while (e->done) {
         struct job *batch = e->done;
         e->done = e->done_tail = NULL;
+        e->done_n = 0;
         e->done_busy++;
         pthread_mutex_unlock(&e->lock);
         for (struct job *j = batch; j; j = j->done_next) {
             j->tuple_written = false;
-            j->match = j->dropped ? 0 : (int8_t)write_tuple(e, j, &j->tuple_written);
+            j->match = j->dropped ? 0 : (int8_t)write_tuple(e, j, &j->tuple_written, tc);
         }
         pthread_mutex_lock(&e->lock);
         struct job *jn;
@@ -486,7 +578,8 @@ static void process_done(struct replay_engine *e)
             job_final(e, j);
         }
         e->done_busy--;
-        pthread_cond_broadcast(&e->space_cv);
+        if (e->done_waiters)   /* not for the input thread: it waits for pending, woken by job_final */
+            pthread_cond_broadcast(&e->space_cv);
         /* free outside the lock: the loop thread must not wait on it */
         pthread_mutex_unlock(&e->lock);
         for (struct job *j = batch; j; j = jn) {
@@ -502,15 +595,33 @@ static void process_done(struct replay_engine *e)
 static void *tuple_worker(void *arg)
 {
     struct replay_engine *e = arg;
+    struct tuple_ctx tc;
+    tuple_ctx_init(&tc);
     pthread_mutex_lock(&e->lock);
     for (;;) {
-        while (!e->done && !e->stopping)
+        while (!e->done && !e->stopping) {
+            e->tuple_idle = true;
             pthread_cond_wait(&e->done_cv, &e->lock);
+        }
+        e->tuple_idle = false;
         if (!e->done)
             break;
-        process_done(e);
+        if (e->done_n < TUPLE_BATCH && !e->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += TUPLE_WAIT_NS;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            e->tuple_batching = true;
+            pthread_cond_timedwait(&e->done_cv, &e->lock, &ts);
+            e->tuple_batching = false;
+        }
+        process_done(e, &tc);
     }
     pthread_mutex_unlock(&e->lock);
+    tuple_ctx_fini(&tc);
     return NULL;
 }
 
@@ -696,7 +807,12 @@ static int build_request(struct replay_engine *e, struct tconn *tc, struct job *
     }
     const char *uri = q->uri && *q->uri ? q->uri : "/";
     const char *slash = uri[0] == '/' ? "" : "/";
-    int rc = sm_buf_printf(b, "%s %s%s%s HTTP/1.1\r\n%s\r\n", q->method, e->ep.prefix, slash, uri, e->ep.host_hdr);
+    /* appends, not sm_buf_printf(): vsnprintf cost ~2k instructions a call */
+    int rc = sm_buf_append_str(b, q->method);
+    if (!rc && !(rc = sm_buf_append(b, " ", 1)) && !(rc = sm_buf_append_str(b, e->ep.prefix)) &&
+        !(rc = sm_buf_append_str(b, slash)) && !(rc = sm_buf_append_str(b, uri)) &&
+        !(rc = sm_buf_append(b, " HTTP/1.1\r\n", 11)) && !(rc = sm_buf_append_str(b, e->ep.host_hdr)))
+        rc = sm_buf_append(b, "\r\n", 2);
     for (size_t i = 0; i < q->n_headers && !rc; i++) {
         const struct replay_header *h = &q->headers[i];
         if (skip_header(h->name, e->drop_auth))
@@ -714,8 +830,8 @@ static int build_request(struct replay_engine *e, struct tconn *tc, struct job *
     }
     if (!rc && gz)
         rc = sm_buf_append_str(b, "Content-Encoding: gzip\r\n");
-    if (!rc && e->basic_line)
-        rc = sm_buf_printf(b, "%s\r\n", e->basic_line);
+    if (!rc && e->basic_line && !(rc = sm_buf_append_str(b, e->basic_line)))
+        rc = sm_buf_append(b, "\r\n", 2);
     if (!rc && e->ep.sigv4) {
         /* the signer wants "Name: value" lines; signing is per attempt (time) */
         const char **lines = sm_calloc(q->n_headers + 4, sizeof(*lines));
@@ -763,7 +879,7 @@ static int build_request(struct replay_engine *e, struct tconn *tc, struct job *
     bool want_len = blen || !strcmp(q->method, "POST") || !strcmp(q->method, "PUT") ||
                     !strcmp(q->method, "PATCH") || replay_http_header(q, "content-length");
     if (!rc && want_len)
-        rc = sm_buf_printf(b, "Content-Length: %zu\r\n", blen);
+        rc = put_uint(b, "Content-Length: ", blen, "\r\n");
     if (!rc)
         rc = sm_buf_append(b, "\r\n", 2);
     if (!rc && blen)
@@ -1675,7 +1791,11 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->tlock, NULL);
     pthread_cond_init(&e->space_cv, NULL);
-    pthread_cond_init(&e->done_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->done_cv, &ca);
+    pthread_condattr_destroy(&ca);
     e->low_water = e->cfg.max_pending - 1 - e->cfg.max_pending / 8;
     e->rng = sm_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)e;
     if (!e->rng)
@@ -1724,9 +1844,20 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
     return e;
 }
 
+/* node \x1f conn, truncated to n - 1 bytes as snprintf() did (without its
+ * cost: two calls per request) */
 static void conn_key(char *out, size_t n, const char *node, const char *conn)
 {
-    snprintf(out, n, "%s\x1f%s", node ? node : "", conn);
+    size_t nl = node ? strlen(node) : 0, cl = strlen(conn), w = 0;
+    size_t k = SM_MIN(nl, n - 1);
+    if (k)
+        memcpy(out, node, k);
+    w = k;
+    if (w < n - 1)
+        out[w++] = '\x1f';
+    k = SM_MIN(cl, n - 1 - w);
+    memcpy(out + w, conn, k);
+    out[w + k] = 0;
 }
 
 void replay_engine_on_request(void *arg, const struct replay_msg *req)
@@ -1893,9 +2024,14 @@ void replay_engine_expire_source_waits(struct replay_engine *e, bool all)
         }
     }
     if (all) {   /* shutdown: callers expect these tuples written on return */
-        process_done(e);
+        struct tuple_ctx tc;
+        tuple_ctx_init(&tc);
+        process_done(e, &tc);
+        tuple_ctx_fini(&tc);
+        e->done_waiters++;
         while (e->done_busy || e->done)
             pthread_cond_wait(&e->space_cv, &e->lock);
+        e->done_waiters--;
     }
     pthread_mutex_unlock(&e->lock);
 }

@@ -44,10 +44,11 @@ struct replay_engine_cfg {
     size_t max_pending;                  /* queued + in flight; default 10000 */
     struct replay_transform *transform;  /* borrowed; may be NULL */
     struct replay_tuple_writer *tuples;  /* borrowed; may be NULL */
-    /* Optional comparison hook: adds fields to the tuple (source and target
-     * responses may be NULL when absent). */
-    void (*compare)(void *arg, json_t *tuple, const struct replay_http_msg *src_resp,
-                    const struct replay_http_msg *tgt_resp);
+    /* Optional comparison hook: line holds the tuple serialised so far, a
+     * JSON object without its closing brace, parts where the messages the
+     * comparison reads sit in it (replay_tuple_cmp_view()); the hook may
+     * append members (",\"comparison\":{...}"). One tuple at a time. */
+    void (*compare)(void *arg, struct sm_buf *line, const struct replay_tuple_parts *parts);
     void *compare_arg;
     /* At-least-once input (Kafka): called (with the engine lock held; must not
      * call back into the engine) once a request whose origin has a partition

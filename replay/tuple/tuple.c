@@ -4,10 +4,12 @@
 #include <sm/buf.h>
 #include <sm/err.h>
 #include <sm/mem.h>
+#include <sm/utf8.h>
 #include <sm/util.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,30 +17,21 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+/* jansson's own check (overlong forms and surrogates refused): a body it
+ * would refuse as a string goes to inlinedBase64Body instead of vanishing */
 static bool valid_utf8(const uint8_t *s, size_t n)
 {
+    /* ASCII (header names and values, mostly) eight bytes at a time */
     size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t k;
-        if (c < 0x80)
-            k = 0;
-        else if ((c & 0xE0) == 0xC0 && c >= 0xC2)
-            k = 1;
-        else if ((c & 0xF0) == 0xE0)
-            k = 2;
-        else if ((c & 0xF8) == 0xF0 && c <= 0xF4)
-            k = 3;
-        else
-            return false;
-        if (k > n - i - 1)
-            return false;
-        for (size_t j = 1; j <= k; j++)
-            if ((s[i + j] & 0xC0) != 0x80)
-                return false;
-        i += k + 1;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (x & 0x8080808080808080ull)
+            break;
     }
-    return true;
+    while (i < n && s[i] < 0x80)
+        i++;
+    return i == n || sm_utf8_valid(s + i, n - i);
 }
 
 json_t *replay_tuple_payload(const struct replay_http_msg *msg)
@@ -60,7 +53,7 @@ json_t *replay_tuple_payload(const struct replay_http_msg *msg)
     const char *ct = replay_http_header(msg, "content-type");
     json_t *out = json_object();
     json_t *v = NULL;
-    bool ndjson = ct && (strcasestr(ct, "ndjson") || strcasestr(ct, "x-ndjson"));
+    bool ndjson = ct && strcasestr(ct, "ndjson");   /* "x-ndjson" too */
     if (!ndjson) {
         json_error_t je;
         v = json_loadb((const char *)b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
@@ -120,7 +113,8 @@ json_t *replay_tuple_msg_json(const struct replay_http_msg *msg, int64_t respons
         json_t *arr = json_object_get(o, n);
         if (!arr) {
             arr = json_array();
-            json_object_set_new(o, n, arr);
+            if (json_object_set_new(o, n, arr))   /* name not UTF-8: the header is left out */
+                continue;
         }
         json_array_append_new(arr, json_string(msg->headers[i].value));
     }
@@ -156,7 +150,10 @@ struct replay_tuple_writer {
     FILE *f;
     gzFile gz;
     struct sm_buf line;            /* one serialised tuple */
+    char *fbuf;                    /* stdio buffer of the current file */
 };
+
+#define TUPLE_FILE_BUF ((size_t)1 << 20)
 
 static int open_next(struct replay_tuple_writer *w)
 {
@@ -176,7 +173,12 @@ static int open_next(struct replay_tuple_writer *w)
         w->f = fopen(path, "wb");
         if (!w->f)
             return SM_EIO;
-        setvbuf(w->f, NULL, _IOFBF, 1u << 20);   /* a write per ~1000 tuples, not per 3 */
+        /* a write per ~1000 tuples, not per 3: glibc ignores the size
+         * when setvbuf() is given no buffer (it stayed 4 KiB) */
+        if (!w->fbuf)
+            w->fbuf = sm_malloc(TUPLE_FILE_BUF);
+        if (w->fbuf)
+            setvbuf(w->f, w->fbuf, _IOFBF, TUPLE_FILE_BUF);
     }
     w->cur_bytes = 0;
     return SM_OK;
@@ -211,6 +213,7 @@ struct replay_tuple_writer *replay_tuple_writer_open(const char *dir, bool gzip,
         sm_errf(err, errlen, SM_EIO, "tuples dir %s: %s", dir, strerror(errno));
         close_cur(w);
         sm_buf_free(&w->line);
+        sm_free(w->fbuf);
         sm_free(w->dir);
         sm_free(w);
         return NULL;
@@ -243,6 +246,25 @@ static int put_u16(struct sm_buf *o, unsigned cp)
     return app(o, seq, 6);
 }
 
+/* First byte at or after p that a JSON string cannot carry as is (control
+ * character, non-ASCII, '"' or '\\'), or end; eight bytes at a time. */
+static inline const uint8_t *plain_run(const uint8_t *p, const uint8_t *end)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t bad = (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+        if (bad)
+            break;
+        p += 8;
+    }
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
 static int dump_str(struct sm_buf *o, const char *s, size_t n)
 {
     const uint8_t *p = (const uint8_t *)s, *end = p + n;
@@ -251,9 +273,7 @@ static int dump_str(struct sm_buf *o, const char *s, size_t n)
         return rc;
     o->data[o->len++] = '"';
     while (p < end) {
-        const uint8_t *q = p;
-        while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
-            q++;
+        const uint8_t *q = plain_run(p, end);
         if (q > p && (rc = app(o, p, (size_t)(q - p))))
             return rc;
         p = q;
@@ -299,6 +319,34 @@ static int dump_str(struct sm_buf *o, const char *s, size_t n)
     return app(o, "\"", 1);
 }
 
+/* as jansson: %.17g, a locale comma made a dot, ".0" when integral; the
+ * length, or -1 */
+static int fmt_real(double x, char num[64])
+{
+    int n = snprintf(num, 64, "%.17g", x);
+    if (n < 0 || n >= 64 - 3)
+        return -1;
+    char *c = strchr(num, ',');
+    if (c)
+        *c = '.';
+    char *ex = strchr(num, 'e');
+    if (ex) {       /* "e+300" -> "e300", "e-05" -> "e-5" */
+        char *d = ex + 1, *s = ex + 1;
+        if (*s == '+')
+            s++;
+        else if (*s == '-')
+            *d++ = *s++;
+        while (*s == '0' && s[1])
+            s++;
+        memmove(d, s, strlen(s) + 1);
+        n = (int)strlen(num);
+    } else if (!strchr(num, '.')) {
+        memcpy(num + n, ".0", 3);
+        n += 2;
+    }
+    return n;
+}
+
 int replay_tuple_dump(const json_t *v, struct sm_buf *o)
 {
     char num[64];
@@ -336,29 +384,8 @@ int replay_tuple_dump(const json_t *v, struct sm_buf *o)
         return app(o, num, (size_t)n);
     }
     case JSON_REAL: {
-        /* as jansson: %.17g, a locale comma made a dot, ".0" when integral */
-        int n = snprintf(num, sizeof(num), "%.17g", json_real_value(v));
-        if (n < 0 || n >= (int)sizeof(num) - 3)
-            return SM_EINVAL;
-        char *c = strchr(num, ',');
-        if (c)
-            *c = '.';
-        char *ex = strchr(num, 'e');
-        if (ex) {       /* "e+300" -> "e300", "e-05" -> "e-5" */
-            char *d = ex + 1, *s = ex + 1;
-            if (*s == '+')
-                s++;
-            else if (*s == '-')
-                *d++ = *s++;
-            while (*s == '0' && s[1])
-                s++;
-            memmove(d, s, strlen(s) + 1);
-            n = (int)strlen(num);
-        } else if (!strchr(num, '.')) {
-            memcpy(num + n, ".0", 3);
-            n += 2;
-        }
-        return app(o, num, (size_t)n);
+        int n = fmt_real(json_real_value(v), num);
+        return n < 0 ? SM_EINVAL : app(o, num, (size_t)n);
     }
     case JSON_TRUE:
         return app(o, "true", 4);
@@ -369,18 +396,612 @@ int replay_tuple_dump(const json_t *v, struct sm_buf *o)
     }
 }
 
-int replay_tuple_writer_write(struct replay_tuple_writer *w, const json_t *tuple)
+/* ---- tuples straight from the messages ----
+ * replay_tuple_msg_dump() writes the bytes replay_tuple_dump() gives for
+ * replay_tuple_msg_json() without building the jansson tree (which, with its
+ * parsed JSON payloads, its conversion for the comparison and freeing it,
+ * was about a quarter of the replayer's CPU). JSON payloads are validated and
+ * re-emitted in jansson's canonical form in one pass (canon_*). The fast path
+ * only accepts what jansson accepts and gives what jansson's load + dump
+ * give; whatever it is unsure of (\u0000, duplicate keys, numbers out of
+ * range, deep nesting, any syntax error) goes to jansson itself, so the
+ * result is jansson's by construction. */
+
+#define CANON_MAX_DEPTH 500         /* jansson allows 2048: deeper goes to jansson */
+
+struct canon_key {
+    size_t off, len;                /* the key as emitted (quotes included) */
+    uint64_t hash;
+};
+
+struct canon {
+    struct sm_buf *o;
+    const uint8_t *p, *end;
+    int depth;
+    struct replay_tuple_scratch *s;
+};
+
+static inline void canon_ws(struct canon *c)
 {
-    sm_buf_reset(&w->line);
-    int rc = replay_tuple_dump(tuple, &w->line);
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+        c->p++;
+}
+
+/* one code point the way dump_str() writes it */
+static int emit_cp(struct sm_buf *o, unsigned cp)
+{
+    if (cp >= 0x80) {
+        if (cp < 0x10000)
+            return put_u16(o, cp);
+        cp -= 0x10000;
+        int rc = put_u16(o, 0xD800 | (cp >> 10));
+        return rc ? rc : put_u16(o, 0xDC00 | (cp & 0x3FF));
+    }
+    char ch = (char)cp;
+    const char *esc = cp == '"' ? "\\\"" : cp == '\\' ? "\\\\" : cp == '\b' ? "\\b" : cp == '\f' ? "\\f"
+                    : cp == '\n' ? "\\n" : cp == '\r' ? "\\r" : cp == '\t' ? "\\t" : NULL;
+    if (esc)
+        return app(o, esc, 2);
+    return cp < 0x20 ? put_u16(o, cp) : app(o, &ch, 1);
+}
+
+static int hex4v(const uint8_t *s, const uint8_t *end)
+{
+    if (end - s < 4)
+        return -1;
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t h = s[i];
+        int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* at the opening quote */
+static bool canon_string(struct canon *c)
+{
+    struct sm_buf *o = c->o;
+    const uint8_t *p = c->p + 1, *end = c->end;
+    if (app(o, "\"", 1))
+        return false;
+    for (;;) {
+        const uint8_t *q = plain_run(p, end);
+        if (q > p && app(o, p, (size_t)(q - p)))
+            return false;
+        p = q;
+        if (p >= end)
+            return false;
+        uint8_t ch = *p;
+        if (ch == '"')
+            break;
+        if (ch < 0x20)
+            return false;                           /* control character: jansson refuses it */
+        unsigned cp;
+        if (ch == '\\') {
+            if (end - p < 2)
+                return false;
+            switch (p[1]) {
+            case '"': cp = '"'; break;
+            case '\\': cp = '\\'; break;
+            case '/': cp = '/'; break;
+            case 'b': cp = '\b'; break;
+            case 'f': cp = '\f'; break;
+            case 'n': cp = '\n'; break;
+            case 'r': cp = '\r'; break;
+            case 't': cp = '\t'; break;
+            case 'u': {
+                int v = hex4v(p + 2, end);
+                if (v <= 0)
+                    return false;                   /* bad escape, or \u0000: jansson decides */
+                p += 6;
+                cp = (unsigned)v;
+                if (cp >= 0xDC00 && cp <= 0xDFFF)
+                    return false;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    int lo = end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4v(p + 2, end) : -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return false;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned)lo - 0xDC00);
+                    p += 6;
+                }
+                if (emit_cp(o, cp))
+                    return false;
+                continue;
+            }
+            default:
+                return false;
+            }
+            p += 2;
+        } else {
+            size_t k = sm_utf8_seq_len(p, (size_t)(end - p));
+            if (!k)
+                return false;
+            cp = ch & (k == 2 ? 0x1F : k == 3 ? 0x0F : 0x07);
+            for (size_t i = 1; i < k; i++)
+                cp = (cp << 6) | (p[i] & 0x3F);
+            p += k;
+        }
+        if (emit_cp(o, cp))
+            return false;
+    }
+    c->p = p + 1;
+    return !app(o, "\"", 1);
+}
+
+static bool canon_number(struct canon *c)
+{
+    const uint8_t *s = c->p, *q = s, *end = c->end;
+    bool neg = false;
+    if (q < end && *q == '-') {
+        neg = true;
+        q++;
+    }
+    if (q >= end || *q < '0' || *q > '9')
+        return false;
+    if (*q == '0' && q + 1 < end && q[1] >= '0' && q[1] <= '9')
+        return false;                               /* leading zero */
+    const uint8_t *ds = q;
+    while (q < end && *q >= '0' && *q <= '9')
+        q++;
+    size_t nd = (size_t)(q - ds);
+    bool real = false;
+    if (q < end && *q == '.') {
+        real = true;
+        q++;
+        if (q >= end || *q < '0' || *q > '9')
+            return false;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        real = true;
+        q++;
+        if (q < end && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= end || *q < '0' || *q > '9')
+            return false;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    c->p = q;
+    char num[64];
+    if (!real) {
+        if (nd > 18)
+            return false;                           /* may not fit: strtoll's range check in jansson */
+        uint64_t v = 0;
+        for (const uint8_t *d = ds; d < ds + nd; d++)
+            v = v * 10 + (uint64_t)(*d - '0');
+        size_t n = 0;
+        char rev[24];
+        do {
+            rev[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        size_t w = 0;
+        if (neg && !(n == 1 && rev[0] == '0'))
+            num[w++] = '-';                         /* "-0" is the integer 0 */
+        while (n)
+            num[w++] = rev[--n];
+        return !app(c->o, num, w);
+    }
+    size_t len = (size_t)(q - s);
+    if (len >= sizeof(num))
+        return false;
+    memcpy(num, s, len);
+    num[len] = 0;
+    char *e;
+    errno = 0;
+    double d = strtod(num, &e);
+    if (e != num + len || (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL)))
+        return false;                               /* overflow: jansson refuses it */
+    int n = fmt_real(d, num);
+    return n >= 0 && !app(c->o, num, (size_t)n);
+}
+
+static uint64_t key_hash(const uint8_t *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ull;
+    return h;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct canon_key *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* duplicate keys among keys[base..n): jansson keeps the first position with
+ * the last value; that case goes to jansson */
+static bool keys_unique(struct canon *c, size_t base)
+{
+    struct canon_key *k = c->s->keys + base;
+    size_t n = c->s->nkeys - base;
+    const uint8_t *data = c->o->data;
+    if (n <= 8) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (k[i].len == k[j].len && !memcmp(data + k[i].off, data + k[j].off, k[i].len))
+                    return false;
+        return true;
+    }
+    for (size_t i = 0; i < n; i++)
+        k[i].hash = key_hash(data + k[i].off, k[i].len);
+    qsort(k, n, sizeof(*k), key_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (k[i].hash == k[i - 1].hash && k[i].len == k[i - 1].len &&
+            !memcmp(data + k[i].off, data + k[i - 1].off, k[i].len))
+            return false;
+    return true;
+}
+
+static bool canon_value(struct canon *c)
+{
+    canon_ws(c);
+    if (c->p >= c->end)
+        return false;
+    uint8_t ch = *c->p;
+    if (ch == '"')
+        return canon_string(c);
+    if (ch == '{' || ch == '[') {
+        bool obj = ch == '{';
+        uint8_t close = obj ? '}' : ']';
+        if (++c->depth > CANON_MAX_DEPTH || app(c->o, &ch, 1))
+            return false;
+        c->p++;
+        canon_ws(c);
+        size_t base = c->s->nkeys;
+        if (c->p < c->end && *c->p == close) {
+            c->p++;
+        } else {
+            for (bool first = true;; first = false) {
+                if (!first && app(c->o, ",", 1))
+                    return false;
+                if (obj) {
+                    canon_ws(c);
+                    if (c->p >= c->end || *c->p != '"')
+                        return false;
+                    struct replay_tuple_scratch *s = c->s;
+                    if (s->nkeys == s->kcap) {
+                        size_t nc = s->kcap ? s->kcap * 2 : 64;
+                        struct canon_key *nk = sm_realloc(s->keys, nc * sizeof(*nk));
+                        if (!nk)
+                            return false;
+                        s->keys = nk;
+                        s->kcap = nc;
+                    }
+                    size_t off = c->o->len;
+                    if (!canon_string(c))
+                        return false;
+                    s->keys[s->nkeys++] = (struct canon_key){ off, c->o->len - off, 0 };
+                    canon_ws(c);
+                    if (c->p >= c->end || *c->p != ':' || app(c->o, ":", 1))
+                        return false;
+                    c->p++;
+                }
+                if (!canon_value(c))
+                    return false;
+                canon_ws(c);
+                if (c->p >= c->end)
+                    return false;
+                if (*c->p == ',') {
+                    c->p++;
+                    continue;
+                }
+                if (*c->p != close)
+                    return false;
+                c->p++;
+                break;
+            }
+        }
+        if (obj && c->s->nkeys - base > 1 && !keys_unique(c, base))
+            return false;
+        c->s->nkeys = base;
+        c->depth--;
+        return !app(c->o, &close, 1);
+    }
+    if (ch == 't' && c->end - c->p >= 4 && !memcmp(c->p, "true", 4)) {
+        c->p += 4;
+        return !app(c->o, "true", 4);
+    }
+    if (ch == 'f' && c->end - c->p >= 5 && !memcmp(c->p, "false", 5)) {
+        c->p += 5;
+        return !app(c->o, "false", 5);
+    }
+    if (ch == 'n' && c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
+        c->p += 4;
+        return !app(c->o, "null", 4);
+    }
+    return canon_number(c);
+}
+
+int replay_tuple_json_canon(const void *text, size_t len, bool allow_nul, struct sm_buf *o,
+                            struct replay_tuple_scratch *s)
+{
+    size_t mark = o->len;
+    struct canon c = { o, text, (const uint8_t *)text + len, 0, s };
+    s->nkeys = 0;
+    if (canon_value(&c)) {
+        canon_ws(&c);
+        if (c.p == c.end)
+            return SM_OK;
+    }
+    o->len = mark;
+    s->fallbacks++;
+    json_error_t je;
+    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | (allow_nul ? JSON_ALLOW_NUL : 0), &je);
+    if (!v)
+        return SM_EPROTO;
+    int rc = replay_tuple_dump(v, o);
+    json_decref(v);
     if (rc)
+        o->len = mark;
+    return rc;
+}
+
+void replay_tuple_scratch_free(struct replay_tuple_scratch *s)
+{
+    sm_buf_free(&s->body);
+    sm_free(s->keys);
+    s->keys = NULL;
+    s->nkeys = s->kcap = 0;
+}
+
+/* "payload":{...} of msg (same bytes as for replay_tuple_payload()) */
+static int payload_dump(const struct replay_http_msg *msg, struct sm_buf *o, struct replay_tuple_scratch *s)
+{
+    const uint8_t *b;
+    size_t blen;
+    const char *ce = replay_http_header(msg, "content-encoding");
+    if (!ce || (strcasecmp(ce, "gzip") && strcasecmp(ce, "deflate"))) {
+        b = msg->body;                              /* no copy when there is nothing to inflate */
+        blen = msg->body_len;
+    } else {
+        if (!s->body.max)
+            sm_buf_init(&s->body, (size_t)1 << 31);
+        sm_buf_reset(&s->body);
+        if (replay_http_body_decoded(msg, &s->body) != SM_OK) {
+            sm_buf_reset(&s->body);             /* not decodable: keep the raw bytes */
+            if (msg->body_len && sm_buf_append(&s->body, msg->body, msg->body_len))
+                return app(o, "\"payload\":{}", 12);
+        }
+        b = s->body.data;
+        blen = s->body.len;
+    }
+    if (!blen)
+        return app(o, "\"payload\":{}", 12);
+    int rc;
+    size_t mark = o->len;
+    const char *ct = replay_http_header(msg, "content-type");
+    bool ndjson = ct && strcasestr(ct, "ndjson");   /* "x-ndjson" too */
+    if (!ndjson) {
+        if ((rc = app(o, "\"payload\":{\"inlinedJsonBody\":", 29)))
+            return rc;
+        if (replay_tuple_json_canon(b, blen, true, o, s) == SM_OK)
+            return app(o, "}", 1);
+        o->len = mark;
+    }
+    /* NDJSON: every non-empty line a JSON value (bulk, msearch) */
+    if ((rc = app(o, "\"payload\":{\"inlinedJsonSequenceBodies\":[", 40)))
         return rc;
-    const char *s = (const char *)w->line.data;
-    size_t n = w->line.len;
+    const char *p = (const char *)b, *end = p + blen;
+    size_t count = 0;
+    bool ok = true;
+    while (p < end && ok) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (l && !(l == 1 && *p == '\r')) {
+            if (count && app(o, ",", 1))
+                ok = false;
+            else if (replay_tuple_json_canon(p, l, false, o, s) == SM_OK)
+                count++;
+            else
+                ok = false;
+        }
+        p += l + 1;
+    }
+    if (ok && count)
+        return app(o, "]}", 2);
+    o->len = mark;
+    if (ct && strcasestr(ct, "x-www-form-urlencoded") && valid_utf8(b, blen)) {
+        if ((rc = app(o, "\"payload\":{\"inlinedFormEncodedBody\":", 36)) || (rc = dump_str(o, (const char *)b, blen)))
+            return rc;
+    } else if (valid_utf8(b, blen) && !memchr(b, 0, blen)) {
+        if ((rc = app(o, "\"payload\":{\"inlinedTextBody\":", 29)) || (rc = dump_str(o, (const char *)b, blen)))
+            return rc;
+    } else {
+        size_t el = sm_base64_enc_len(blen);
+        if ((rc = app(o, "\"payload\":{\"inlinedBase64Body\":\"", 32)) || (rc = sm_buf_reserve(o, el + 1)))
+            return rc;
+        o->len += sm_base64_encode(b, blen, (char *)o->data + o->len);
+        if ((rc = app(o, "\"", 1)))
+            return rc;
+    }
+    return app(o, "}", 1);
+}
+
+/* keys replay_tuple_msg_json() sets after the headers: a header of that name
+ * would be replaced in place, so such a message takes the jansson path */
+static bool reserved_key(const char *n)
+{
+    switch (n[0]) {
+    case 'M': return !strcmp(n, "Method");
+    case 'R': return !strcmp(n, "Request-URI") || !strcmp(n, "Reason-Phrase");
+    case 'H': return !strcmp(n, "HTTP-Version");
+    case 'S': return !strcmp(n, "Status-Code");
+    case 'r': return !strcmp(n, "response_time_ms");
+    case 'p': return !strcmp(n, "payload");
+    default: return false;
+    }
+}
+
+/* "key":"s" as json_object_set_new(o, key, json_string(s)) gives it: left
+ * out when s is NULL or not UTF-8 */
+static int put_str_member(struct sm_buf *o, const char *key, size_t klen, const char *s)
+{
+    if (!s)
+        return SM_OK;
+    size_t n = strlen(s);
+    if (!valid_utf8((const uint8_t *)s, n))
+        return SM_OK;
+    int rc;
+    if ((rc = app(o, key, klen)) || (rc = dump_str(o, s, n)) || (rc = app(o, ",", 1)))
+        return rc;
+    return SM_OK;
+}
+
+static int put_int(struct sm_buf *o, int64_t v)
+{
+    char num[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        num[sizeof(num) - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        num[sizeof(num) - 1 - n++] = '-';
+    return app(o, num + sizeof(num) - n, n);
+}
+
+int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_time_ms, struct sm_buf *o,
+                          struct replay_tuple_scratch *s, size_t *payload_off)
+{
+    size_t mark = o->len;
+    int rc;
+    if (payload_off)
+        *payload_off = SIZE_MAX;
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        if (reserved_key(msg->headers[i].name)) {
+            json_t *t = replay_tuple_msg_json(msg, response_time_ms);
+            rc = t ? replay_tuple_dump(t, o) : SM_ENOMEM;
+            json_decref(t);
+            return rc;
+        }
+    }
+    if ((rc = app(o, "{", 1)))
+        return rc;
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        const char *n = msg->headers[i].name;
+        size_t nl = strlen(n);
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !strcmp(msg->headers[j].name, n);
+        if (seen || !valid_utf8((const uint8_t *)n, nl))
+            continue;                               /* grouped with its first occurrence / not UTF-8 */
+        if ((rc = dump_str(o, n, nl)) || (rc = app(o, ":[", 2)))
+            goto fail;
+        bool first = true;
+        for (size_t k = i; k < msg->n_headers; k++) {
+            if (k > i && strcmp(msg->headers[k].name, n))
+                continue;
+            const char *v = msg->headers[k].value;
+            size_t vl = strlen(v);
+            if (!valid_utf8((const uint8_t *)v, vl))
+                continue;                           /* json_string() refuses it */
+            if ((!first && (rc = app(o, ",", 1))) || (rc = dump_str(o, v, vl)))
+                goto fail;
+            first = false;
+        }
+        if ((rc = app(o, "],", 2)))
+            goto fail;
+    }
+    char ver[16];
+    if (msg->http_major >= 0 && msg->http_major <= 9 && msg->http_minor >= 0 && msg->http_minor <= 9) {
+        memcpy(ver, "HTTP/1.1", 9);
+        ver[5] = (char)('0' + msg->http_major);
+        ver[7] = (char)('0' + msg->http_minor);
+    } else {
+        snprintf(ver, sizeof(ver), "HTTP/%d.%d", msg->http_major, msg->http_minor);
+    }
+    if (msg->is_request) {
+        if ((rc = put_str_member(o, "\"Method\":", 9, msg->method)) ||
+            (rc = put_str_member(o, "\"Request-URI\":", 14, msg->uri)) ||
+            (rc = put_str_member(o, "\"HTTP-Version\":", 15, ver)))
+            goto fail;
+    } else {
+        if ((rc = put_str_member(o, "\"HTTP-Version\":", 15, ver)) || (rc = app(o, "\"Status-Code\":", 14)) ||
+            (rc = put_int(o, msg->status)) || (rc = app(o, ",", 1)) ||
+            (rc = put_str_member(o, "\"Reason-Phrase\":", 16, msg->reason ? msg->reason : "")))
+            goto fail;
+        if (response_time_ms >= 0 && ((rc = app(o, "\"response_time_ms\":", 19)) ||
+                                      (rc = put_int(o, response_time_ms)) || (rc = app(o, ",", 1))))
+            goto fail;
+    }
+    if (payload_off)
+        *payload_off = o->len + 10;                 /* after "payload": */
+    if ((rc = payload_dump(msg, o, s)) || (rc = app(o, "}", 1)))
+        goto fail;
+    return SM_OK;
+fail:
+    o->len = mark;
+    if (payload_off)
+        *payload_off = SIZE_MAX;
+    return rc;
+}
+
+/* one part of the comparison's view: the message's JSON, or (direct path)
+ * only the members the comparison reads */
+static int view_part(struct sm_buf *out, const struct sm_buf *line, const char *key, const struct replay_tuple_part *pt)
+{
+    int rc;
+    if ((rc = app(out, key, strlen(key))))
+        return rc;
+    if (pt->payload_off == SIZE_MAX || pt->payload_off >= pt->off + pt->len)
+        return app(out, line->data + pt->off, pt->len);
+    const struct replay_http_msg *m = pt->msg;
+    if ((rc = app(out, "{", 1)))
+        return rc;
+    if (m->is_request) {
+        if ((rc = put_str_member(out, "\"Method\":", 9, m->method)) ||
+            (rc = put_str_member(out, "\"Request-URI\":", 14, m->uri)))
+            return rc;
+    } else if ((rc = app(out, "\"Status-Code\":", 14)) || (rc = put_int(out, m->status)) || (rc = app(out, ",", 1))) {
+        return rc;
+    }
+    if ((rc = app(out, "\"payload\":", 10)) ||
+        (rc = app(out, line->data + pt->payload_off, pt->off + pt->len - 1 - pt->payload_off)))
+        return rc;
+    return app(out, "}", 1);
+}
+
+int replay_tuple_cmp_view(const struct sm_buf *line, const struct replay_tuple_parts *parts, struct sm_buf *out)
+{
+    int rc = app(out, "{", 1);
+    const char *sep = "";
+    if (!rc && parts->req.msg) {
+        rc = view_part(out, line, "\"sourceRequest\":", &parts->req);
+        sep = ",";
+    }
+    if (!rc && parts->src.msg) {
+        rc = view_part(out, line, *sep ? ",\"sourceResponse\":" : "\"sourceResponse\":", &parts->src);
+        sep = ",";
+    }
+    if (!rc)
+        rc = app(out, sep, strlen(sep));
+    if (!rc)
+        rc = parts->tgt.msg ? view_part(out, line, "\"targetResponses\":[", &parts->tgt) : app(out, "\"targetResponses\":[", 19);
+    return rc ? rc : app(out, "]}", 2);
+}
+
+int replay_tuple_dump_str(struct sm_buf *o, const char *s, size_t n)
+{
+    return dump_str(o, s, n);
+}
+
+int replay_tuple_writer_write_line(struct replay_tuple_writer *w, const void *line, size_t n)
+{
+    int rc = SM_OK;
     if (w->gz) {
-        if (gzwrite(w->gz, s, (unsigned)n) != (int)n || gzputc(w->gz, '\n') < 0)
+        if (gzwrite(w->gz, line, (unsigned)n) != (int)n || gzputc(w->gz, '\n') < 0)
             rc = SM_EIO;
-    } else if (fwrite(s, 1, n, w->f) != n || fputc('\n', w->f) == EOF) {
+    } else if (fwrite(line, 1, n, w->f) != n || fputc('\n', w->f) == EOF) {
         rc = SM_EIO;
     }
     if (rc)
@@ -392,6 +1013,13 @@ int replay_tuple_writer_write(struct replay_tuple_writer *w, const json_t *tuple
         rc = open_next(w);
     }
     return rc;
+}
+
+int replay_tuple_writer_write(struct replay_tuple_writer *w, const json_t *tuple)
+{
+    sm_buf_reset(&w->line);
+    int rc = replay_tuple_dump(tuple, &w->line);
+    return rc ? rc : replay_tuple_writer_write_line(w, w->line.data, w->line.len);
 }
 
 int replay_tuple_writer_flush(struct replay_tuple_writer *w)
@@ -415,6 +1043,7 @@ int replay_tuple_writer_close(struct replay_tuple_writer *w)
     int rc = replay_tuple_writer_flush(w);
     close_cur(w);
     sm_buf_free(&w->line);
+    sm_free(w->fbuf);
     sm_free(w->dir);
     sm_free(w);
     return rc;
