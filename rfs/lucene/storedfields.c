@@ -12,6 +12,7 @@
 
 #include <sm/err.h>
 #include <sm/mem.h>
+#include <sm/util.h>
 
 #include "lucene/lucene_int.h"
 #include "lucene/storedfields_int.h"
@@ -151,7 +152,7 @@ static int in_fill(struct rfs_sf_reader *r, size_t want, size_t *avail)
             return rc;
     }
     if (r->crc_on && rd && cur + have == r->crc_pos) {
-        r->crc = (uint32_t)crc32(r->crc, r->in + have, (uInt)rd);
+        r->crc = sm_crc32(r->crc, r->in + have, rd);
         r->crc_pos += rd;
     }
     r->in_len = have + (size_t)rd;
@@ -1053,7 +1054,7 @@ int rfs_sf_open(struct rfs_blob *fdt, struct rfs_blob *fdx, struct rfs_blob *fdm
             rc = sm_errf(err, errlen, rc, "%s: cannot read header: %s", name, sm_strerror(rc));
             goto fail;
         }
-        r->crc = (uint32_t)crc32(0, r->in, (uInt)r->data_start);
+        r->crc = sm_crc32(0, r->in, r->data_start);
         r->crc_pos = r->data_start;
         r->crc_on = true;
     }
@@ -1111,7 +1112,7 @@ int rfs_sf_verify_checksum(struct rfs_sf_reader *r, char *err, size_t errlen)
         int rc = rfs_blob_read_at(r->fdt, r->crc_pos, buf, n);
         if (rc)
             return sm_errf(err, errlen, rc, "%s: read failed: %s", r->name, sm_strerror(rc));
-        r->crc = (uint32_t)crc32(r->crc, buf, (uInt)n);
+        r->crc = sm_crc32(r->crc, buf, n);
         r->crc_pos += n;
     }
     uint8_t f[8];
