@@ -10,6 +10,7 @@
 
 #ifdef SM_WITH_EBPF
 #include <errno.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,6 +194,7 @@ struct tc_iface {
     bool loopback;
     bool hook_created;      /* we created the clsact qdisc: destroy it on close */
     bool attached[2];       /* ingress, egress */
+    int claim_fd;           /* this agent's claim on the interface (claim_iface), -1: none */
 };
 
 struct tc_ctx {
@@ -230,6 +233,31 @@ static int iface_flags(const char *name, bool *loopback, int *arptype)
     return 0;
 }
 
+/* Our filters have a fixed handle and priority, so a second agent attaching
+ * on the same interface would replace the first one's (which then captures
+ * nothing, silently), and the "stale filter" removal at start cannot tell a
+ * dead agent's filter from a live one's. A live agent therefore holds a claim
+ * on each interface: an abstract UNIX socket bound to a name made of the
+ * interface index. Abstract names live in the network namespace, like the
+ * interfaces; the kernel releases the name when the process ends, however it
+ * ends (SIGKILL included), and no file or directory permission is involved.
+ * Returns the socket, or -1 with errno (EADDRINUSE: a live agent holds it). */
+static int claim_iface(int ifindex)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    int n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "searchmig-agent/ebpf-tc/%d", ifindex);
+    if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 static void tc_detach_all(struct tc_ctx *ctx)
 {
     for (int i = 0; i < ctx->nifs; i++) {
@@ -247,6 +275,10 @@ static void tc_detach_all(struct tc_ctx *ctx)
                         .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
             bpf_tc_hook_destroy(&hook);
             it->hook_created = false;
+        }
+        if (it->claim_fd >= 0) {
+            close(it->claim_fd);
+            it->claim_fd = -1;
         }
     }
 }
@@ -330,12 +362,21 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
         }
         struct tc_iface *it = &ctx->ifs[ctx->nifs];
         snprintf(it->name, sizeof(it->name), "%s", tok);
+        it->claim_fd = -1;
         it->ifindex = (int)if_nametoindex(tok);
         if (!it->ifindex) {
             rc = sm_errf(err, errlen, SM_EIO, "%s: no interface \"%s\"", src->name, tok);
             goto fail;
         }
         ctx->nifs++;
+        if ((it->claim_fd = claim_iface(it->ifindex)) < 0) {
+            rc = errno == EADDRINUSE
+                     ? sm_errf(err, errlen, SM_ECONFLICT, "%s: another searchmig-agent is capturing on %s with "
+                               "ebpf-tc; attaching would replace its filter: stop it first (one ebpf-tc "
+                               "agent per interface)", src->name, tok)
+                     : sm_errf(err, errlen, SM_EIO, "%s: claiming %s: %s", src->name, tok, strerror(errno));
+            goto fail;
+        }
     }
 
     ctx->skel = tc_capture__open();
@@ -498,6 +539,11 @@ int agent_ebpf_cleanup(const char *ifaces, unsigned *removed, char *err, size_t 
             rc = sm_errf(err, errlen, SM_EIO, "ebpf cleanup: no interface \"%s\"", tok);
             continue;
         }
+        int claim = claim_iface(idx);
+        if (claim < 0 && errno == EADDRINUSE) {
+            sm_log_warn("ebpf cleanup: %s: a running searchmig-agent captures there; its filters stay", tok);
+            continue;
+        }
         for (int d = 0; d < 2; d++) {
             int r = detach_ours(idx, d ? BPF_TC_EGRESS : BPF_TC_INGRESS);
             if (r == 0) {
@@ -507,6 +553,8 @@ int agent_ebpf_cleanup(const char *ifaces, unsigned *removed, char *err, size_t 
                 rc = agent_ebpf_fail("ebpf cleanup", tok, r, AGENT_CAP_NET_ADMIN, err, errlen);
             }
         }
+        if (claim >= 0)
+            close(claim);
     }
     if (removed)
         *removed = n;

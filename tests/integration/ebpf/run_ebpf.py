@@ -371,6 +371,26 @@ def mode_cleanup(work):
             errs.append("next start did not report removing the stale filter: " + d.log())
         if our_filters():
             errs.append("after restart and stop: %s" % our_filters())
+        # a live agent's filter is neither replaced by a second agent nor removed by --cleanup
+        live = Dump(work, "live", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        live.wait_ready()
+        before = our_filters()
+        second = Dump(work, "second", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        try:
+            second.wait_ready()
+            second.stop()
+            errs.append("a second ebpf-tc agent on lo started beside a live one")
+        except RuntimeError as e:
+            if "another searchmig-agent is capturing on lo" not in str(e):
+                errs.append("second agent on lo: unexpected failure: %s" % e)
+        r = subprocess.run([BIN, "--cleanup", "lo"], capture_output=True, text=True)
+        if r.returncode != 0 or "removed=0" not in r.stdout:
+            errs.append("--cleanup beside a live agent: rc %d, %s %s" % (r.returncode, r.stdout, r.stderr))
+        if our_filters() != before or not before:
+            errs.append("the live agent's filter changed: %r -> %r" % (before, our_filters()))
+        live.stop()
+        if our_filters():
+            errs.append("after the live agent stopped: %s" % our_filters())
         r = subprocess.run([BIN, "--cleanup", "nosuchif0"], capture_output=True, text=True)
         if r.returncode == 0 or "nosuchif0" not in r.stderr:
             errs.append("--cleanup of a missing interface: rc %d, %s" % (r.returncode, r.stderr))
