@@ -17,6 +17,25 @@ uint32_t agent_ebpf_ringbuf_size(uint64_t want);
 /* Nanoseconds to add to bpf_ktime_get_ns() for CLOCK_REALTIME. */
 uint64_t agent_ebpf_mono_to_real(void);
 uint64_t agent_ebpf_now_real(void);
+/* Bounded ring-buffer consumption. libbpf's ring_buffer__poll/consume loop as
+ * long as records keep coming, and stop early only when a callback returns a
+ * negative value (the record it was called for counts as consumed). The
+ * engines' callbacks end with agent_ebpf_after_record(): it returns
+ * AGENT_RB_YIELD every AGENT_RB_BATCH records, so a flood cannot keep the
+ * engine loop from its ticks (idle flush, expiry) and from seeing a stop
+ * request, and for every record once the engine has been stopping for
+ * AGENT_RB_DRAIN_MS. agent_ebpf_drain() consumes what is in the ring at stop
+ * for at most that long (SIGTERM then ends the agent even under traffic). */
+#define AGENT_RB_YIELD (-11000)
+#define AGENT_RB_BATCH 4096u
+#define AGENT_RB_DRAIN_MS 2000u
+struct agent_rb_pace {
+    unsigned batch;           /* records since the last yield */
+    uint64_t stop_ns;         /* first record seen while stopping (realtime), 0: none yet */
+};
+int agent_ebpf_after_record(struct agent_rb_pace *pc, int stopping);
+struct ring_buffer;
+void agent_ebpf_drain(struct ring_buffer *rb, struct agent_rb_pace *pc);
 /* Sum of a per-CPU __u64 counter (array map, key 0). */
 uint64_t agent_ebpf_percpu_sum(int map_fd);
 /* Replaces the keys of a u16 -> u8 hash map with ports. 0 or -errno. */

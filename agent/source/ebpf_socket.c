@@ -67,6 +67,7 @@ struct sock_ctx {
     struct sock_capture *skel;
     struct ring_buffer *rb;
     volatile sig_atomic_t stop;
+    struct agent_rb_pace pace;
     const struct agent_source_handler *h;
     struct agent_src_stats st;
     uint64_t mono_to_real;
@@ -289,7 +290,7 @@ static int on_event(void *arg, void *data, size_t size)
     if (size < sizeof(*e))
         return 0;
     agent_ebpf_streams_feed(ctx->ss, data, size, e->ts_ns + ctx->mono_to_real);
-    return ctx->stop ? 1 : 0;
+    return agent_ebpf_after_record(&ctx->pace, ctx->stop);
 }
 
 static void sock_free(struct sock_ctx *ctx)
@@ -406,7 +407,7 @@ static int sock_run(struct agent_source *src, const struct agent_source_handler 
         int n = ring_buffer__poll(ctx->rb, SM_RB_POLL_MS);
         if (n == 0)   /* records submitted without a wakeup (SM_RB_WAKE_BYTES): epoll does not see them */
             n = ring_buffer__consume(ctx->rb);
-        if (n < 0 && n != -EINTR) {
+        if (n < 0 && n != -EINTR && n != AGENT_RB_YIELD) {
             agent_ebpf_streams_close_all(ctx->ss, agent_ebpf_now_real());
             agent_ebpf_streams_set_cb(ctx->ss, NULL);
             ctx->h = NULL;
@@ -420,7 +421,7 @@ static int sock_run(struct agent_source *src, const struct agent_source_handler 
                 h->tick(h->arg, now);
         }
     }
-    ring_buffer__consume(ctx->rb);
+    agent_ebpf_drain(ctx->rb, &ctx->pace);
     agent_ebpf_streams_close_all(ctx->ss, agent_ebpf_now_real());
     agent_ebpf_streams_set_cb(ctx->ss, NULL);
     ctx->h = NULL;

@@ -148,6 +148,32 @@ static uint64_t clock_ns(clockid_t id)
 uint64_t agent_ebpf_mono_to_real(void) { return clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC); }
 uint64_t agent_ebpf_now_real(void) { return clock_ns(CLOCK_REALTIME); }
 
+int agent_ebpf_after_record(struct agent_rb_pace *pc, int stopping)
+{
+    if (stopping) {
+        uint64_t now = agent_ebpf_now_real();
+        if (!pc->stop_ns)
+            pc->stop_ns = now;
+        else if (now - pc->stop_ns > AGENT_RB_DRAIN_MS * 1000000ull)
+            return AGENT_RB_YIELD;
+    }
+    if (++pc->batch >= AGENT_RB_BATCH) {
+        pc->batch = 0;
+        return AGENT_RB_YIELD;
+    }
+    return 0;
+}
+
+void agent_ebpf_drain(struct ring_buffer *rb, struct agent_rb_pace *pc)
+{
+    while (ring_buffer__consume(rb) == AGENT_RB_YIELD)
+        if (pc->stop_ns && agent_ebpf_now_real() - pc->stop_ns > AGENT_RB_DRAIN_MS * 1000000ull) {
+            sm_log_warn("ebpf: stopped draining the ring buffer after %u ms (records still coming)",
+                        AGENT_RB_DRAIN_MS);
+            return;
+        }
+}
+
 uint64_t agent_ebpf_percpu_sum(int map_fd)
 {
     int ncpu = libbpf_num_possible_cpus();
@@ -203,6 +229,7 @@ struct tc_ctx {
     struct tc_iface ifs[TC_MAX_IFACES];
     int nifs;
     volatile sig_atomic_t stop;
+    struct agent_rb_pace pace;
     const struct agent_source_handler *h;
     struct agent_src_stats st;
     uint64_t mono_to_real;
@@ -299,7 +326,7 @@ static int on_event(void *arg, void *data, size_t size)
     ctx->st.packets++;
     ctx->st.bytes += pkt.len;
     ctx->h->pkt(ctx->h->arg, &pkt);
-    return ctx->stop ? 1 : 0;
+    return agent_ebpf_after_record(&ctx->pace, ctx->stop);
 }
 
 static void tc_free(struct tc_ctx *ctx)
@@ -460,7 +487,7 @@ static int tc_run(struct agent_source *src, const struct agent_source_handler *h
         int n = ring_buffer__poll(ctx->rb, SM_RB_POLL_MS);
         if (n == 0)   /* records submitted without a wakeup (SM_RB_WAKE_BYTES): epoll does not see them */
             n = ring_buffer__consume(ctx->rb);
-        if (n < 0 && n != -EINTR) {
+        if (n < 0 && n != -EINTR && n != AGENT_RB_YIELD) {
             ctx->h = NULL;
             return sm_errf(err, errlen, SM_EIO, "%s: ring buffer: %s", src->name, strerror(-n));
         }
@@ -472,7 +499,7 @@ static int tc_run(struct agent_source *src, const struct agent_source_handler *h
         }
     }
     /* what is already in the ring buffer still counts */
-    ring_buffer__consume(ctx->rb);
+    agent_ebpf_drain(ctx->rb, &ctx->pace);
     ctx->h = NULL;
     return SM_OK;
 }

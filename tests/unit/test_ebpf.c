@@ -331,7 +331,31 @@ static int test_ports_map_update(void)
     return 0;
 }
 
+/* Ring-buffer pacing: a consumption yields every AGENT_RB_BATCH records, and
+ * once the engine has been stopping for AGENT_RB_DRAIN_MS it yields at every
+ * record (so SIGTERM ends the drain under a flood); before that a stopping
+ * engine keeps draining. */
+static int test_rb_pace(void)
+{
+    struct agent_rb_pace pc = { 0 };
+    for (unsigned i = 1; i < AGENT_RB_BATCH; i++)
+        SM_CHECK_EQ_INT(agent_ebpf_after_record(&pc, 0), 0);
+    SM_CHECK_EQ_INT(agent_ebpf_after_record(&pc, 0), AGENT_RB_YIELD);
+    SM_CHECK_EQ_INT(agent_ebpf_after_record(&pc, 0), 0);
+    SM_CHECK(AGENT_RB_YIELD < 0);   /* libbpf stops a consumption only on a negative return */
+    /* stopping: the first record starts the drain clock; draining goes on */
+    struct agent_rb_pace st = { 0 };
+    SM_CHECK_EQ_INT(agent_ebpf_after_record(&st, 1), 0);
+    SM_CHECK(st.stop_ns != 0);
+    SM_CHECK_EQ_INT(agent_ebpf_after_record(&st, 1), 0);
+    /* past the drain bound: every record yields */
+    st.stop_ns = agent_ebpf_now_real() - (AGENT_RB_DRAIN_MS + 100) * 1000000ull;
+    SM_CHECK_EQ_INT(agent_ebpf_after_record(&st, 1), AGENT_RB_YIELD);
+    SM_CHECK_EQ_INT(agent_ebpf_after_record(&st, 1), AGENT_RB_YIELD);
+    return 0;
+}
+
 SM_TEST_MAIN(SM_TC(test_in_order_and_close), SM_TC(test_data_after_close_event), SM_TC(test_lost_events_become_exact_gaps),
              SM_TC(test_overlap_skipped_and_mid_stream), SM_TC(test_idle_eviction_and_v4mapped),
              SM_TC(test_reused_socket_address), SM_TC(test_ringbuf_size),
-             SM_TC(test_ports_map_update))
+             SM_TC(test_ports_map_update), SM_TC(test_rb_pace))
