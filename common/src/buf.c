@@ -1,6 +1,7 @@
 #include <sm/buf.h>
 #include <sm/err.h>
 #include <sm/mem.h>
+#include <sm/util.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +61,12 @@ int sm_buf_append(struct sm_buf *b, const void *p, size_t n)
 int sm_buf_append_str(struct sm_buf *b, const char *s)
 {
     return sm_buf_append(b, s, strlen(s));
+}
+
+int sm_buf_append_int(struct sm_buf *b, int64_t v)
+{
+    char num[21];
+    return sm_buf_append(b, num, sm_fmt_i64(num, v));
 }
 
 int sm_buf_printf(struct sm_buf *b, const char *fmt, ...)

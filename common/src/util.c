@@ -359,6 +359,27 @@ int sm_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
     return SM_OK;
 }
 
+size_t sm_fmt_u64(char *out, uint64_t v)
+{
+    char rev[20];
+    size_t n = 0;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = rev[n - 1 - i];
+    return n;
+}
+
+size_t sm_fmt_i64(char *out, int64_t v)
+{
+    if (v >= 0)
+        return sm_fmt_u64(out, (uint64_t)v);
+    out[0] = '-';
+    return 1 + sm_fmt_u64(out + 1, 0 - (uint64_t)v);
+}
+
 uint32_t sm_crc32(uint32_t crc, const void *p, size_t n)
 {
     /* libdeflate folds with PCLMUL/AVX where the CPU has them: several times

@@ -542,16 +542,7 @@ static bool push_index(struct ctx *x, size_t i)
     if (x->depth >= MAX_DEPTH)
         return false;
     struct seg *s = &x->path[x->depth++];
-    /* decimal digits by hand: snprintf is slow on this path */
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + i % 10);
-        i /= 10;
-    } while (i);
-    for (size_t k = 0; k < n; k++)
-        s->num[k] = tmp[n - 1 - k];
-    s->num[n] = 0;
+    s->num[sm_fmt_u64(s->num, i)] = 0;   /* snprintf is slow on this path */
     s->s = s->num;
     s->h = key_hash(s->num);
     return true;
@@ -1025,20 +1016,6 @@ enum replay_cmp_class replay_cmp_tuple_jd(struct replay_cmp *c, const struct jd_
     return v.cls;
 }
 
-static int put_int(struct sm_buf *o, int64_t v)
-{
-    char num[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        num[sizeof(num) - 1 - n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        num[sizeof(num) - 1 - n++] = '-';
-    return sm_buf_append(o, num + sizeof(num) - n, n);
-}
-
 /* The "comparison" object of replay_cmp_tuple_jd() written straight to out
  * (same bytes as replay_tuple_dump() of it): building it as jansson values
  * and serialising them cost as much as the comparison itself. */
@@ -1054,11 +1031,11 @@ static enum replay_cmp_class tuple_jd_text(struct replay_cmp *c, const struct jd
     if (!rc && sm_utf8_valid(v.ep, el) && !(rc = sm_buf_append_str(out, ",\"endpoint\":")))
         rc = replay_tuple_dump_str(out, v.ep, el);
     if (!rc && v.src && !(rc = sm_buf_append_str(out, ",\"source_status\":")))
-        rc = put_int(out, v.ss);
+        rc = sm_buf_append_int(out, v.ss);
     if (!rc && v.tgt && !(rc = sm_buf_append_str(out, ",\"target_status\":")))
-        rc = put_int(out, v.ts);
+        rc = sm_buf_append_int(out, v.ts);
     if (!rc && !(rc = sm_buf_append_str(out, ",\"num_differences\":")))
-        rc = put_int(out, (int64_t)x.ndiffs);
+        rc = sm_buf_append_int(out, (int64_t)x.ndiffs);
     if (!rc && x.diffs && !(rc = sm_buf_append_str(out, ",\"differences\":")))
         rc = replay_tuple_dump(x.diffs, out);
     if (!rc)

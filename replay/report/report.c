@@ -797,16 +797,9 @@ void replay_live_compare_hook(void *arg, struct sm_buf *line, const struct repla
                 line->len = mark;           /* no comparison object (out of memory) */
         }
     }
-    /* the integer by hand: sm_buf_printf() costs a vsnprintf per tuple */
-    char num[32];
-    size_t n = 0;
-    uint64_t ms = sm_wall_ms();
-    do {
-        num[sizeof(num) - 1 - n++] = (char)('0' + ms % 10);
-        ms /= 10;
-    } while (ms);
+    /* sm_buf_printf() would cost a vsnprintf per tuple */
     if (!sm_buf_append_str(line, ",\"" REPLAY_REPORT_TIME_KEY "\":"))
-        sm_buf_append(line, num + sizeof(num) - n, n);
+        sm_buf_append_int(line, (int64_t)sm_wall_ms());
 }
 
 void replay_live_compare_summary(const struct replay_live_compare *lc, FILE *out, const char *summary_json)

@@ -381,15 +381,10 @@ static void job_free(struct job *j)
 /* pre, the decimal of v, post */
 static int put_uint(struct sm_buf *b, const char *pre, uint64_t v, const char *post)
 {
-    char num[24];
-    size_t n = 0;
-    do {
-        num[sizeof(num) - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    char num[20];
     int rc = sm_buf_append_str(b, pre);
     if (!rc)
-        rc = sm_buf_append(b, num + sizeof(num) - n, n);
+        rc = sm_buf_append(b, num, sm_fmt_u64(num, v));
     return rc ? rc : sm_buf_append_str(b, post);
 }
 
@@ -471,17 +466,12 @@ static int write_tuple(struct replay_engine *e, struct job *j, bool *written, st
         return 0;
     const struct replay_http_msg *tgt = j->have_merged ? &j->tgt_resp
                                       : j->nresps ? &j->resps[j->nresps - 1].msg : NULL;
-    char cid[512], num[24];
-    size_t nl = 0, cl = strlen(j->conn->conn_id);
-    uint64_t x = j->index;
-    do {
-        num[sizeof(num) - 1 - nl++] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x);
+    char cid[512], num[20];
+    size_t nl = sm_fmt_u64(num, j->index), cl = strlen(j->conn->conn_id);
     cl = SM_MIN(cl, sizeof(cid) - nl - 2);
     memcpy(cid, j->conn->conn_id, cl);
     cid[cl] = '.';
-    memcpy(cid + cl + 1, num + sizeof(num) - nl, nl);
+    memcpy(cid + cl + 1, num, nl);
     cid[cl + 1 + nl] = 0;
     /* string members as json_string() took them: left out unless UTF-8 */
     if (sm_utf8_valid(cid, cl + 1 + nl) && (put_key(l, "connectionId") || replay_tuple_dump_str(l, cid, cl + 1 + nl)))

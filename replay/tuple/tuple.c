@@ -103,6 +103,20 @@ json_t *replay_tuple_payload(const struct replay_http_msg *msg)
     return out;
 }
 
+/* "HTTP/x.y" of a message; no snprintf for the usual one-digit versions (it
+ * showed in profiles, once per message). */
+static void http_version(const struct replay_http_msg *msg, char ver[16])
+{
+    if (msg->http_major >= 0 && msg->http_major <= 9 && msg->http_minor >= 0 && msg->http_minor <= 9) {
+        memcpy(ver, "HTTP/1.1", 9);
+        ver[5] = (char)('0' + msg->http_major);
+        ver[7] = (char)('0' + msg->http_minor);
+    } else {
+        snprintf(ver, 16, "HTTP/%d.%d", msg->http_major, msg->http_minor);
+    }
+}
+
+
 json_t *replay_tuple_msg_json(const struct replay_http_msg *msg, int64_t response_time_ms)
 {
     json_t *o = json_object();
@@ -119,13 +133,7 @@ json_t *replay_tuple_msg_json(const struct replay_http_msg *msg, int64_t respons
         json_array_append_new(arr, json_string(msg->headers[i].value));
     }
     char ver[16];
-    if (msg->http_major >= 0 && msg->http_major <= 9 && msg->http_minor >= 0 && msg->http_minor <= 9) {
-        memcpy(ver, "HTTP/1.1", 9);          /* no snprintf per message: it showed in profiles */
-        ver[5] = (char)('0' + msg->http_major);
-        ver[7] = (char)('0' + msg->http_minor);
-    } else {
-        snprintf(ver, sizeof(ver), "HTTP/%d.%d", msg->http_major, msg->http_minor);
-    }
+    http_version(msg, ver);
     if (msg->is_request) {
         json_object_set_new(o, "Method", json_string(msg->method));
         json_object_set_new(o, "Request-URI", json_string(msg->uri));
@@ -574,17 +582,10 @@ static bool canon_number(struct canon *c)
         uint64_t v = 0;
         for (const uint8_t *d = ds; d < ds + nd; d++)
             v = v * 10 + (uint64_t)(*d - '0');
-        size_t n = 0;
-        char rev[24];
-        do {
-            rev[n++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
         size_t w = 0;
-        if (neg && !(n == 1 && rev[0] == '0'))
+        if (neg && v)
             num[w++] = '-';                         /* "-0" is the integer 0 */
-        while (n)
-            num[w++] = rev[--n];
+        w += sm_fmt_u64(num + w, v);
         return !app(c->o, num, w);
     }
     size_t len = (size_t)(q - s);
@@ -858,16 +859,8 @@ static int put_str_member(struct sm_buf *o, const char *key, size_t klen, const 
 
 static int put_int(struct sm_buf *o, int64_t v)
 {
-    char num[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        num[sizeof(num) - 1 - n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        num[sizeof(num) - 1 - n++] = '-';
-    return app(o, num + sizeof(num) - n, n);
+    char num[21];
+    return app(o, num, sm_fmt_i64(num, v));
 }
 
 int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_time_ms, struct sm_buf *o,
@@ -913,13 +906,7 @@ int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_ti
             goto fail;
     }
     char ver[16];
-    if (msg->http_major >= 0 && msg->http_major <= 9 && msg->http_minor >= 0 && msg->http_minor <= 9) {
-        memcpy(ver, "HTTP/1.1", 9);
-        ver[5] = (char)('0' + msg->http_major);
-        ver[7] = (char)('0' + msg->http_minor);
-    } else {
-        snprintf(ver, sizeof(ver), "HTTP/%d.%d", msg->http_major, msg->http_minor);
-    }
+    http_version(msg, ver);
     if (msg->is_request) {
         if ((rc = put_str_member(o, "\"Method\":", 9, msg->method)) ||
             (rc = put_str_member(o, "\"Request-URI\":", 14, msg->uri)) ||

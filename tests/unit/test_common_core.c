@@ -54,6 +54,29 @@ static int test_alloc_failure_injection(void)
     return 0;
 }
 
+/* decimal formatting without printf: same text as PRId64/PRIu64 at the edges */
+static int test_fmt_int(void)
+{
+    const int64_t iv[] = { 0, 7, -1, 10, -10, 1234567890123, INT64_MAX, INT64_MIN };
+    for (size_t i = 0; i < sizeof(iv) / sizeof(iv[0]); i++) {
+        char want[32], got[32];
+        snprintf(want, sizeof(want), "%" PRId64, iv[i]);
+        got[sm_fmt_i64(got, iv[i])] = 0;
+        SM_CHECK_EQ_STR(got, want);
+    }
+    char got[32];
+    got[sm_fmt_u64(got, UINT64_MAX)] = 0;
+    SM_CHECK_EQ_STR(got, "18446744073709551615");
+    struct sm_buf b;
+    sm_buf_init(&b, 64);
+    SM_CHECK_EQ_INT(sm_buf_append_str(&b, "n="), SM_OK);
+    SM_CHECK_EQ_INT(sm_buf_append_int(&b, -42), SM_OK);
+    SM_CHECK_EQ_INT(b.len, 5);
+    SM_CHECK_MEM(b.data, "n=-42", 5);
+    sm_buf_free(&b);
+    return 0;
+}
+
 static int test_parse_sizes_durations(void)
 {
     uint64_t v;
@@ -287,6 +310,6 @@ static int test_log_debug_spec(void)
 }
 
 SM_TEST_MAIN(SM_TC(test_err_strings), SM_TC(test_buf_cap), SM_TC(test_alloc_failure_injection),
-             SM_TC(test_parse_sizes_durations), SM_TC(test_base64_crc), SM_TC(test_base64_paths), SM_TC(test_patterns),
+             SM_TC(test_parse_sizes_durations), SM_TC(test_base64_crc), SM_TC(test_base64_paths), SM_TC(test_patterns), SM_TC(test_fmt_int),
              SM_TC(test_opts_cli_and_file), SM_TC(test_opts_errors_suggest),
              SM_TC(test_secret_from_file), SM_TC(test_log_debug_spec))

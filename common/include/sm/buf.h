@@ -18,6 +18,7 @@ void sm_buf_reset(struct sm_buf *b);          /* len = 0, keeps memory */
 int  sm_buf_reserve(struct sm_buf *b, size_t extra);          /* SM_OK|SM_EFULL|SM_ENOMEM */
 int  sm_buf_append(struct sm_buf *b, const void *p, size_t n);
 int  sm_buf_append_str(struct sm_buf *b, const char *s);
+int  sm_buf_append_int(struct sm_buf *b, int64_t v);           /* decimal, no printf */
 int  sm_buf_printf(struct sm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first n bytes. */
 void sm_buf_consume(struct sm_buf *b, size_t n);

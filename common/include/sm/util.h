@@ -35,6 +35,10 @@ int sm_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen);
 /* base64url without padding (Elasticsearch ids). */
 size_t sm_base64url_encode(const void *in, size_t n, char *out);
 
+/* Decimal digits of v at out (no NUL); returns their count (at most 20, 21
+ * with the sign). For hot paths where a printf per number shows. */
+size_t sm_fmt_u64(char *out, uint64_t v);
+size_t sm_fmt_i64(char *out, int64_t v);
 /* CRC32 (zlib polynomial), incremental: crc = sm_crc32(crc, p, n) starting from 0. */
 uint32_t sm_crc32(uint32_t crc, const void *p, size_t n);
 
