@@ -10,13 +10,19 @@ capture, the requests and responses the agent recorded against the server's
 own request count (exit summary), the agent's CPU per 1k requests (user +
 system; BPF program time is charged to the traffic's threads and shows in the
 throughput ratio instead), its context switches per 1k requests (wakeups), its
-peak RSS, and the TCP retransmissions on the host during the round (a p99
-near 200 ms is a retransmission timeout).
+peak RSS, the TCP retransmissions on the host during the round (a p99
+near 200 ms is a retransmission timeout), and the cost of a system call of an
+unrelated process while the engine runs ("syscall ns": dd of 1-byte blocks,
+median of the rounds; ebpf-socket's syscall hooks run for every process).
 The "none" rounds also give the noise floor: their own spread (min/max
 throughput over the median) is printed, since other work on a shared machine
 moves the ratios more than the capture does.
 Env: BENCH_SECONDS (default 6), BENCH_CONNS (32), BENCH_THREADS (2),
-BENCH_ROUNDS (5: engines interleaved, the median round kept).
+BENCH_ROUNDS (5: engines interleaved, the median round kept);
+BENCH_TRAFFIC_CPUS and BENCH_AGENT_CPUS (taskset lists, e.g. 0 and 1): wrk +
+server on some cores, the agent on others, which leaves in the throughput
+ratio only what capture costs the traffic itself (the kernel hook and copy),
+not the agent's own CPU taking cores from wrk and the server.
 Exit 77 without root or wrk."""
 import os
 import re
@@ -34,10 +40,18 @@ SECS = int(os.environ.get("BENCH_SECONDS", "6"))
 CONNS = int(os.environ.get("BENCH_CONNS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+# BENCH_TRAFFIC_CPUS / BENCH_AGENT_CPUS: taskset lists (e.g. "0" and "1") to run wrk + server
+# and the agent on separate cores; unset: everything shares all cores.
+TRAFFIC_CPUS = os.environ.get("BENCH_TRAFFIC_CPUS", "")
+AGENT_CPUS = os.environ.get("BENCH_AGENT_CPUS", "")
+
+
+def pin(cpus):
+    return ["taskset", "-c", cpus] if cpus else []
 
 
 def wrk_run(port):
-    r = subprocess.run(["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECS, "--latency",
+    r = subprocess.run(pin(TRAFFIC_CPUS) + ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECS, "--latency",
                         "http://127.0.0.1:%d/" % port], capture_output=True, text=True, timeout=SECS + 60)
     out = r.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -45,6 +59,16 @@ def wrk_run(port):
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
     return rps, p99, total
+
+
+def syscall_ns():
+    """ns per system call of an unrelated process (dd: 1-byte reads from /dev/zero, writes to
+    /dev/null; 2M calls): what the capture costs every other program on the host."""
+    n = 1000000
+    t0 = time.perf_counter()
+    subprocess.run(pin(TRAFFIC_CPUS) + ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=%d" % n],
+                   check=True, capture_output=True)
+    return (time.perf_counter() - t0) * 1e9 / (2 * n)
 
 
 def retrans():
@@ -56,13 +80,13 @@ def retrans():
 
 def run_one(engine, work):
     statf = os.path.join(work, "httpd-%s.txt" % engine)
-    srv = subprocess.Popen([HTTPD, "2", statf], stdout=subprocess.PIPE, text=True)
+    srv = subprocess.Popen(pin(TRAFFIC_CPUS) + [HTTPD, "2", statf], stdout=subprocess.PIPE, text=True)
     port = int(srv.stdout.readline())
     dump = None
     try:
         if engine != "none":
             out = os.path.join(work, engine + ".records")
-            args = [AGENT, "--engine", engine, "--port", str(port), "--output", out, "--stats-interval", "0",
+            args = pin(AGENT_CPUS) + [AGENT, "--engine", engine, "--port", str(port), "--output", out, "--stats-interval", "0",
                     "--log-level", "warn"]
             if engine in ("pcap", "ebpf-tc"):
                 args += ["--interface", "lo"]
@@ -72,6 +96,7 @@ def run_one(engine, work):
             if dump.poll() is not None:
                 logf.seek(0)
                 raise RuntimeError("%s did not start (rc %s): %s" % (engine, dump.returncode, logf.read()[-500:]))
+        sysns = syscall_ns()
         r0 = retrans()
         rps, p99, total = wrk_run(port)
         rtx = retrans() - r0
@@ -102,7 +127,7 @@ def run_one(engine, work):
             dump.kill()
     sst = dict(kv.split("=") for kv in open(statf).read().split())
     sent = int(sst["bytes_in"]) + int(sst["bytes_out"])
-    return {"rps": rps, "p99": p99, "total": total, "cpu": cpu, "captured": captured, "sent": sent,
+    return {"rps": rps, "p99": p99, "total": total, "cpu": cpu, "sysns": sysns, "captured": captured, "sent": sent,
             "requests": int(sst["requests"]), "csw": csw, "rss": rss, "retrans": rtx}
 
 
@@ -134,9 +159,9 @@ def main():
     base = best["none"]
     print("wrk -t%d -c%d -d%ds, 1 KiB responses, keep-alive, loopback; median of %d rounds"
           % (THREADS, CONNS, SECS, ROUNDS))
-    print("%-12s %10s %8s %9s %8s %14s %8s %6s %14s %10s %9s %8s" % (
+    print("%-12s %10s %8s %9s %8s %14s %8s %6s %14s %10s %9s %8s %12s" % (
         "engine", "req/s", "ratio", "p99 ms", "ratio", "recorded", "drops", "gaps", "cpu s/1k req",
-        "csw/1k req", "RSS MiB", "retrans"))
+        "csw/1k req", "RSS MiB", "retrans", "syscall ns"))
     ok = True
     for e in engines:
         r = best[e]
@@ -145,10 +170,11 @@ def main():
         cpu = "-" if r["cpu"] is None else "%.4f" % (r["cpu"] / (r["requests"] / 1000.0))
         csw = "-" if r["csw"] is None else "%.1f" % (r["csw"] / (r["requests"] / 1000.0))
         rss = "-" if r["rss"] is None else "%.1f" % r["rss"]
-        print("%-12s %10.0f %8.3f %9.3f %8.3f %14s %8s %6s %14s %10s %9s %8d" % (
+        sysns = sorted(x["sysns"] for x in runs[e])[len(runs[e]) // 2]
+        print("%-12s %10.0f %8.3f %9.3f %8.3f %14s %8s %6s %14s %10s %9s %8d %12.0f" % (
             e, r["rps"], r["rps"] / base["rps"], r["p99"], r["p99"] / base["p99"] if base["p99"] else 0,
             capratio, "-" if cap is None else cap[2], "-" if cap is None else cap[3], cpu, csw, rss,
-            r["retrans"]))
+            r["retrans"], sysns))
         if cap is not None and cap[0] == 0:
             ok = False
     nr = sorted(r["rps"] for r in runs["none"])

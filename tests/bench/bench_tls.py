@@ -44,11 +44,19 @@ BODY = int(os.environ.get("BENCH_BODY", "65536"))
 ENGINES = [e for e in os.environ.get("BENCH_ENGINES", "pcap,ebpf-tc,ebpf-socket").split(",") if e]
 OFFLINE = os.environ.get("BENCH_OFFLINE", "1") != "0"
 LIVE = os.environ.get("BENCH_LIVE", "1") != "0"
+# BENCH_TRAFFIC_CPUS / BENCH_AGENT_CPUS: taskset lists to run wrk + server and the live agent on
+# separate cores (see bench_engines.py); unset: everything shares all cores.
+TRAFFIC_CPUS = os.environ.get("BENCH_TRAFFIC_CPUS", "")
+AGENT_CPUS = os.environ.get("BENCH_AGENT_CPUS", "")
+
+
+def pin(cpus):
+    return ["taskset", "-c", cpus] if cpus else []
 
 
 
 def wrk_run(port, path, secs, conns):
-    r = subprocess.run(["wrk", "-t2", "-c%d" % conns, "-d%ds" % secs, "--latency",
+    r = subprocess.run(pin(TRAFFIC_CPUS) + ["wrk", "-t2", "-c%d" % conns, "-d%ds" % secs, "--latency",
                         "https://127.0.0.1:%d/%s" % (port, path)], capture_output=True, text=True,
                        timeout=secs + 60)
     out = r.stdout
@@ -90,7 +98,7 @@ def openssl_speed(cipher):
 
 
 def start_agent(args, log):
-    p = subprocess.Popen([AGENT] + args, stdout=subprocess.DEVNULL, stderr=log)
+    p = subprocess.Popen(pin(AGENT_CPUS) + [AGENT] + args, stdout=subprocess.DEVNULL, stderr=log)
     time.sleep(1.5)   # no ready file: libpcap is open well before this
     if p.poll() is not None:
         raise RuntimeError("searchmig-agent exited early (rc %s)" % p.returncode)
@@ -99,7 +107,7 @@ def start_agent(args, log):
 
 def start_server(work, cert, key, suite):
     keylog = os.path.join(work, "keys-%s.log" % suite)
-    srv = subprocess.Popen([HTTPD, cert, key, keylog, suite], stdout=subprocess.PIPE, text=True)
+    srv = subprocess.Popen(pin(TRAFFIC_CPUS) + [HTTPD, cert, key, keylog, suite], stdout=subprocess.PIPE, text=True)
     line = srv.stdout.readline()
     if not line.strip().isdigit():
         raise RuntimeError("bench_tls_httpd %s did not start" % suite)
