@@ -1,20 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
-/* ebpf-socket engine. Syscall tracepoints (read, write, readv, writev,
- * recvfrom, sendto, recvmsg, sendmsg: enter + exit) copy the bytes that a
- * server socket (TCP, local port in map "ports") receives and sends, in the
- * order the application sees them, as events of at most SM_SOCK_CHUNK bytes;
- * at most SM_SOCK_MAX_PIECES events per call, the rest is reported as a GAP
- * event. The tracepoint sock/inet_sock_set_state (-> TCP_CLOSE) reports the
- * end of the connection. Every event carries the socket's address as its
- * identity and the stream offset of its first byte (from the socket's byte
- * counters), so user space can tell loss (failed ring-buffer reservations,
- * counted in "drops"; bytes moved by sendfile/splice, which these hooks do
- * not see) exactly.
- * Tracepoints rather than fentry/kprobes: they need neither BPF trampolines
- * nor CONFIG_KPROBES (docs/ebpf.md). */
+/* ebpf-socket engine. Raw syscall tracepoints with BTF (sys_enter and
+ * sys_exit; the calls read, write, readv, writev, recvfrom, sendto, recvmsg
+ * and sendmsg are acted on, every other call returns after a switch) copy
+ * the bytes that a server socket (TCP, local port in map "ports") receives
+ * and sends, in the order the application sees them, as events of at most
+ * SM_SOCK_CHUNK bytes; at most SM_SOCK_MAX_PIECES events per call, the rest
+ * is reported as a GAP event. The raw tracepoint inet_sock_set_state
+ * (-> TCP_CLOSE) reports the end of the connection. Every event carries the
+ * socket's address as its identity and the stream offset of its first byte
+ * (from the socket's byte counters), so user space can tell loss (failed
+ * ring-buffer reservations, counted in "drops"; bytes moved by
+ * sendfile/splice, which these hooks do not see) exactly.
+ * Syscall hooks rather than fentry on tcp_recvmsg/tcp_sendmsg: they need
+ * neither BPF trampolines (ftrace) nor CONFIG_KPROBES (docs/ebpf.md); their
+ * price is that every system call on the host takes the kernel's syscall
+ * tracing path while the engine runs (docs/ebpf.md, bench_engines). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 
 #include "capture_event.h"
 
@@ -71,26 +75,17 @@ struct pend {
      * which zeroes its local port before sys_exit reads it. */
     __u16 lport, rport;
     __u32 close_after;      /* its TCP_CLOSE came during this call: report after the data */
+    __u32 active;           /* 1 from sys_enter to sys_exit of a call we copy */
 };
 
+/* Per thread (task-local storage: a pointer in the task, where a hash map
+ * keyed by thread id cost a lookup at every sys_exit on the host). */
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
-    __type(key, __u64);                    /* pid_tgid */
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
     __type(value, struct pend);
 } pending SEC(".maps");
-
-/* Syscall tracepoint records (tracefs events/syscalls/.../format). */
-struct sys_enter_ctx {
-    __u64 common;
-    long nr;
-    unsigned long args[6];
-};
-struct sys_exit_ctx {
-    __u64 common;
-    long nr;
-    long ret;
-};
 
 static __always_inline void count_drop(void)
 {
@@ -111,11 +106,15 @@ static __always_inline struct sock *wanted_fd(unsigned long fd)
         return 0;
     if (cfg->cgroup_id && bpf_get_current_cgroup_id() != cfg->cgroup_id)
         return 0;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+    /* BTF pointers: plain loads (checked by the kernel) instead of helper calls */
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct files_struct *files = task->files;
+    if (!files)
         return 0;
-    struct file **fds = BPF_CORE_READ(fdt, fd);
+    struct fdtable *fdt = files->fdt;
+    if (!fdt || fd >= fdt->max_fds)
+        return 0;
+    struct file **fds = fdt->fd;
     struct file *f = 0;
     if (bpf_probe_read_kernel(&f, sizeof(f), fds + fd) < 0 || !f)
         return 0;
@@ -183,8 +182,10 @@ static __always_inline void enter(unsigned long fd, __u64 base, __u64 nr_segs, _
         __u32 nxt = BPF_CORE_READ(tp, rcv_nxt), copied = BPF_CORE_READ(tp, copied_seq);
         p.offset = rcvd - (__u32)(nxt - copied);
     }
-    __u64 id = bpf_get_current_pid_tgid();
-    bpf_map_update_elem(&pending, &id, &p, BPF_ANY);
+    p.active = 1;
+    struct pend *pp = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (pp)
+        *pp = p;
 }
 
 static __always_inline void emit_gap(struct sock *sk, const struct pend *p, __u64 offset, __u64 lost)
@@ -320,12 +321,11 @@ static __always_inline void emit_close(__u64 cookie, __u16 family, __u16 lport, 
 
 static __always_inline void leave(long ret)
 {
-    __u64 id = bpf_get_current_pid_tgid();
-    struct pend *pp = bpf_map_lookup_elem(&pending, &id);
-    if (!pp)
+    struct pend *pp = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+    if (!pp || !pp->active)
         return;
     struct pend p = *pp;
-    bpf_map_delete_elem(&pending, &id);
+    pp->active = 0;
     struct sock *sk = (struct sock *)p.sk;
     if (ret > 0)
         copy_out(sk, &p, ret);
@@ -333,119 +333,104 @@ static __always_inline void leave(long ret)
         emit_close(p.sk, BPF_CORE_READ(sk, __sk_common.skc_family), p.lport, p.rport);
 }
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int sm_enter_read(struct sys_enter_ctx *ctx)
-{
-    enter(ctx->args[0], ctx->args[1], 0, 0, SM_SOCK_RECV);
-    return 0;
-}
+/* x86_64 system call numbers (SmBpf builds for x86 only). */
+#define NR_read_ 0
+#define NR_write_ 1
+#define NR_readv_ 19
+#define NR_writev_ 20
+#define NR_sendto_ 44
+#define NR_recvfrom_ 45
+#define NR_sendmsg_ 46
+#define NR_recvmsg_ 47
+#define USER_CS_64_ 0x33           /* __USER_CS: ia32 tasks (__USER32_CS) number their calls differently */
 
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int sm_enter_recvfrom(struct sys_enter_ctx *ctx)
-{
-    if (!(ctx->args[3] & MSG_PEEK_))
-        enter(ctx->args[0], ctx->args[1], 0, 0, SM_SOCK_RECV);
-    return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int sm_enter_readv(struct sys_enter_ctx *ctx)
-{
-    enter(ctx->args[0], ctx->args[1], ctx->args[2], 1, SM_SOCK_RECV);
-    return 0;
-}
-
-static __always_inline void enter_msg(struct sys_enter_ctx *ctx, __u32 dir)
+static __always_inline void enter_msg(unsigned long fd, unsigned long umsg, unsigned long flags, __u32 dir)
 {
     struct user_msghdr m;
-    if (dir == SM_SOCK_RECV && (ctx->args[2] & MSG_PEEK_))
+    if (dir == SM_SOCK_RECV && (flags & MSG_PEEK_))
         return;
-    if (bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]) < 0)
+    if (bpf_probe_read_user(&m, sizeof(m), (void *)umsg) < 0)
         return;
-    enter(ctx->args[0], (__u64)m.msg_iov, m.msg_iovlen, 1, dir);
+    enter(fd, (__u64)m.msg_iov, m.msg_iovlen, 1, dir);
 }
 
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int sm_enter_recvmsg(struct sys_enter_ctx *ctx)
+/* One program at the raw sys_enter tracepoint and one at sys_exit, rather
+ * than one perf-event tracepoint per call: the perf path built a trace record
+ * for every call before our program ran (docs/ebpf.md "Cost to the host"). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sm_sys_enter, struct pt_regs *regs, long id)
 {
-    enter_msg(ctx, SM_SOCK_RECV);
+    switch (id) {
+    case NR_read_: case NR_write_: case NR_readv_: case NR_writev_:
+    case NR_sendto_: case NR_recvfrom_: case NR_sendmsg_: case NR_recvmsg_:
+        break;
+    default:
+        return 0;
+    }
+    if (regs->cs != USER_CS_64_)
+        return 0;
+    unsigned long fd = regs->di, a1 = regs->si, a2 = regs->dx, a3 = regs->r10;
+    switch (id) {
+    case NR_read_:
+        enter(fd, a1, 0, 0, SM_SOCK_RECV);
+        break;
+    case NR_recvfrom_:
+        if (!(a3 & MSG_PEEK_))
+            enter(fd, a1, 0, 0, SM_SOCK_RECV);
+        break;
+    case NR_readv_:
+        enter(fd, a1, a2, 1, SM_SOCK_RECV);
+        break;
+    case NR_recvmsg_:
+        enter_msg(fd, a1, a2, SM_SOCK_RECV);
+        break;
+    case NR_write_:
+    case NR_sendto_:
+        enter(fd, a1, 0, 0, SM_SOCK_SEND);
+        break;
+    case NR_writev_:
+        enter(fd, a1, a2, 1, SM_SOCK_SEND);
+        break;
+    case NR_sendmsg_:
+        enter_msg(fd, a1, a2, SM_SOCK_SEND);
+        break;
+    }
     return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int sm_enter_write(struct sys_enter_ctx *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret)
 {
-    enter(ctx->args[0], ctx->args[1], 0, 0, SM_SOCK_SEND);
+    switch (regs->orig_ax) {
+    case NR_read_: case NR_write_: case NR_readv_: case NR_writev_:
+    case NR_sendto_: case NR_recvfrom_: case NR_sendmsg_: case NR_recvmsg_:
+        leave(ret);
+        break;
+    }
     return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int sm_enter_sendto(struct sys_enter_ctx *ctx)
+/* sock/inet_sock_set_state, raw with BTF (no tracefs needed): called
+ * before the state changes, so the local port is still bound. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sm_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-    enter(ctx->args[0], ctx->args[1], 0, 0, SM_SOCK_SEND);
-    return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int sm_enter_writev(struct sys_enter_ctx *ctx)
-{
-    enter(ctx->args[0], ctx->args[1], ctx->args[2], 1, SM_SOCK_SEND);
-    return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int sm_enter_sendmsg(struct sys_enter_ctx *ctx)
-{
-    enter_msg(ctx, SM_SOCK_SEND);
-    return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_read")
-int sm_exit_read(struct sys_exit_ctx *ctx) { leave(ctx->ret); return 0; }
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int sm_exit_recvfrom(struct sys_exit_ctx *ctx) { leave(ctx->ret); return 0; }
-SEC("tracepoint/syscalls/sys_exit_readv")
-int sm_exit_readv(struct sys_exit_ctx *ctx) { leave(ctx->ret); return 0; }
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int sm_exit_recvmsg(struct sys_exit_ctx *ctx) { leave(ctx->ret); return 0; }
-SEC("tracepoint/syscalls/sys_exit_write")
-int sm_exit_write(struct sys_exit_ctx *ctx) { leave(ctx->ret); return 0; }
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int sm_exit_sendto(struct sys_exit_ctx *ctx) { leave(ctx->ret); return 0; }
-SEC("tracepoint/syscalls/sys_exit_writev")
-int sm_exit_writev(struct sys_exit_ctx *ctx) { leave(ctx->ret); return 0; }
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sm_exit_sendmsg(struct sys_exit_ctx *ctx) { leave(ctx->ret); return 0; }
-
-/* sock/inet_sock_set_state (tracefs format). */
-struct set_state_ctx {
-    __u64 common;
-    const void *skaddr;
-    int oldstate, newstate;
-    __u16 sport, dport, family, protocol;
-    __u8 saddr[4], daddr[4], saddr_v6[16], daddr_v6[16];
-};
-
-SEC("tracepoint/sock/inet_sock_set_state")
-int sm_set_state(struct set_state_ctx *ctx)
-{
-    if (ctx->newstate != TCP_CLOSE_ || ctx->protocol != IPPROTO_TCP)
+    if (newstate != TCP_CLOSE_ || sk->sk_protocol != IPPROTO_TCP)
         return 0;
     __u32 k = 0;
     const struct sm_sock_config *cfg = bpf_map_lookup_elem(&sock_config, &k);
-    __u16 sport = ctx->sport;
+    __u16 sport = sk->__sk_common.skc_num;
     if (!cfg || (!cfg->all_ports && !bpf_map_lookup_elem(&ports, &sport)))
         return 0;
     /* Closed inside a read/write of the current task on this socket (a reset
      * processed in release_sock): the call's data comes at sys_exit, after
      * this; report the close there, after the data, so that the data is not
      * taken for a new connection. */
-    __u64 id = bpf_get_current_pid_tgid();
-    struct pend *pp = bpf_map_lookup_elem(&pending, &id);
-    if (pp && pp->sk == (__u64)ctx->skaddr) {
+    struct pend *pp = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+    if (pp && pp->active && pp->sk == (__u64)sk) {
         pp->close_after = 1;
         return 0;
     }
-    emit_close((__u64)ctx->skaddr, ctx->family, ctx->sport, ctx->dport);
+    emit_close((__u64)sk, sk->__sk_common.skc_family, sport, __builtin_bswap16(sk->__sk_common.skc_dport));
     return 0;
 }

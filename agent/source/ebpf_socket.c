@@ -1,5 +1,5 @@
-/* "ebpf-socket" engine: syscall tracepoints copy what server sockets (local
- * port in the ports map) read and write, already in stream order
+/* "ebpf-socket" engine: raw syscall tracepoints copy what server sockets
+ * (local port in the ports map) read and write, already in stream order
  * (ebpf/sock_capture.bpf.c). No packets and no reassembly: events go straight
  * to the stream callbacks (agent/flow/stream.h). Stream offsets carried by
  * every event turn lost events into exact gaps. docs/ebpf.md. */
@@ -9,9 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -303,23 +301,6 @@ static void sock_free(struct sock_ctx *ctx)
     sm_free(ctx);
 }
 
-/* The tracepoint ids are read from tracefs; mount it when nobody has. */
-static int ensure_tracefs(const char *who, char *err, size_t errlen)
-{
-    struct stat st;
-    if (stat("/sys/kernel/tracing/events/syscalls", &st) == 0 ||
-        stat("/sys/kernel/debug/tracing/events/syscalls", &st) == 0)
-        return SM_OK;
-    if (stat("/sys/kernel/tracing/events", &st) != 0 &&
-        mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) != 0 && errno != EBUSY)
-        return sm_errf(err, errlen, SM_EIO, "%s: tracefs is not mounted at /sys/kernel/tracing and mounting it "
-                       "failed: %s", who, strerror(errno));
-    if (stat("/sys/kernel/tracing/events/syscalls", &st) != 0)
-        return sm_errf(err, errlen, SM_EUNSUPPORTED, "%s: the kernel has no syscall tracepoints "
-                       "(CONFIG_FTRACE_SYSCALLS); use --engine ebpf-tc or pcap", who);
-    return SM_OK;
-}
-
 static int sock_set_ports(struct agent_source *src, const uint16_t *ports, size_t nports, char *err,
                           size_t errlen)
 {
@@ -348,8 +329,6 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
     if (cfg->nports > 64)
         return sm_errf(err, errlen, SM_ECONFIG, "%s: at most 64 ports", src->name);
     if ((rc = agent_ebpf_precheck(src->name, need, err, errlen)) != SM_OK)
-        return rc;
-    if ((rc = ensure_tracefs(src->name, err, errlen)) != SM_OK)
         return rc;
     struct sock_ctx *ctx = sm_calloc(1, sizeof(*ctx));
     if (!ctx)
@@ -384,11 +363,11 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
         goto fail;
     }
     if ((rc = sock_capture__attach(ctx->skel)) != 0) {
-        rc = agent_ebpf_fail(src->name, "attaching the tracepoints", rc, need, err, errlen);
+        rc = agent_ebpf_fail(src->name, "attaching the raw tracepoints", rc, need, err, errlen);
         goto fail;
     }
     src->ctx = ctx;
-    sm_log_info("%s: syscall tracepoints attached, %zu port(s)", src->name, cfg->nports);
+    sm_log_info("%s: raw syscall tracepoints attached, %zu port(s)", src->name, cfg->nports);
     return SM_OK;
 fail:
     sock_free(ctx);

@@ -121,6 +121,13 @@ def prog_ids(pid):
     return ids
 
 
+def prog_type(i):
+    """bpftool's type of program id i ("sched_cls", "tracing", "tracepoint", ...)."""
+    out = sh(["bpftool", "prog", "show", "id", str(i)], check=False).stdout
+    parts = out.split(":", 1)[1].split() if ":" in out else []
+    return parts[0] if parts else "?"
+
+
 def live_progs(ids, secs=5):
     """Those of ids still loaded (program freeing is deferred: wait a little)."""
     end = time.time() + secs
@@ -317,9 +324,14 @@ def mode_detach(work):
         ids = set()
         for d in dumps:
             ids |= prog_ids(d.p.pid)
-        if len(ids) < 2 + 17 or "tc filter lo ingress" not in our_filters():
+        # ebpf-tc: ingress + egress; ebpf-socket: raw (BTF) tracepoints sys_enter, sys_exit,
+        # inet_sock_set_state, and no perf-event syscall tracepoints (each made every system
+        # call on the host build a trace record: docs/ebpf.md)
+        sock_types = sorted(prog_type(i) for i in prog_ids(dumps[1].p.pid))
+        if len(ids) != 2 + 3 or "tc filter lo ingress" not in our_filters() or sock_types != ["tracing"] * 3:
             stop_all(dumps)
-            return ["while running, expected our filter and 19 programs, saw %s, %d programs" % (our_filters(), len(ids))]
+            return ["while running, expected our filter, 5 programs, ebpf-socket's 3 of type tracing; saw %s, "
+                    "%d programs, ebpf-socket's %s" % (our_filters(), len(ids), sock_types)]
         for d in dumps:
             d.p.send_signal(sig)
         for d in dumps:
