@@ -17,36 +17,58 @@
 
 #define SM_TC_SNAP_MAX 131072u     /* largest bytes copied per packet (a power of two; lo frames reach 65550, GSO 64 KiB + headers) */
 
-/* Ring-buffer wakeups: the programs wake user space only once this many
- * bytes wait (BPF_RB_FORCE_WAKEUP), else submit with BPF_RB_NO_WAKEUP;
- * user space also reads the ring when its poll times out (every SM_RB_POLL_MS:
- * epoll does not see records submitted without a wakeup), so nothing waits longer. One
- * wakeup per event costs more than the copy at high packet rates. 256 KiB
- * (a quarter of the smallest ring, 1 MiB): at 64 KiB the agent still woke
- * about 2200 times a second under wrk at 60k requests/s (bench_engines,
- * 34 context switches per 1000 requests). */
-#define SM_RB_WAKE_BYTES (256u * 1024)
+/* Ring-buffer wakeups: the programs wake user space (BPF_RB_FORCE_WAKEUP)
+ * only when the bytes waiting cross a multiple of the wake size, and with
+ * every record once more than 8 wake sizes (half the ring) wait; else they
+ * submit with BPF_RB_NO_WAKEUP, and user space reads the ring when its poll
+ * times out (every SM_RB_POLL_MS: epoll does not see records submitted
+ * without a wakeup). So below (wake size / SM_RB_POLL_MS) of capture no
+ * wakeup is sent at all, and none waits longer than SM_RB_POLL_MS.
+ * The wake size is the ring size >> SM_RB_WAKE_RING_SHIFT (4 MiB for the
+ * default 64 MiB ring: no wakeups below about 400 MB/s), at least 64 KiB;
+ * user space puts its log2 in the config map (wake_shift). Each wakeup is a
+ * self-IPI for the ring's irq_work, charged to the traffic; on a VM a trapped
+ * MSR write: a fixed 256 KiB (about 600 wakeups a second under wrk on lo)
+ * still cost ebpf-tc 1 % of the traffic core's time (perf, native_write_msr
+ * under bpf_ringbuf_submit); "every record from 256 KiB on", before that,
+ * 3.7 % (docs/ebpf.md). avail = BPF_RB_AVAIL_DATA after the reservation
+ * (concurrent reservations on other CPUs may move a crossing out of this
+ * record's window: the next crossing or the lag bound wakes then), sz = the
+ * bytes reserved (the 8-byte record header and rounding added here). */
+#define SM_RB_WAKE_RING_SHIFT 4
+#define SM_RB_WAKE_MIN_SHIFT 16
+#define SM_RB_WAKE_DEFAULT_SHIFT 18   /* config map not filled yet */
 #define SM_RB_POLL_MS 10
-
-/* The record that makes the bytes waiting cross a multiple of
- * SM_RB_WAKE_BYTES wakes user space, and every record once more than
- * SM_RB_WAKE_LAG bytes wait. "Every record from SM_RB_WAKE_BYTES on" woke it
- * with each record submitted until it had caught up (while it was being
- * scheduled and while it worked through the ring), each a self-IPI for the
- * ring's irq_work, which on a VM is a trapped MSR write: 3.7 % of a lo
- * ping-pong's CPU, charged to the traffic (0.6 % with this). avail =
- * BPF_RB_AVAIL_DATA after the reservation (concurrent reservations on other
- * CPUs may move a crossing out of this record's window: the next crossing or
- * the lag bound wakes then), sz = the bytes reserved (the 8-byte record
- * header and rounding added here). */
-#define SM_RB_WAKE_LAG (8u * SM_RB_WAKE_BYTES)
 #if defined(__bpf__)
-static __always_inline __u64 sm_rb_flags(__u64 avail, __u64 sz)
+static __always_inline __u64 sm_rb_flags(__u64 avail, __u64 sz, __u32 shift)
 {
     sz = (sz + 8 + 7) & ~7ull;
     __u64 before = avail > sz ? avail - sz : 0;
-    return avail >= SM_RB_WAKE_LAG || avail / SM_RB_WAKE_BYTES != before / SM_RB_WAKE_BYTES
+    shift &= 31;
+    return avail >= (8ull << shift) || (avail >> shift) != (before >> shift)
            ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+#endif
+
+/* Server ports, both engines: array map "ports" of SM_PORT_WORDS __u64 words,
+ * port p is bit p % 64 of word p / 64 (set by agent_ebpf_ports_set()). An
+ * array lookup is inlined by the verifier: no hashing per packet or call (the
+ * hash map this replaced cost ebpf-tc about 70 ns per packet). */
+#define SM_PORT_WORDS 1024u
+#if defined(__bpf__)
+#define SM_PORTS_MAP                                    \
+    struct {                                            \
+        __uint(type, BPF_MAP_TYPE_ARRAY);               \
+        __uint(max_entries, SM_PORT_WORDS);             \
+        __type(key, __u32);                             \
+        __type(value, __u64);                           \
+    } ports SEC(".maps")
+
+static __always_inline int sm_port_in(void *map, __u16 port)
+{
+    __u32 k = port >> 6;
+    const __u64 *w = bpf_map_lookup_elem(map, &k);
+    return w && ((*w >> (port & 63)) & 1);
 }
 #endif
 
@@ -58,6 +80,8 @@ enum sm_tc_dir { SM_TC_INGRESS = 0, SM_TC_EGRESS = 1 };
 struct sm_tc_config {
     __u32 snaplen;          /* bytes copied per packet (<= SM_TC_SNAP_MAX) */
     __u32 all_ports;        /* 1: every TCP port (ports map ignored) */
+    __u32 wake_shift;       /* log2 of the ring-buffer wake size (sm_rb_flags) */
+    __u32 raw_l2;           /* 1: some interface is SM_TC_L2_NONE (look up tc_ifaces); 0: all Ethernet */
 };
 
 /* Per interface (hash map "tc_ifaces", key ifindex): bytes before the IP
@@ -92,6 +116,8 @@ struct sm_sock_config {
     __u32 all_ports;        /* 1: every local port (ports map ignored) */
     __u32 tgid;             /* 0: any process, else only this one */
     __u64 cgroup_id;        /* 0: any cgroup, else only this cgroup (v2 id) */
+    __u32 wake_shift;       /* log2 of the ring-buffer wake size (sm_rb_flags) */
+    __u32 pad;
 };
 
 struct sm_sock_event {

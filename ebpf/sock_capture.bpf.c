@@ -32,21 +32,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Submit flags for a record of sz bytes (what was reserved); see SM_RB_WAKE_BYTES. Set
+/* Submit flags for a record of sz bytes (what was reserved); see sm_rb_flags(). Set
  * after the maps below. */
-#define RB_FLAGS(sz) sm_rb_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), (sz))
+#define RB_FLAGS(sz) sm_rb_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), (sz), wake_shift())
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 1 << 24);          /* resized by user space before load */
 } events SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 64);
-    __type(key, __u16);                    /* local port, host order */
-    __type(value, __u8);
-} ports SEC(".maps");
+SM_PORTS_MAP;
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -86,6 +81,13 @@ struct {
     __type(key, int);
     __type(value, struct pend);
 } pending SEC(".maps");
+
+static __always_inline __u32 wake_shift(void)
+{
+    __u32 k = 0;
+    const struct sm_sock_config *cfg = bpf_map_lookup_elem(&sock_config, &k);
+    return cfg ? cfg->wake_shift : SM_RB_WAKE_DEFAULT_SHIFT;
+}
 
 static __always_inline void count_drop(void)
 {
@@ -134,7 +136,7 @@ static __always_inline struct sock *wanted_fd(unsigned long fd)
         return 0;
     if (!cfg->all_ports) {
         __u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-        if (!bpf_map_lookup_elem(&ports, &lport))
+        if (!sm_port_in(&ports, lport))
             return 0;
     }
     return sk;
@@ -420,7 +422,7 @@ int BPF_PROG(sm_set_state, const struct sock *sk, const int oldstate, const int 
     __u32 k = 0;
     const struct sm_sock_config *cfg = bpf_map_lookup_elem(&sock_config, &k);
     __u16 sport = sk->__sk_common.skc_num;
-    if (!cfg || (!cfg->all_ports && !bpf_map_lookup_elem(&ports, &sport)))
+    if (!cfg || (!cfg->all_ports && !sm_port_in(&ports, sport)))
         return 0;
     /* Closed inside a read/write of the current task on this socket (a reset
      * processed in release_sock): the call's data comes at sys_exit, after

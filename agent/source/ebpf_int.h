@@ -14,6 +14,8 @@ int agent_ebpf_precheck(const char *who, unsigned need, char *err, size_t errlen
 int agent_ebpf_fail(const char *who, const char *what, int rc, unsigned need, char *err, size_t errlen);
 /* Ring buffer size for a requested byte budget: a power of two >= 1 MiB. */
 uint32_t agent_ebpf_ringbuf_size(uint64_t want);
+/* log2 of the ring-buffer wake size for a ring of ring_size bytes (sm_rb_flags). */
+uint32_t agent_ebpf_wake_shift(uint32_t ring_size);
 /* Nanoseconds to add to bpf_ktime_get_ns() for CLOCK_REALTIME. */
 uint64_t agent_ebpf_mono_to_real(void);
 uint64_t agent_ebpf_now_real(void);
@@ -38,7 +40,7 @@ struct ring_buffer;
 void agent_ebpf_drain(struct ring_buffer *rb, struct agent_rb_pace *pc);
 /* Sum of a per-CPU __u64 counter (array map, key 0). */
 uint64_t agent_ebpf_percpu_sum(int map_fd);
-/* Replaces the keys of a u16 -> u8 hash map with ports. 0 or -errno. */
+/* Sets the port bitmap (array map of SM_PORT_WORDS words, capture_event.h) to ports. 0 or -errno. */
 int agent_ebpf_ports_set(int map_fd, const uint16_t *ports, size_t nports);
 
 /* ---- ebpf-socket: events -> stream callbacks (ebpf_socket.c) ----------------

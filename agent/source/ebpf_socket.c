@@ -344,13 +344,13 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
         rc = agent_ebpf_fail(src->name, "opening the BPF object", -errno, need, err, errlen);
         goto fail;
     }
-    bpf_map__set_max_entries(ctx->skel->maps.events,
-                             agent_ebpf_ringbuf_size(cfg->buffer_size ? cfg->buffer_size : 64ull << 20));
+    uint32_t ring = agent_ebpf_ringbuf_size(cfg->buffer_size ? cfg->buffer_size : 64ull << 20);
+    bpf_map__set_max_entries(ctx->skel->maps.events, ring);
     if ((rc = sock_capture__load(ctx->skel)) != 0) {
         rc = agent_ebpf_fail(src->name, "loading the BPF programs", rc, need, err, errlen);
         goto fail;
     }
-    struct sm_sock_config c = { .all_ports = cfg->nports == 0 };
+    struct sm_sock_config c = { .all_ports = cfg->nports == 0, .wake_shift = agent_ebpf_wake_shift(ring) };
     uint32_t k = 0;
     if (bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.sock_config), &k, &c, BPF_ANY) != 0 ||
         (rc = agent_ebpf_ports_set(bpf_map__fd(ctx->skel->maps.ports), cfg->ports, cfg->nports)) != 0) {
@@ -384,7 +384,7 @@ static int sock_run(struct agent_source *src, const struct agent_source_handler 
     agent_ebpf_streams_set_cb(ctx->ss, h->stream);
     while (!ctx->stop) {
         int n = ring_buffer__poll(ctx->rb, SM_RB_POLL_MS);
-        if (n == 0)   /* records submitted without a wakeup (SM_RB_WAKE_BYTES): epoll does not see them */
+        if (n == 0)   /* records submitted without a wakeup (sm_rb_flags): epoll does not see them */
             n = ring_buffer__consume(ctx->rb);
         if (n < 0 && n != -EINTR && n != AGENT_RB_YIELD) {
             agent_ebpf_streams_close_all(ctx->ss, agent_ebpf_now_real());

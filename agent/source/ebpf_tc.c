@@ -138,6 +138,12 @@ uint32_t agent_ebpf_ringbuf_size(uint64_t want)
     return (uint32_t)n;
 }
 
+uint32_t agent_ebpf_wake_shift(uint32_t ring_size)
+{
+    uint32_t shift = (uint32_t)__builtin_ctz(ring_size) - SM_RB_WAKE_RING_SHIFT;
+    return shift < SM_RB_WAKE_MIN_SHIFT ? SM_RB_WAKE_MIN_SHIFT : shift;
+}
+
 static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
@@ -188,27 +194,22 @@ uint64_t agent_ebpf_percpu_sum(int map_fd)
 
 int agent_ebpf_ports_set(int map_fd, const uint16_t *ports, size_t nports)
 {
-    uint16_t key, next;
-    uint8_t one = 1;
-    /* add the new ports first, then remove the others: no moment without them */
+    uint64_t want[SM_PORT_WORDS] = { 0 };
     for (size_t i = 0; i < nports; i++)
-        if (bpf_map_update_elem(map_fd, &ports[i], &one, BPF_ANY) != 0)
+        want[ports[i] >> 6] |= 1ull << (ports[i] & 63);
+    /* add the new ports first, then remove the others: no moment without them */
+    uint64_t have[SM_PORT_WORDS];
+    for (uint32_t k = 0; k < SM_PORT_WORDS; k++) {
+        if (bpf_map_lookup_elem(map_fd, &k, &have[k]) != 0)
             return -errno;
-    bool first = true;
-    for (;;) {
-        if (bpf_map_get_next_key(map_fd, first ? NULL : &key, &next) != 0)
-            break;
-        bool keep = false;
-        for (size_t i = 0; i < nports; i++)
-            keep |= ports[i] == next;
-        if (!keep) {
-            bpf_map_delete_elem(map_fd, &next);
-            first = true;   /* restart: deleting invalidates the iteration */
-            continue;
-        }
-        key = next;
-        first = false;
+        uint64_t both = have[k] | want[k];
+        if (both != have[k] && bpf_map_update_elem(map_fd, &k, &both, BPF_ANY) != 0)
+            return -errno;
+        have[k] = both;
     }
+    for (uint32_t k = 0; k < SM_PORT_WORDS; k++)
+        if (have[k] != want[k] && bpf_map_update_elem(map_fd, &k, &want[k], BPF_ANY) != 0)
+            return -errno;
     return 0;
 }
 
@@ -411,8 +412,8 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
         rc = agent_ebpf_fail(src->name, "opening the BPF object", -errno, need, err, errlen);
         goto fail;
     }
-    bpf_map__set_max_entries(ctx->skel->maps.events,
-                             agent_ebpf_ringbuf_size(cfg->buffer_size ? cfg->buffer_size : 64ull << 20));
+    uint32_t ring = agent_ebpf_ringbuf_size(cfg->buffer_size ? cfg->buffer_size : 64ull << 20);
+    bpf_map__set_max_entries(ctx->skel->maps.events, ring);
     if ((rc = tc_capture__load(ctx->skel)) != 0) {
         rc = agent_ebpf_fail(src->name, "loading the BPF programs", rc, need, err, errlen);
         goto fail;
@@ -420,7 +421,20 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
     struct sm_tc_config c = {
         .snaplen = cfg->snaplen ? (cfg->snaplen < SM_TC_SNAP_MAX ? cfg->snaplen : SM_TC_SNAP_MAX) : SM_TC_SNAP_MAX,
         .all_ports = cfg->nports == 0,
+        .wake_shift = agent_ebpf_wake_shift(ring),
     };
+    for (int i = 0; i < ctx->nifs; i++) {
+        struct tc_iface *it = &ctx->ifs[i];
+        int arptype;
+        iface_flags(it->name, &it->loopback, &arptype);
+        uint32_t l2 = (arptype == 1 || arptype == 772) ? SM_TC_L2_ETHER : SM_TC_L2_NONE;
+        uint32_t ifk = (uint32_t)it->ifindex;
+        if (bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.tc_ifaces), &ifk, &l2, BPF_ANY) != 0) {
+            rc = agent_ebpf_fail(src->name, "filling the interface map", -errno, need, err, errlen);
+            goto fail;
+        }
+        c.raw_l2 |= l2 == SM_TC_L2_NONE;
+    }
     uint32_t k = 0;
     if (bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.tc_config), &k, &c, BPF_ANY) != 0 ||
         (rc = agent_ebpf_ports_set(bpf_map__fd(ctx->skel->maps.ports), cfg->ports, cfg->nports)) != 0) {
@@ -431,11 +445,6 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
     int pfd[2] = { bpf_program__fd(ctx->skel->progs.sm_tc_ingress), bpf_program__fd(ctx->skel->progs.sm_tc_egress) };
     for (int i = 0; i < ctx->nifs; i++) {
         struct tc_iface *it = &ctx->ifs[i];
-        int arptype;
-        iface_flags(it->name, &it->loopback, &arptype);
-        uint32_t l2 = (arptype == 1 || arptype == 772) ? SM_TC_L2_ETHER : SM_TC_L2_NONE;
-        uint32_t ifk = (uint32_t)it->ifindex;
-        bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.tc_ifaces), &ifk, &l2, BPF_ANY);
         LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = it->ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
         rc = bpf_tc_hook_create(&hook);
         if (rc && rc != -EEXIST) {
@@ -485,7 +494,7 @@ static int tc_run(struct agent_source *src, const struct agent_source_handler *h
     ctx->h = h;
     while (!ctx->stop) {
         int n = ring_buffer__poll(ctx->rb, SM_RB_POLL_MS);
-        if (n == 0)   /* records submitted without a wakeup (SM_RB_WAKE_BYTES): epoll does not see them */
+        if (n == 0)   /* records submitted without a wakeup (sm_rb_flags): epoll does not see them */
             n = ring_buffer__consume(ctx->rb);
         if (n < 0 && n != -EINTR && n != AGENT_RB_YIELD) {
             ctx->h = NULL;

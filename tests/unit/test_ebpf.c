@@ -307,27 +307,55 @@ static int test_ringbuf_size(void)
     return 0;
 }
 
+/* 1 if port p's bit is set in the port bitmap map fd (capture_event.h). */
+static int port_bit(int fd, uint16_t p)
+{
+    uint32_t k = p >> 6;
+    uint64_t w = 0;
+    if (bpf_map_lookup_elem(fd, &k, &w) != 0)
+        return -1;
+    return (int)((w >> (p & 63)) & 1);
+}
+
 static int test_ports_map_update(void)
 {
     if (geteuid() != 0)
         SM_SKIP("needs root to create a BPF map");
-    int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "sm_test_ports", 2, 1, 64, NULL);
+    int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sm_test_ports", 4, 8, SM_PORT_WORDS, NULL);
     if (fd < 0)
         SM_SKIP("BPF maps not permitted here");
-    uint16_t a[] = { 9200, 9300, 80 };
-    SM_CHECK_EQ_INT(agent_ebpf_ports_set(fd, a, 3), 0);
+    uint16_t a[] = { 9200, 9300, 80, 65535, 0 };
+    SM_CHECK_EQ_INT(agent_ebpf_ports_set(fd, a, 5), 0);
+    SM_CHECK_EQ_INT(port_bit(fd, 9200), 1);
+    SM_CHECK_EQ_INT(port_bit(fd, 65535), 1);
+    SM_CHECK_EQ_INT(port_bit(fd, 0), 1);
+    SM_CHECK_EQ_INT(port_bit(fd, 9201), 0);
     uint16_t b[] = { 9300, 443 };
     SM_CHECK_EQ_INT(agent_ebpf_ports_set(fd, b, 2), 0);
-    uint8_t v;
-    uint16_t k;
-    k = 9300; SM_CHECK_EQ_INT(bpf_map_lookup_elem(fd, &k, &v), 0);
-    k = 443;  SM_CHECK_EQ_INT(bpf_map_lookup_elem(fd, &k, &v), 0);
-    k = 9200; SM_CHECK(bpf_map_lookup_elem(fd, &k, &v) != 0);
-    k = 80;   SM_CHECK(bpf_map_lookup_elem(fd, &k, &v) != 0);
+    unsigned set = 0;
+    for (uint32_t p = 0; p < 65536; p++) {
+        int bit = port_bit(fd, (uint16_t)p);
+        SM_CHECK(bit >= 0);
+        set += (unsigned)bit;
+    }
+    SM_CHECK_EQ_INT(set, 2);
+    SM_CHECK_EQ_INT(port_bit(fd, 9300), 1);
+    SM_CHECK_EQ_INT(port_bit(fd, 443), 1);
     SM_CHECK_EQ_INT(agent_ebpf_ports_set(fd, NULL, 0), 0);
-    uint16_t next;
-    SM_CHECK(bpf_map_get_next_key(fd, NULL, &next) != 0);   /* empty */
+    for (uint32_t k = 0; k < SM_PORT_WORDS; k++) {
+        uint64_t w = 1;
+        SM_CHECK_EQ_INT(bpf_map_lookup_elem(fd, &k, &w), 0);
+        SM_CHECK_EQ_INT(w, 0);   /* empty */
+    }
     close(fd);
+    return 0;
+}
+
+static int test_wake_shift(void)
+{
+    SM_CHECK_EQ_INT(agent_ebpf_wake_shift(64u << 20), 22);   /* 4 MiB for the default ring */
+    SM_CHECK_EQ_INT(agent_ebpf_wake_shift(1u << 20), 16);    /* 64 KiB: ring / 16 */
+    SM_CHECK_EQ_INT(agent_ebpf_wake_shift(1u << 30), 26);
     return 0;
 }
 
@@ -358,4 +386,4 @@ static int test_rb_pace(void)
 SM_TEST_MAIN(SM_TC(test_in_order_and_close), SM_TC(test_data_after_close_event), SM_TC(test_lost_events_become_exact_gaps),
              SM_TC(test_overlap_skipped_and_mid_stream), SM_TC(test_idle_eviction_and_v4mapped),
              SM_TC(test_reused_socket_address), SM_TC(test_ringbuf_size),
-             SM_TC(test_ports_map_update), SM_TC(test_rb_pace))
+             SM_TC(test_ports_map_update), SM_TC(test_wake_shift), SM_TC(test_rb_pace))
