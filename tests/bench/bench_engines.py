@@ -14,7 +14,9 @@ peak RSS, the TCP retransmissions on the host during the round (a p99
 near 200 ms is a retransmission timeout), and the cost of a system call of an
 unrelated process while the engine runs ("syscall ns": dd of 1-byte blocks,
 median of the rounds; ebpf-socket's syscall hooks run for every process).
-The "none" rounds also give the noise floor: their own spread (min/max
+It also prints CPU per request (wrk + server, and the agent; medians) and the
+ratio they imply, which the machine's speed drifting between rounds moves
+less than requests/s. The "none" rounds also give the noise floor: their own spread (min/max
 throughput over the median) is printed, since other work on a shared machine
 moves the ratios more than the capture does.
 Env: BENCH_SECONDS (default 6), BENCH_CONNS (32), BENCH_THREADS (2),
@@ -51,14 +53,18 @@ def pin(cpus):
 
 
 def wrk_run(port):
-    r = subprocess.run(pin(TRAFFIC_CPUS) + ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECS, "--latency",
-                        "http://127.0.0.1:%d/" % port], capture_output=True, text=True, timeout=SECS + 60)
-    out = r.stdout
+    """(requests/s, p99 ms, requests, wrk's CPU seconds)"""
+    with tempfile.TemporaryFile("w+") as outf:
+        p = subprocess.Popen(pin(TRAFFIC_CPUS) + ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECS,
+                                                  "--latency", "http://127.0.0.1:%d/" % port], stdout=outf)
+        _, _, ru = os.wait4(p.pid, 0)
+        outf.seek(0)
+        out = outf.read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
-    return rps, p99, total
+    return rps, p99, total, ru.ru_utime + ru.ru_stime
 
 
 def syscall_ns():
@@ -98,7 +104,7 @@ def run_one(engine, work):
                 raise RuntimeError("%s did not start (rc %s): %s" % (engine, dump.returncode, logf.read()[-500:]))
         sysns = syscall_ns()
         r0 = retrans()
-        rps, p99, total = wrk_run(port)
+        rps, p99, total, wrk_cpu = wrk_run(port)
         rtx = retrans() - r0
         time.sleep(0.5)   # let the capture drain
         cpu = None
@@ -127,7 +133,8 @@ def run_one(engine, work):
             dump.kill()
     sst = dict(kv.split("=") for kv in open(statf).read().split())
     sent = int(sst["bytes_in"]) + int(sst["bytes_out"])
-    return {"rps": rps, "p99": p99, "total": total, "cpu": cpu, "sysns": sysns, "captured": captured, "sent": sent,
+    traffic_us = (wrk_cpu + int(sst["cpu_us"]) / 1e6) * 1e6 / int(sst["requests"]) if int(sst["requests"]) else 0
+    return {"rps": rps, "p99": p99, "total": total, "cpu": cpu, "sysns": sysns, "traffic_us": traffic_us, "captured": captured, "sent": sent,
             "requests": int(sst["requests"]), "csw": csw, "rss": rss, "retrans": rtx}
 
 
@@ -177,6 +184,23 @@ def main():
             r["retrans"], sysns))
         if cap is not None and cap[0] == 0:
             ok = False
+    # CPU per request, medians over the rounds: less exposed to the machine's speed drifting
+    # between rounds than requests/s. traffic = wrk + server (their rusage: kernel work done in
+    # their context, the capture's kernel hooks included); agent = the agent process.
+    def med(vals):
+        vals = sorted(vals)
+        return vals[len(vals) // 2]
+    t0 = med(r["traffic_us"] for r in runs["none"])
+    print("CPU per request (us, median of rounds): traffic = wrk + server, agent = searchmig-agent;")
+    print("cpu ratio = none's traffic / (traffic + agent): the throughput ratio if CPU alone bounds it and")
+    print("the agent shares the traffic's cores; in-path ratio = none's traffic / traffic: the same with the")
+    print("agent on cores of its own (BENCH_AGENT_CPUS)")
+    print("%-12s %10s %10s %10s %10s %14s" % ("engine", "traffic", "in-path", "agent", "cpu ratio", "in-path ratio"))
+    for e in engines:
+        t = med(r["traffic_us"] for r in runs[e])
+        a = 0.0 if e == "none" else med(r["cpu"] * 1e6 / r["requests"] for r in runs[e] if r["requests"])
+        print("%-12s %10.2f %10.2f %10.2f %10.3f %14.3f" % (e, t, t - t0, a, t0 / (t + a) if t + a else 0,
+                                                      t0 / t if t else 0))
     nr = sorted(r["rps"] for r in runs["none"])
     print("noise floor: no-capture rounds span %.3f..%.3f of their median (%s req/s)"
           % (nr[0] / base["rps"], nr[-1] / base["rps"], ", ".join("%.0f" % x for x in nr)))

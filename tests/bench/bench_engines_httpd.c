@@ -3,7 +3,8 @@
  * overhead benchmark (bench_engines.py). Answers every request (head ended
  * by an empty line, no body) with a fixed 1 KiB body, using read()/write()
  * from N epoll threads. Prints the port on stdout; on SIGTERM writes
- * "requests=N bytes_in=N bytes_out=N" to the file given as argv[2]. */
+ * "requests=N bytes_in=N bytes_out=N cpu_us=N" (its user + system CPU time) to
+ * the file given as argv[2]. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -106,8 +108,12 @@ int main(int argc, char **argv)
     if (statf) {
         FILE *f = fopen(statf, "w");
         if (f) {
-            fprintf(f, "requests=%llu bytes_in=%llu bytes_out=%llu\n", (unsigned long long)n_req,
-                    (unsigned long long)n_in, (unsigned long long)n_out);
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            unsigned long long cpu_us = (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
+                                        (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+            fprintf(f, "requests=%llu bytes_in=%llu bytes_out=%llu cpu_us=%llu\n", (unsigned long long)n_req,
+                    (unsigned long long)n_in, (unsigned long long)n_out, cpu_us);
             fclose(f);
         }
     }
