@@ -314,7 +314,13 @@ int main(int argc, char **argv)
             exit_code = 1;
         replay_kafka_shutdown(kin, sm_now_ms() + cfg.shutdown_wait_ms);
     }
-    for (size_t i = 0; i < cfg.inputs.n && !stop_flag && acc; i++) {
+    /* each record is done with before the next is decoded: one arena for all */
+    struct sm_ts_arena *arena = cfg.inputs.n ? sm_ts_arena_new() : NULL;
+    if (cfg.inputs.n && !arena) {
+        sm_log_err("out of memory");
+        exit_code = 1;
+    }
+    for (size_t i = 0; i < cfg.inputs.n && !stop_flag && acc && arena; i++) {
         struct sm_ts_reader *r = sm_ts_reader_open(cfg.inputs.v[i], err, sizeof(err));
         if (!r) {
             sm_log_err("%s", err);
@@ -322,10 +328,9 @@ int main(int argc, char **argv)
             break;
         }
         TrafficStream *ts;
-        while (!stop_flag && (rc = sm_ts_reader_next(r, &ts, NULL, NULL, err, sizeof(err))) == SM_OK) {
+        while (!stop_flag && (rc = sm_ts_reader_next_in(r, arena, &ts, NULL, NULL, err, sizeof(err))) == SM_OK) {
             if (replay_accum_feed(acc, ts) == SM_EPROTO)
                 sm_log_warn("%s: record without connectionId skipped", cfg.inputs.v[i]);
-            sm_ts_free(ts);
             if (mon)
                 publish_file_input(mon, acc, &rs_total, r);
         }
@@ -340,6 +345,7 @@ int main(int argc, char **argv)
         rs_total.malformed += rs.malformed;
         sm_ts_reader_close(r);
     }
+    sm_ts_arena_free(arena);
     /* end of input: every open connection ends, so every request gets its tuple */
     if (acc)
         replay_accum_finish(acc);

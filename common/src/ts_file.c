@@ -714,8 +714,8 @@ int sm_ts_reader_next_raw(struct sm_ts_reader *r, const uint8_t **data, size_t *
     }
 }
 
-int sm_ts_reader_next(struct sm_ts_reader *r, TrafficStream **ts, const char **key,
-                      uint64_t *line, char *err, size_t errlen)
+int sm_ts_reader_next_in(struct sm_ts_reader *r, struct sm_ts_arena *a, TrafficStream **ts, const char **key,
+                         uint64_t *line, char *err, size_t errlen)
 {
     *ts = NULL;
     for (;;) {
@@ -726,7 +726,8 @@ int sm_ts_reader_next(struct sm_ts_reader *r, TrafficStream **ts, const char **k
         if (rc)
             return rc;
         char why[160];
-        rc = sm_ts_decode(data, len, ts, why, sizeof(why));
+        rc = a ? sm_ts_decode_in(a, data, len, SM_TS_DECODE_MAX, ts, why, sizeof(why))
+               : sm_ts_decode(data, len, ts, why, sizeof(why));
         if (rc == SM_ENOMEM)
             return sm_errf(err, errlen, rc, "%s:%" PRIu64 ": %s", r->name, ln, why);
         if (rc) {
@@ -738,6 +739,12 @@ int sm_ts_reader_next(struct sm_ts_reader *r, TrafficStream **ts, const char **k
             *line = ln;
         return SM_OK;
     }
+}
+
+int sm_ts_reader_next(struct sm_ts_reader *r, TrafficStream **ts, const char **key,
+                      uint64_t *line, char *err, size_t errlen)
+{
+    return sm_ts_reader_next_in(r, NULL, ts, key, line, err, errlen);
 }
 
 void sm_ts_reader_stats(const struct sm_ts_reader *r, struct sm_ts_reader_stats *out)

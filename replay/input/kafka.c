@@ -41,6 +41,7 @@ struct replay_kafka {
     uint64_t next_commit_ms;
     struct replay_kafka_stats st;
     struct sm_ratelimit rl_bad, rl_err;
+    struct sm_ts_arena *arena;   /* decoded records (one at a time) */
 };
 
 static int topic_index(struct replay_kafka *k, const char *name)
@@ -286,14 +287,16 @@ static void handle(struct replay_kafka *k, rd_kafka_message_t *m)
         if (attempt)
             k->st.retries++;
         TrafficStream *ts = NULL;
-        rc = sm_ts_decode(m->payload, m->len, &ts, err, sizeof(err));
+        if (!k->arena && !(k->arena = sm_ts_arena_new()))
+            rc = SM_ENOMEM;
+        else
+            rc = sm_ts_decode_in(k->arena, m->payload, m->len, SM_TS_DECODE_MAX, &ts, err, sizeof(err));
         if (rc == SM_OK) {
             rc = replay_accum_feed_from(k->acc, ts, &origin);
             if (rc == SM_EPROTO)
                 snprintf(err, sizeof(err), "record without connectionId");
             else if (rc)
                 snprintf(err, sizeof(err), "accumulator: %s", sm_strerror(rc));
-            sm_ts_free(ts);
         }
         if (rc == SM_OK || rc == SM_EPROTO || rc == SM_ECORRUPT)
             break;           /* done, or fails the same way every time */
@@ -433,5 +436,6 @@ void replay_kafka_free(struct replay_kafka *k)
     replay_offsets_free(k->offs);
     sm_free(k->dups);
     sm_free(k->asg);
+    sm_ts_arena_free(k->arena);
     sm_free(k);
 }

@@ -1,7 +1,8 @@
 /* Fuzz harness for the TrafficStream decoder and the line reader.
  * Every input is tried both ways: as one encoded TrafficStream (decode,
  * walk every observation through the accessors, dump, re-encode and decode
- * again: the re-encoding must decode to the same size) and as a records file
+ * again: the re-encoding must decode to the same size; the arena decoder must
+ * give the same encoding) and as a records file
  * (base64 / key|base64 lines, plain or gzip). */
 #include <sm/err.h>
 #include <sm/log.h>
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,6 +64,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (sm_ts_encoded_size(again) != el)
                 abort();   /* and be stable */
             sm_ts_free(again);
+            /* the arena decoder gives the same record (same encoding) */
+            static struct sm_ts_arena *arena;
+            if (!arena && !(arena = sm_ts_arena_new()))
+                abort();
+            TrafficStream *in_arena = NULL;
+            if (sm_ts_decode_in(arena, data, size, SM_TS_DECODE_MAX, &in_arena, err, sizeof(err)) != SM_OK ||
+                sm_ts_encoded_size(in_arena) != el)
+                abort();
+            uint8_t *enc2;
+            size_t el2;
+            if (sm_ts_encode_alloc(in_arena, &enc2, &el2) != SM_OK || el2 != el || memcmp(enc, enc2, el) != 0)
+                abort();
+            sm_free(enc2);
             sm_free(enc);
         }
         sm_ts_free(ts);

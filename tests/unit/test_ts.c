@@ -391,6 +391,71 @@ static int test_decode_errors(void)
     return 0;
 }
 
+/* Records decoded one after the other into one arena equal the malloc'd
+ * decodes (same re-encoding), across growth (a large record after small ones:
+ * several chunks, then one kept chunk) and errors (which leave *out NULL and
+ * the arena usable). */
+static int test_decode_arena(void)
+{
+    char err[256] = "";
+    size_t blen;
+    uint8_t *bin = slurp(fixture("request_response", "bin"), &blen);
+    SM_CHECK(bin);
+    /* a record far larger than the first chunk (64 KiB): 40 observations of 20 KiB */
+    TrafficStream *big = sm_ts_new("conn-big", "node");
+    SM_CHECK(big);
+    static uint8_t payload[20000];
+    for (size_t i = 0; i < sizeof(payload); i++)
+        payload[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 40; i++)
+        SM_CHECK(sm_ts_add(big, SM_TS_READ, 1000 + i, payload, sizeof(payload)) != NULL);
+    uint8_t *bigenc;
+    size_t biglen;
+    SM_CHECK_EQ_INT(sm_ts_encode_alloc(big, &bigenc, &biglen), SM_OK);
+    sm_ts_free(big);
+    struct sm_ts_arena *a = sm_ts_arena_new();
+    SM_CHECK(a);
+    const uint8_t *inputs[] = { bin, bigenc, bin, bigenc, bigenc, bin };
+    const size_t lens[] = { blen, biglen, blen, biglen, biglen, blen };
+    for (size_t i = 0; i < 6; i++) {
+        TrafficStream *x = NULL, *y = NULL;
+        SM_CHECK_EQ_INT(sm_ts_decode_in(a, inputs[i], lens[i], SM_TS_DECODE_MAX, &x, err, sizeof(err)), SM_OK);
+        SM_CHECK_EQ_INT(sm_ts_decode(inputs[i], lens[i], &y, err, sizeof(err)), SM_OK);
+        uint8_t *ex, *ey;
+        size_t lx, ly;
+        SM_CHECK_EQ_INT(sm_ts_encode_alloc(x, &ex, &lx), SM_OK);
+        SM_CHECK_EQ_INT(sm_ts_encode_alloc(y, &ey, &ly), SM_OK);
+        SM_CHECK_EQ_INT(lx, ly);
+        SM_CHECK(memcmp(ex, ey, lx) == 0);
+        SM_CHECK_EQ_INT(lx, lens[i]);
+        sm_free(ex);
+        sm_free(ey);
+        sm_ts_free(y);
+        /* errors in between: NULL out, the arena still serves the next record */
+        TrafficStream *z = (TrafficStream *)1;
+        static const uint8_t zero[] = { 0x80, 0x00, 0x0a };
+        SM_CHECK_EQ_INT(sm_ts_decode_in(a, zero, sizeof(zero), SM_TS_DECODE_MAX, &z, err, sizeof(err)), SM_ECORRUPT);
+        SM_CHECK(z == NULL);
+        SM_CHECK_EQ_INT(sm_ts_decode_in(a, bin, blen, blen - 1, &z, err, sizeof(err)), SM_EFULL);
+        SM_CHECK(strstr(err, "exceeds"));
+    }
+    /* allocation failure inside the arena: SM_ENOMEM, then it works again */
+    sm_ts_arena_free(a);
+    a = sm_ts_arena_new();
+    SM_CHECK(a);
+    TrafficStream *x = NULL;
+    sm_mem_fail_after(0);
+    int rc = sm_ts_decode_in(a, bin, blen, SM_TS_DECODE_MAX, &x, err, sizeof(err));
+    sm_mem_fail_after(-1);
+    SM_CHECK_EQ_INT(rc, SM_ENOMEM);
+    SM_CHECK_EQ_INT(sm_ts_decode_in(a, bin, blen, SM_TS_DECODE_MAX, &x, err, sizeof(err)), SM_OK);
+    SM_CHECK(x->n_substream > 0);
+    sm_ts_arena_free(a);
+    sm_free(bigenc);
+    sm_free(bin);
+    return 0;
+}
+
 static int test_builder_alloc_failures(void)
 {
     /* every allocation failure inside the builder is reported, nothing leaks (ASan) */
@@ -647,6 +712,6 @@ static int test_enc_matches_builder(void)
 
 SM_TEST_MAIN(SM_TC(test_encode_matches_protoc_fixture), SM_TC(test_decode_protoc_bytes),
              SM_TC(test_dump_matches_text), SM_TC(test_protoc_both_directions),
-             SM_TC(test_decode_errors), SM_TC(test_builder_alloc_failures),
+             SM_TC(test_decode_errors), SM_TC(test_decode_arena), SM_TC(test_builder_alloc_failures),
              SM_TC(test_obs_size_bound_and_time), SM_TC(test_enc_matches_protoc_fixture),
              SM_TC(test_enc_matches_builder))

@@ -98,6 +98,19 @@ int sm_ts_decode(const uint8_t *data, size_t len, TrafficStream **out, char *err
 int sm_ts_decode_max(const uint8_t *data, size_t len, size_t max, TrafficStream **out,
                      char *err, size_t errlen);
 
+/* Reusable memory for decoded records, for readers that are done with a
+ * record before they decode the next: sm_ts_decode_in() places the record in
+ * the arena (one allocation per record at most, none once the arena has grown
+ * to the records' size, instead of one per message and bytes value) and ends
+ * the life of the record decoded into it before. Never sm_ts_free() such a
+ * record. NULL on allocation failure. */
+struct sm_ts_arena;
+struct sm_ts_arena *sm_ts_arena_new(void);
+void sm_ts_arena_free(struct sm_ts_arena *a);
+/* sm_ts_decode_max() into a (errors alike; *out NULL on error). */
+int sm_ts_decode_in(struct sm_ts_arena *a, const uint8_t *data, size_t len, size_t max, TrafficStream **out,
+                    char *err, size_t errlen);
+
 /* ---- streaming encoder ----------------------------------------------------- */
 
 /* Writes one encoded TrafficStream straight into a growing buffer, without
@@ -252,6 +265,10 @@ void sm_ts_reader_set_bad_line_cb(struct sm_ts_reader *r, sm_ts_bad_line_cb cb, 
  * records before it were returned. */
 int sm_ts_reader_next(struct sm_ts_reader *r, TrafficStream **ts, const char **key,
                       uint64_t *line, char *err, size_t errlen);
+/* Same, decoding into a (sm_ts_decode_in): *ts lives until the next decode
+ * into a; not freed by the caller. */
+int sm_ts_reader_next_in(struct sm_ts_reader *r, struct sm_ts_arena *a, TrafficStream **ts, const char **key,
+                         uint64_t *line, char *err, size_t errlen);
 /* Same but returns the encoded bytes without decoding them (valid until the
  * next call); only base64 is checked, so decode errors are the caller's. */
 int sm_ts_reader_next_raw(struct sm_ts_reader *r, const uint8_t **data, size_t *len,
