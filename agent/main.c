@@ -1,7 +1,8 @@
 /* searchmig-agent: passive HTTP capture on a source node, written as
  * TrafficStream records (docs/agent.md). A thin layer over agent_core:
  * options -> sink -> record pipeline -> capture engine, until EOF or
- * SIGTERM/SIGINT, then everything open is flushed and closed. */
+ * SIGTERM/SIGINT, then everything open is flushed and closed. SIGHUP reads the
+ * server ports again (eBPF engines apply them without a restart). */
 #include "ops/keys.h"
 #include "ops/notify.h"
 #include "ops/privs.h"
@@ -155,6 +156,7 @@ static const struct sm_opt agent_opts[] = {
 
 static struct agent_capture *volatile g_cap;
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_reload;   /* SIGHUP: read the server ports again */
 
 static void on_signal(int sig)
 {
@@ -165,7 +167,16 @@ static void on_signal(int sig)
         agent_capture_stop(cap);
 }
 
+static void on_hup(int sig)
+{
+    (void)sig;
+    g_reload = 1;
+}
+
 struct ticker {
+    const struct sm_cli *cli;     /* for SIGHUP: parse the command line, environment and config again */
+    int argc;
+    char **argv;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -202,6 +213,37 @@ static void log_stats(const char *what, struct agent_pipeline *pl, const struct 
                 ps.records_dropped);
 }
 
+static int build_capture_cfg(const struct agent_config *cfg, struct agent_capture_cfg *cc, char *err,
+                             size_t errlen);
+
+/* SIGHUP: the server ports are parsed again from the command line, the
+ * environment and the config file (as at start) and given to the running
+ * capture: the eBPF engines change their kernel port maps at once, without
+ * detaching; pcap cannot (its kernel filter is fixed at open) and says so.
+ * Other settings need a restart. */
+static void reload_ports(struct ticker *t)
+{
+    struct agent_config nc;
+    memset(&nc, 0, sizeof(nc));
+    char err[512];
+    struct agent_capture_cfg cc;
+    int rc = sm_opts_parse(t->cli, &nc, t->argc, t->argv, NULL, err, sizeof(err));
+    if (rc == SM_OK)
+        rc = build_capture_cfg(&nc, &cc, err, sizeof(err));
+    if (rc == SM_OK)
+        rc = agent_capture_set_ports(t->cap, cc.ports, cc.nports, err, sizeof(err));
+    if (rc != SM_OK) {
+        sm_log_warn("SIGHUP: server ports not changed: %s", rc == SM_EEOF ? "configuration not parsed" : err);
+    } else {
+        char list[AGENT_FLOW_MAX_PORTS * 6 + 1] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < cc.nports && o + 7 < sizeof(list); i++)
+            o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%u", i ? "," : "", (unsigned)cc.ports[i]);
+        sm_log_info("SIGHUP: now capturing port(s) %s", list);
+    }
+    sm_opts_free(agent_opts, &nc);
+}
+
 static void *ticker_main(void *arg)
 {
     struct ticker *t = arg;
@@ -226,6 +268,10 @@ static void *ticker_main(void *arg)
             agent_pipeline_tick(t->pl, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
         }
         agent_pipeline_poll(t->pl);
+        if (g_reload) {
+            g_reload = 0;
+            reload_ports(t);
+        }
         if (t->stats_ms && sm_now_ms() >= next_stats) {
             struct agent_capture_stats cs;
             agent_capture_stats(t->cap, &cs);
@@ -471,6 +517,8 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct agent_stream_cb cb = agent_pipeline_stream_cb(pl);
@@ -523,6 +571,9 @@ int main(int argc, char **argv)
                     agent_privs_effective());
     }
 
+    tk.cli = &cli;
+    tk.argc = argc;
+    tk.argv = argv;
     tk.live = strcmp(cc.engine, "pcap-file") != 0;   /* wall-clock engines */
     tk.stats_ms = cfg.stats_interval_ms;
     tk.pl = pl;

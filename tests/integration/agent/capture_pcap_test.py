@@ -8,8 +8,10 @@ Then a live capture on lo is stopped with SIGTERM while a keep-alive
 connection is open: its records must be complete and closed. And a live
 capture that fell behind (the agent stopped with SIGSTOP while a client
 talks, then SIGCONT and SIGTERM at once) still records every request and
-response the kernel captured before the SIGTERM, each once; and a single
-request on a quiet link is processed while the agent runs (every engine).
+response the kernel captured before the SIGTERM, each once; a single
+request on a quiet link is processed while the agent runs (every engine); and
+SIGHUP applies the config file's new server port without a restart (eBPF
+engines; pcap logs that it cannot).
 Needs root (or CAP_NET_RAW) for tcpdump/libpcap: exits 77 otherwise."""
 import http.server
 import os
@@ -409,6 +411,93 @@ def check_live_quiet(tmp, engine):
     print("live %s: a single request on a quiet link processed while running" % engine)
 
 
+def check_live_reload(tmp, engine):
+    """SIGHUP re-reads the server ports from the config file and the running capture applies
+    them: with port A configured, requests to B are not recorded; after the file says B and
+    SIGHUP, requests to B are and those to A are not. The eBPF engines change their kernel
+    port maps in place; pcap cannot and keeps capturing A (logged)."""
+    pa, pb, mport = free_port(), free_port(), free_port()
+    echo_a, echo_b = start_echo(pa, FastEcho), start_echo(pb, FastEcho)
+    conf = os.path.join(tmp, "reload-%s.conf" % engine)
+    with open(conf, "w") as f:
+        f.write("port = %d\n" % pa)
+    out = os.path.join(tmp, "reload-%s.log" % engine)
+    agent = subprocess.Popen([AGENT, "--config", conf, "--engine", engine] +
+                             (["--interface", "lo"] if engine != "ebpf-socket" else []) +
+                             ["--output", out, "--stats-interval", "0", "--idle-flush", "100ms",
+                              "--metrics-listen", "127.0.0.1:%d" % mport], stderr=subprocess.PIPE, text=True)
+    log = []
+
+    def wait_log(word):
+        while True:
+            line = agent.stderr.readline()
+            log.append(line)
+            if word in line:
+                return True
+            if not line or len(log) > 40:
+                return False
+
+    def get(port, path):
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(65536):
+                pass
+
+    def wait_requests(n):
+        deadline = time.time() + 20   # bounded wait, not a timing check
+        metrics = ""
+        while time.time() < deadline:
+            metrics = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/metrics" % mport],
+                                     capture_output=True, text=True, timeout=10).stdout
+            if "searchmig_agent_requests_total %d\n" % n in metrics:
+                return
+            time.sleep(0.1)
+        raise AssertionError("%s: requests_total never reached %d: %s" % (engine, n, metrics[-300:]))
+
+    try:
+        if not wait_log("capturing"):
+            agent.kill()
+            if engine != "pcap":
+                print("live reload: %s not available: %s" % (engine, "".join(log).strip()[-200:]))
+                return
+            raise AssertionError("live capture did not start: " + "".join(log).strip())
+        time.sleep(0.5)
+        get(pa, "/a1")
+        get(pb, "/b1")
+        get(pa, "/a2")
+        wait_requests(2)
+        with open(conf, "w") as f:
+            f.write("port = %d\n" % pb)
+        agent.send_signal(signal.SIGHUP)
+        if engine == "pcap":
+            assert wait_log("ports not changed"), "pcap: no message for SIGHUP: " + "".join(log)
+            get(pa, "/a3")
+            wait_requests(3)
+            want = {"/a1", "/a2", "/a3"}
+        else:
+            assert wait_log("now capturing port(s) %d" % pb), "%s: SIGHUP not applied: %s" % (engine, "".join(log))
+            time.sleep(0.5)   # the kernel map changed at once, the flow table takes it at its next tick (100 ms)
+            get(pb, "/b2")
+            get(pa, "/a3")
+            get(pb, "/b3")
+            wait_requests(4)
+            want = {"/a1", "/a2", "/b2", "/b3"}
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=30)
+        assert agent.returncode == 0, "agent exit %d: %s" % (agent.returncode, err[-500:])
+        got = set()
+        for c in tslib.connections(tslib.read_records(out)).values():
+            for req in c["requests"]:
+                got.add(req.split(b" ")[1].decode())
+        assert got == want, "%s: recorded %s, want %s" % (engine, sorted(got), sorted(want))
+    finally:
+        echo_a.shutdown()
+        echo_b.shutdown()
+        if agent.poll() is None:
+            agent.kill()
+    print("live %s: SIGHUP %s" % (engine, "applied the new port" if engine != "pcap" else "refused, logged"))
+
+
 def main():
     for tool in ("tcpdump", "tshark", "curl", "protoc"):
         if not shutil.which(tool):
@@ -422,6 +511,7 @@ def main():
         for engine in ("pcap", "ebpf-tc", "ebpf-socket"):
             check_live_backlog(tmp, engine)
             check_live_quiet(tmp, engine)
+            check_live_reload(tmp, engine)
     finally:
         if not os.environ.get("SM_KEEP_TMP"):
             shutil.rmtree(tmp, ignore_errors=True)
