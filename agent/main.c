@@ -2,7 +2,7 @@
  * TrafficStream records (docs/agent.md). A thin layer over agent_core:
  * options -> sink -> record pipeline -> capture engine, until EOF or
  * SIGTERM/SIGINT, then everything open is flushed and closed. SIGHUP reads the
- * server ports again (eBPF engines apply them without a restart). */
+ * server ports again and applies them without a restart. */
 #include "ops/keys.h"
 #include "ops/notify.h"
 #include "ops/privs.h"
@@ -218,8 +218,7 @@ static int build_capture_cfg(const struct agent_config *cfg, struct agent_captur
 
 /* SIGHUP: the server ports are parsed again from the command line, the
  * environment and the config file (as at start) and given to the running
- * capture: the eBPF engines change their kernel port maps at once, without
- * detaching; pcap cannot (its kernel filter is fixed at open) and says so.
+ * capture (agent_capture_set_ports: eBPF port maps, or a new pcap filter).
  * Other settings need a restart. */
 static void reload_ports(struct ticker *t)
 {

@@ -81,6 +81,9 @@ struct agent_capture {
     uint64_t warned_drops, warned_lost;   /* loss already reported in a log line */
     struct sm_ratelimit loss_rl;
     struct agent_stream_cb cb;      /* for engines delivering streams (ebpf-socket) */
+    char *hosts[AGENT_CAPTURE_MAX_HOSTS];     /* --host terms, for a filter rebuilt with new ports */
+    size_t nhosts;
+    bool custom_filter;                       /* --bpf-filter given: ports cannot be changed */
     uint16_t new_ports[AGENT_FLOW_MAX_PORTS];   /* agent_capture_set_ports(), under lock */
     size_t new_nports;
     bool ports_pending;
@@ -214,6 +217,16 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
     }
     pthread_mutex_init(&cap->lock, NULL);
     cap->src.ops = ops;
+    cap->custom_filter = cfg->bpf_filter != NULL;
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        if (!(cap->hosts[i] = sm_strdup(cfg->hosts[i]))) {
+            if (cfg->pcap_fp)
+                fclose(cfg->pcap_fp);
+            rc = sm_errf(err, errlen, SM_ENOMEM, "capture: out of memory");
+            goto fail;
+        }
+        cap->nhosts = i + 1;
+    }
 
     char filter[4096];
     const char *fexpr = cfg->bpf_filter;
@@ -258,6 +271,8 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
 fail:
     if (cap->src_open)
         ops->close(&cap->src);
+    for (size_t i = 0; i < cap->nhosts; i++)
+        sm_free(cap->hosts[i]);
     pthread_mutex_destroy(&cap->lock);
     sm_free(cap);
     return rc;
@@ -288,12 +303,21 @@ void agent_capture_stop(struct agent_capture *cap)
 int agent_capture_set_ports(struct agent_capture *cap, const uint16_t *ports, size_t nports, char *err,
                             size_t errlen)
 {
-    if (!cap->src.ops->set_ports)
-        return sm_errf(err, errlen, SM_EUNSUPPORTED, "%s: ports cannot change while running",
-                       cap->src.name);
     if (nports > AGENT_FLOW_MAX_PORTS)
         return sm_errf(err, errlen, SM_ECONFIG, "capture: at most %d ports", AGENT_FLOW_MAX_PORTS);
-    int rc = cap->src.ops->set_ports(&cap->src, ports, nports, err, errlen);
+    int rc;
+    if (cap->src.ops->set_ports) {            /* eBPF: the kernel port maps */
+        rc = cap->src.ops->set_ports(&cap->src, ports, nports, err, errlen);
+    } else if (cap->src.ops->set_filter && !cap->custom_filter) {   /* pcap: a new BPF filter */
+        char filter[4096];
+        if (agent_source_build_filter(ports, nports, (const char *const *)cap->hosts, cap->nhosts, filter,
+                                      sizeof(filter)) != SM_OK)
+            return sm_errf(err, errlen, SM_ECONFIG, "capture: filter too long");
+        rc = cap->src.ops->set_filter(&cap->src, filter, err, errlen);
+    } else {
+        return sm_errf(err, errlen, SM_EUNSUPPORTED, "%s: ports cannot change while running%s", cap->src.name,
+                       cap->custom_filter ? " (they come from --bpf-filter)" : "");
+    }
     if (rc != SM_OK)
         return rc;
     pthread_mutex_lock(&cap->lock);
@@ -326,6 +350,8 @@ void agent_capture_close(struct agent_capture *cap)
                 (unsigned long long)last.flow.bytes_lost);
     if (cap->src_open)
         cap->src.ops->close(&cap->src);
+    for (size_t i = 0; i < cap->nhosts; i++)
+        sm_free(cap->hosts[i]);
     pthread_mutex_destroy(&cap->lock);
     sm_free(cap);
 }

@@ -78,10 +78,12 @@ int agent_capture_run(struct agent_capture *cap, char *err, size_t errlen);
 /* Async-signal-safe. Makes run() return soon. */
 void agent_capture_stop(struct agent_capture *cap);
 void agent_capture_stats(struct agent_capture *cap, struct agent_capture_stats *out);
-/* Replaces the server ports while running (engines with set_ports: ebpf-tc,
- * ebpf-socket): the kernel filter changes at once, the flow table at the
- * next tick. Any thread. SM_OK, SM_EUNSUPPORTED (engine cannot), SM_ECONFIG,
- * SM_EIO (err filled). */
+/* Replaces the server ports while running: the eBPF engines change their
+ * kernel port maps at once (set_ports), pcap gets a filter rebuilt from the
+ * new ports and the --host terms (set_filter; set by the capture thread at its
+ * next poll), the flow table takes them at its next tick. Any thread. SM_OK,
+ * SM_EUNSUPPORTED (pcap-file, or pcap with --bpf-filter), SM_ECONFIG, SM_EIO
+ * (err filled). */
 int agent_capture_set_ports(struct agent_capture *cap, const uint16_t *ports, size_t nports, char *err,
                             size_t errlen);
 /* Delivers buffered bytes, closes open flows with AGENT_CLOSE_SHUTDOWN,

@@ -1,6 +1,7 @@
 /* libpcap engines: "pcap" (live) and "pcap-file" (offline file or FILE *). */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +46,9 @@ struct pcap_ctx {
     bool swapped, map_nano;
     bool have_prog;
     struct bpf_program prog;
+    /* live: a filter given by set_filter(), applied by the capture thread */
+    pthread_mutex_t flock;
+    char *new_filter;
 };
 
 static uint64_t wall_ns(void)
@@ -69,28 +73,37 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char 
     ctx->h->pkt(ctx->h->arg, &pkt);
 }
 
-static int apply_filter(struct agent_source *src, struct pcap_ctx *ctx, const char *filter,
-                        char *err, size_t errlen)
+/* Compiles filter for handle p of link type linktype. On Ethernet it also
+ * matches inside one or two VLAN tags: the "vlan" keyword shifts offsets for
+ * the rest of the expression, hence the nesting; other link types do not
+ * support it. */
+static int compile_filter(struct agent_source *src, pcap_t *p, int linktype, const char *filter,
+                          struct bpf_program *prog, char *err, size_t errlen)
 {
-    if (!filter || !*filter)
-        return SM_OK;
-    /* On Ethernet, also match inside one or two VLAN tags. The "vlan"
-     * keyword shifts offsets for the rest of the expression, hence the
-     * nesting; other link types do not support it. */
     char *wrapped = NULL;
-    if (ctx->linktype == DLT_EN10MB) {
+    if (linktype == DLT_EN10MB) {
         size_t n = 5 * strlen(filter) + 64;
         wrapped = sm_malloc(n);
         if (!wrapped)
             return sm_errf(err, errlen, SM_ENOMEM, "%s: out of memory", src->name);
         snprintf(wrapped, n, "(%s) or (vlan and ((%s) or (vlan and (%s))))", filter, filter, filter);
     }
-    struct bpf_program prog;
-    int crc = pcap_compile(ctx->p, &prog, wrapped ? wrapped : filter, 1, PCAP_NETMASK_UNKNOWN);
+    int crc = pcap_compile(p, prog, wrapped ? wrapped : filter, 1, PCAP_NETMASK_UNKNOWN);
     sm_free(wrapped);
     if (crc < 0)
-        return sm_errf(err, errlen, SM_ECONFIG, "%s: filter \"%s\": %s", src->name, filter,
-                       pcap_geterr(ctx->p));
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: filter \"%s\": %s", src->name, filter, pcap_geterr(p));
+    return SM_OK;
+}
+
+static int apply_filter(struct agent_source *src, struct pcap_ctx *ctx, const char *filter,
+                        char *err, size_t errlen)
+{
+    if (!filter || !*filter)
+        return SM_OK;
+    struct bpf_program prog;
+    int crc = compile_filter(src, ctx->p, ctx->linktype, filter, &prog, err, errlen);
+    if (crc != SM_OK)
+        return crc;
     int rc = pcap_setfilter(ctx->p, &prog);
     if (rc >= 0 && ctx->map_fd >= 0) {   /* the mapped reader filters with pcap_offline_filter() */
         ctx->prog = prog;
@@ -135,8 +148,10 @@ static void ignore_outgoing(struct agent_source *src, struct pcap_ctx *ctx, cons
 static struct pcap_ctx *ctx_new(void)
 {
     struct pcap_ctx *ctx = sm_calloc(1, sizeof(*ctx));
-    if (ctx)
+    if (ctx) {
         ctx->wake[0] = ctx->wake[1] = ctx->map_fd = -1;
+        pthread_mutex_init(&ctx->flock, NULL);
+    }
     return ctx;
 }
 
@@ -154,6 +169,8 @@ static void ctx_free(struct pcap_ctx *ctx)
         close(ctx->wake[0]);
     if (ctx->wake[1] >= 0)
         close(ctx->wake[1]);
+    sm_free(ctx->new_filter);
+    pthread_mutex_destroy(&ctx->flock);
     sm_free(ctx);
 }
 
@@ -256,6 +273,54 @@ static void live_poll_stats(struct pcap_ctx *ctx)
     }
 }
 
+/* Capture thread: sets a filter handed over by live_set_filter() (compiled on
+ * the live handle, as at open). pcap_setfilter() replaces the kernel filter at
+ * once; packets already in the ring are filtered again in user space by
+ * libpcap, so a port taken out is not delivered after the change. */
+static void live_apply_new_filter(struct agent_source *src, struct pcap_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->flock);
+    char *f = ctx->new_filter;
+    ctx->new_filter = NULL;
+    pthread_mutex_unlock(&ctx->flock);
+    if (!f)
+        return;
+    char err[512];
+    if (apply_filter(src, ctx, f, err, sizeof(err)) != SM_OK)
+        sm_log_warn("%s: new filter not set: %s", src->name, err);
+    else
+        sm_log_info("%s: filter now \"%s\"", src->name, f);
+    sm_free(f);
+}
+
+/* Any thread: checks filter on a dead handle of the same link type (a syntax
+ * or host name error is returned here), then leaves it to the capture thread,
+ * which owns the live handle. */
+static int live_set_filter(struct agent_source *src, const char *filter, char *err, size_t errlen)
+{
+    struct pcap_ctx *ctx = src->ctx;
+    pcap_t *dead = pcap_open_dead(ctx->linktype, 262144);
+    if (!dead)
+        return sm_errf(err, errlen, SM_ENOMEM, "%s: out of memory", src->name);
+    struct bpf_program prog;
+    int rc = compile_filter(src, dead, ctx->linktype, filter, &prog, err, errlen);
+    if (rc == SM_OK)
+        pcap_freecode(&prog);
+    pcap_close(dead);
+    if (rc != SM_OK)
+        return rc;
+    char *copy = sm_strdup(filter);
+    if (!copy)
+        return sm_errf(err, errlen, SM_ENOMEM, "%s: out of memory", src->name);
+    pthread_mutex_lock(&ctx->flock);
+    sm_free(ctx->new_filter);
+    ctx->new_filter = copy;
+    pthread_mutex_unlock(&ctx->flock);
+    ssize_t w = write(ctx->wake[1], "f", 1);   /* the capture thread's poll() returns */
+    (void)w;
+    return SM_OK;
+}
+
 static int live_run(struct agent_source *src, const struct agent_source_handler *h, char *err,
                     size_t errlen)
 {
@@ -273,6 +338,12 @@ static int live_run(struct agent_source *src, const struct agent_source_handler 
             return sm_errf(err, errlen, SM_EIO, "%s: poll: %s", src->name, strerror(errno));
         if (ctx->stop)
             break;
+        if (pfd[1].revents & POLLIN) {   /* set_filter() or stop() wrote to the pipe */
+            char b[64];
+            while (read(ctx->wake[0], b, sizeof(b)) > 0) {
+            }
+        }
+        live_apply_new_filter(src, ctx);
         for (;;) {
             int got = pcap_dispatch(ctx->p, 4096, on_packet, (u_char *)ctx);
             if (got < 0) {
@@ -351,6 +422,7 @@ const struct agent_source_ops agent_source_pcap_live = {
     .stop = pcap_stop,
     .stats = pcap_src_stats,
     .close = pcap_src_close,
+    .set_filter = live_set_filter,
 };
 
 /* ---- file ----------------------------------------------------------------- */

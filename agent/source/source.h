@@ -98,6 +98,10 @@ struct agent_source_ops {
      * running, without reloading (eBPF engines). Thread-safe. */
     int  (*set_ports)(struct agent_source *src, const uint16_t *ports, size_t nports,
                       char *err, size_t errlen);
+    /* Optional (NULL: not supported): replaces the capture filter expression
+     * while running (pcap: checked here, compiled and set by the capture
+     * thread at its next poll). Thread-safe. */
+    int  (*set_filter)(struct agent_source *src, const char *filter, char *err, size_t errlen);
 };
 
 struct agent_source {
