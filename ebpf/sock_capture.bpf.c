@@ -344,7 +344,7 @@ static __always_inline void leave(long ret)
 #define NR_recvfrom_ 45
 #define NR_sendmsg_ 46
 #define NR_recvmsg_ 47
-#define USER_CS_64_ 0x33           /* __USER_CS: ia32 tasks (__USER32_CS) number their calls differently */
+#define TS_COMPAT_ 0x0002          /* thread_info.status: a 32-bit call (ia32 task, or int 0x80), other numbers */
 
 static __always_inline void enter_msg(unsigned long fd, unsigned long umsg, unsigned long flags, __u32 dir)
 {
@@ -369,7 +369,7 @@ int BPF_PROG(sm_sys_enter, struct pt_regs *regs, long id)
     default:
         return 0;
     }
-    if (regs->cs != USER_CS_64_)
+    if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT_)
         return 0;
     unsigned long fd = regs->di, a1 = regs->si, a2 = regs->dx, a3 = regs->r10;
     switch (id) {
