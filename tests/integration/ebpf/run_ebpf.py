@@ -9,6 +9,9 @@ server.py, which records every byte it received and sent per connection).
            namespace without naming an interface)
   ports    a port added to the kernel port map while running is captured
            from then on, without restart (both eBPF engines)
+  compat   a server that makes a 32-bit call (int $0x80, ia32 getpid) with a
+           64-bit writev's registers on the connection before its real
+           write: ebpf-socket records only the real bytes
   detach   after SIGTERM no program, filter or qdisc of ours remains
   cleanup  filters left by a SIGKILLed ebpf-tc are removed by --cleanup and
            by the next start
@@ -311,6 +314,53 @@ def mode_iov(work):
             if g["s2c"] != r["s2c"][:limit] or g["gaps"] != want_gap:
                 errs.append("conn 3 (1.5 MiB writev): %d bytes, gaps %s; want the first %d bytes and %s"
                             % (len(g["s2c"]), g["gaps"], limit, want_gap))
+    return errs
+
+
+def mode_compat(work):
+    helper = os.path.join(os.path.dirname(BIN), "compat_server")
+    if not os.path.exists(helper):
+        raise Skip("compat_server not built")
+    portf = os.path.join(work, "compat.port")
+    srv = subprocess.Popen([helper, portf, "3"])
+    d = None
+    try:
+        for _ in range(100):
+            if os.path.exists(portf) and open(portf).read().strip():
+                break
+            time.sleep(0.05)
+        port = int(open(portf).read())
+        d = Dump(work, "ebpf-socket", ["--engine", "ebpf-socket", "--port", str(port)])
+        d.wait_ready()
+        for i in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as c:
+                c.sendall(b"hi %d\n" % i)
+                got = b""
+                while True:
+                    b = c.recv(100)
+                    if not b:
+                        break
+                    got += b
+                if got != b"hello\n":
+                    return ["compat_server answered %r" % got]
+        if srv.wait(timeout=30) == SKIP:
+            raise Skip("compat_server: x86_64 only")
+        if srv.returncode != 0:
+            return ["compat_server exited %d" % srv.returncode]
+        time.sleep(0.5)
+        d.stop()
+    finally:
+        if d:
+            d.stop()
+        if srv.poll() is None:
+            srv.kill()
+    got = capcommon.read_result(d.out)
+    errs = []
+    if len(got) != 3:
+        errs.append("captured %d connections, expected 3" % len(got))
+    for c in got.values():
+        if c["s2c"] != b"hello\n" or c["gaps"]:
+            errs.append("port %d s2c %r, gaps %s: want b'hello\\n' only" % (c["cport"], c["s2c"][:40], c["gaps"]))
     return errs
 
 
