@@ -307,29 +307,39 @@ def check_live_sigterm(tmp):
     print("live: SIGTERM flushed and closed the open connection (%d requests)" % len(reqs))
 
 
+def start_live(engine, what, args, log=None):
+    """Starts searchmig-agent --engine engine (on lo unless ebpf-socket) with args and waits
+    for its "capturing" line. Returns the process, or None when an eBPF engine is not
+    available here (said on stdout); a pcap agent that does not start fails the test. The
+    stderr lines read go to log when given."""
+    agent = subprocess.Popen([AGENT, "--engine", engine] + (["--interface", "lo"] if engine != "ebpf-socket" else []) +
+                             args, stderr=subprocess.PIPE, text=True)
+    seen = [] if log is None else log
+    while True:
+        line = agent.stderr.readline()
+        seen.append(line)
+        if "capturing" in line:
+            return agent
+        if not line or len(seen) > 40:
+            agent.kill()
+            if engine != "pcap":   # eBPF not built or not permitted here
+                print("live %s: %s not available: %s" % (what, engine, "".join(seen).strip()[-200:]))
+                return None
+            raise AssertionError("live capture did not start: " + "".join(seen).strip())
+
+
 def check_live_backlog(tmp, engine):
     """The requests must come fast: while the agent is stopped, each 10 ms the kernel hands
     over a partly filled ring block (pcap), so a slow trickle would fill the ring's blocks."""
     port = free_port()
     echo = start_echo(port, FastEcho)
     out = os.path.join(tmp, "backlog-%s.log" % engine)
-    agent = subprocess.Popen([AGENT, "--engine", engine] + (["--interface", "lo"] if engine != "ebpf-socket" else []) +
-                             ["--port", str(port), "--output", out, "--stats-interval", "0"],
-                             stderr=subprocess.PIPE, text=True)
+    agent = start_live(engine, "backlog", ["--port", str(port), "--output", out, "--stats-interval", "0"])
     n = 200
+    if not agent:
+        echo.shutdown()
+        return
     try:
-        seen = []
-        while True:
-            line = agent.stderr.readline()
-            seen.append(line)
-            if "capturing" in line:
-                break
-            if not line or len(seen) > 20:
-                agent.kill()
-                if engine != "pcap":   # eBPF not built or not permitted here
-                    print("live backlog: %s not available: %s" % (engine, "".join(seen).strip()[-200:]))
-                    return
-                raise AssertionError("live capture did not start: " + "".join(seen).strip())
         time.sleep(0.5)
         agent.send_signal(signal.SIGSTOP)   # the capture falls behind: packets wait in the ring
         try:
@@ -369,22 +379,12 @@ def check_live_quiet(tmp, engine):
     port, mport = free_port(), free_port()
     echo = start_echo(port, FastEcho)
     out = os.path.join(tmp, "quiet-%s.log" % engine)
-    agent = subprocess.Popen([AGENT, "--engine", engine] + (["--interface", "lo"] if engine != "ebpf-socket" else []) +
-                             ["--port", str(port), "--output", out, "--stats-interval", "0",
-                              "--metrics-listen", "127.0.0.1:%d" % mport], stderr=subprocess.PIPE, text=True)
+    agent = start_live(engine, "quiet", ["--port", str(port), "--output", out, "--stats-interval", "0",
+                                         "--metrics-listen", "127.0.0.1:%d" % mport])
+    if not agent:
+        echo.shutdown()
+        return
     try:
-        seen = []
-        while True:
-            line = agent.stderr.readline()
-            seen.append(line)
-            if "capturing" in line:
-                break
-            if not line or len(seen) > 20:
-                agent.kill()
-                if engine != "pcap":
-                    print("live quiet: %s not available: %s" % (engine, "".join(seen).strip()[-200:]))
-                    return
-                raise AssertionError("live capture did not start: " + "".join(seen).strip())
         time.sleep(0.5)
         s = socket.create_connection(("127.0.0.1", port))
         s.sendall(b"GET /quiet HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -422,11 +422,13 @@ def check_live_reload(tmp, engine):
     with open(conf, "w") as f:
         f.write("port = %d\n" % pa)
     out = os.path.join(tmp, "reload-%s.log" % engine)
-    agent = subprocess.Popen([AGENT, "--config", conf, "--engine", engine] +
-                             (["--interface", "lo"] if engine != "ebpf-socket" else []) +
-                             ["--output", out, "--stats-interval", "0", "--idle-flush", "100ms",
-                              "--metrics-listen", "127.0.0.1:%d" % mport], stderr=subprocess.PIPE, text=True)
     log = []
+    agent = start_live(engine, "reload", ["--config", conf, "--output", out, "--stats-interval", "0",
+                                          "--idle-flush", "100ms", "--metrics-listen", "127.0.0.1:%d" % mport], log)
+    if not agent:
+        echo_a.shutdown()
+        echo_b.shutdown()
+        return
 
     def wait_log(word):
         while True:
@@ -455,12 +457,6 @@ def check_live_reload(tmp, engine):
         raise AssertionError("%s: requests_total never reached %d: %s" % (engine, n, metrics[-300:]))
 
     try:
-        if not wait_log("capturing"):
-            agent.kill()
-            if engine != "pcap":
-                print("live reload: %s not available: %s" % (engine, "".join(log).strip()[-200:]))
-                return
-            raise AssertionError("live capture did not start: " + "".join(log).strip())
         time.sleep(0.5)
         get(pa, "/a1")
         get(pb, "/b1")
@@ -498,23 +494,19 @@ def check_reload_custom_filter(tmp):
     """With --bpf-filter the ports come from the user's expression: SIGHUP changes nothing,
     says why, and the agent keeps running."""
     port = free_port()
-    agent = subprocess.Popen([AGENT, "--engine", "pcap", "--interface", "lo", "--port", str(port),
-                              "--bpf-filter", "tcp port %d" % port, "--output", os.path.join(tmp, "custom.log"),
-                              "--stats-interval", "0"], stderr=subprocess.PIPE, text=True)
+    log = []
+    agent = start_live("pcap", "bpf-filter", ["--port", str(port), "--bpf-filter", "tcp port %d" % port,
+                                              "--output", os.path.join(tmp, "custom.log"), "--stats-interval", "0"],
+                       log)
     try:
-        log = []
-        for word in ("capturing", None):
-            while True:
-                line = agent.stderr.readline()
-                log.append(line)
-                if not line or len(log) > 40:
-                    raise AssertionError("pcap --bpf-filter: %s" % "".join(log))
-                if word and word in line:
-                    agent.send_signal(signal.SIGHUP)
-                    break
-                if not word and "ports not changed" in line:
-                    assert "--bpf-filter" in line, line
-                    break
+        agent.send_signal(signal.SIGHUP)
+        while True:
+            line = agent.stderr.readline()
+            log.append(line)
+            assert line and len(log) < 60, "pcap --bpf-filter: no answer to SIGHUP: %s" % "".join(log)
+            if "ports not changed" in line:
+                assert "--bpf-filter" in line, line
+                break
         agent.send_signal(signal.SIGTERM)
         agent.communicate(timeout=30)
         assert agent.returncode == 0, "agent exit %d" % agent.returncode
