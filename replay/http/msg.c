@@ -200,64 +200,178 @@ void replay_http_msg_free(struct replay_http_msg *msg)
     memset(msg, 0, sizeof(*msg));
 }
 
-int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const char *req_method,
-                      struct replay_http_msg *msg, char *err, size_t errlen)
+/* One message being parsed: replay_http_parse() runs it over a whole buffer,
+ * replay_http_inc_* over pieces as they arrive. */
+struct replay_http_inc {
+    struct pstate ps;
+    struct replay_http_msg msg;
+    http_parser p;
+    http_parser_settings s;
+    bool started;
+    size_t used;                 /* bytes consumed, for error messages */
+};
+
+static void pstate_release(struct pstate *ps)
 {
-    memset(msg, 0, sizeof(*msg));
-    msg->is_request = is_request;
-    struct pstate ps;             /* hsmall left uninitialised: written before read */
-    ps.msg = msg;
-    ps.start_off = 0;
-    ps.start_seen = ps.start_open = false;
-    ps.hstate = 0;
-    ps.nh = 0;
-    ps.hcap = sizeof(ps.hsmall) / sizeof(ps.hsmall[0]);
-    ps.hoff = ps.hsmall;
-    ps.head = false;
-    sm_buf_init(&ps.text, (size_t)1 << 31);    /* parts capped in append_capped() */
+    sm_buf_free(&ps->text);
+    sm_buf_free(&ps->body);
+    if (ps->hoff != ps->hsmall)
+        sm_free(ps->hoff);
+    ps->hoff = ps->hsmall;
+}
+
+/* size_hint: the message's bytes when known (0: not known) */
+static int inc_start(struct replay_http_inc *h, bool is_request, const char *req_method, size_t size_hint)
+{
+    struct pstate *ps = &h->ps;
+    memset(&h->msg, 0, sizeof(h->msg));
+    h->msg.is_request = is_request;
+    ps->msg = &h->msg;                /* hsmall left uninitialised: written before read */
+    ps->start_off = 0;
+    ps->start_seen = ps->start_open = false;
+    ps->hstate = 0;
+    ps->nh = 0;
+    ps->hcap = sizeof(ps->hsmall) / sizeof(ps->hsmall[0]);
+    ps->hoff = ps->hsmall;
+    ps->head = !is_request && req_method && !strcasecmp(req_method, "HEAD");
+    sm_buf_init(&ps->text, (size_t)1 << 31);    /* parts capped in append_capped() */
+    sm_buf_init(&ps->body, (size_t)1 << 31);
+    h->started = true;
+    h->used = 0;
     /* the strings take at most the message's bytes plus their NULs; one
      * allocation for the usual header block, not a growing one (nor 512
      * bytes for a 100-byte message: queued requests hold these blocks) */
-    if (sm_buf_reserve(&ps.text, len < 448 ? len + 64 : 512))
-        return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
-    sm_buf_init(&ps.body, (size_t)1 << 31);
-    if (!is_request && req_method && !strcasecmp(req_method, "HEAD"))
-        ps.head = true;
-    http_parser_settings s;
-    http_parser_settings_init(&s);
-    s.on_url = on_url;
-    s.on_status = on_status;
-    s.on_header_field = on_field;
-    s.on_header_value = on_value;
-    s.on_headers_complete = on_headers_complete;
-    s.on_body = on_body;
-    s.on_message_complete = on_complete;
-    http_parser p;
-    http_parser_init(&p, is_request ? HTTP_REQUEST : HTTP_RESPONSE);
-    p.data = &ps;
-    size_t used = http_parser_execute(&p, &s, (const char *)data, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&p);
-    if (e == HPE_OK && !msg->complete && used == len && !is_request)
-        http_parser_execute(&p, &s, NULL, 0);   /* EOF ends a close-delimited response */
-    e = HTTP_PARSER_ERRNO(&p);
+    if (sm_buf_reserve(&ps->text, size_hint && size_hint < 448 ? size_hint + 64 : 512))
+        return SM_ENOMEM;
+    http_parser_settings_init(&h->s);
+    h->s.on_url = on_url;
+    h->s.on_status = on_status;
+    h->s.on_header_field = on_field;
+    h->s.on_header_value = on_value;
+    h->s.on_headers_complete = on_headers_complete;
+    h->s.on_body = on_body;
+    h->s.on_message_complete = on_complete;
+    http_parser_init(&h->p, is_request ? HTTP_REQUEST : HTTP_RESPONSE);
+    h->p.data = ps;
+    return SM_OK;
+}
+
+/* Feeds n bytes (n = 0: the end of the input). SM_OK, or SM_EPROTO with err. */
+static int inc_feed(struct replay_http_inc *h, const uint8_t *data, size_t n, size_t *used, char *err,
+                    size_t errlen)
+{
+    size_t u = http_parser_execute(&h->p, &h->s, (const char *)data, n);
+    h->used += u;
+    *used = u;
+    enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
+    if (e != HPE_OK && e != HPE_PAUSED)
+        return sm_errf(err, errlen, SM_EPROTO, "HTTP %s: %s at byte %zu", h->msg.is_request ? "request" : "response",
+                       http_errno_description(e), h->used);
+    return SM_OK;
+}
+
+/* Ends the parse: on SM_OK *msg is the message (the caller owns it). */
+static int inc_end(struct replay_http_inc *h, struct replay_http_msg *msg, char *err, size_t errlen)
+{
+    struct replay_http_msg *m = &h->msg;
     int rc = SM_OK;
-    if (e != HPE_OK && e != HPE_PAUSED) {
-        rc = sm_errf(err, errlen, SM_EPROTO, "HTTP %s: %s at byte %zu", is_request ? "request" : "response",
-                     http_errno_description(e), used);
-    } else if (!msg->method && is_request) {
-        rc = sm_errf(err, errlen, SM_EPROTO, "HTTP request: incomplete header block (%zu bytes)", len);
-    } else if (!is_request && !msg->reason) {
-        rc = sm_errf(err, errlen, SM_EPROTO, "HTTP response: incomplete header block (%zu bytes)", len);
+    if (!m->method && m->is_request)
+        rc = sm_errf(err, errlen, SM_EPROTO, "HTTP request: incomplete header block (%zu bytes)", h->used);
+    else if (!m->is_request && !m->reason)
+        rc = sm_errf(err, errlen, SM_EPROTO, "HTTP response: incomplete header block (%zu bytes)", h->used);
+    if (!rc && h->ps.body.len)
+        m->body = sm_buf_steal(&h->ps.body, &m->body_len);
+    pstate_release(&h->ps);
+    h->started = false;
+    if (rc) {
+        replay_http_msg_free(m);
+        memset(msg, 0, sizeof(*msg));
+        return rc;
     }
-    if (!rc && ps.body.len)
-        msg->body = sm_buf_steal(&ps.body, &msg->body_len);
-    sm_buf_free(&ps.text);
-    sm_buf_free(&ps.body);
-    if (ps.hoff != ps.hsmall)
-        sm_free(ps.hoff);
-    if (rc)
-        replay_http_msg_free(msg);
+    *msg = *m;
+    memset(m, 0, sizeof(*m));
+    return SM_OK;
+}
+
+int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const char *req_method,
+                      struct replay_http_msg *msg, char *err, size_t errlen)
+{
+    struct replay_http_inc h;
+    memset(msg, 0, sizeof(*msg));
+    if (inc_start(&h, is_request, req_method, len)) {
+        pstate_release(&h.ps);
+        return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
+    }
+    size_t used;
+    int rc = inc_feed(&h, data, len, &used, err, errlen);
+    if (!rc && !h.msg.complete && used == len && !is_request)
+        rc = inc_feed(&h, NULL, 0, &used, err, errlen);   /* EOF ends a close-delimited response */
+    if (rc) {
+        pstate_release(&h.ps);
+        replay_http_msg_free(&h.msg);
+        return rc;
+    }
+    return inc_end(&h, msg, err, errlen);
+}
+
+struct replay_http_inc *replay_http_inc_new(void)
+{
+    return sm_calloc(1, sizeof(struct replay_http_inc));
+}
+
+static void inc_abandon(struct replay_http_inc *h)
+{
+    if (!h->started)
+        return;
+    pstate_release(&h->ps);
+    replay_http_msg_free(&h->msg);
+    memset(&h->msg, 0, sizeof(h->msg));
+    h->started = false;
+}
+
+void replay_http_inc_free(struct replay_http_inc *h)
+{
+    if (h) {
+        inc_abandon(h);
+        sm_free(h);
+    }
+}
+
+int replay_http_inc_begin(struct replay_http_inc *h, bool is_request, const char *req_method)
+{
+    inc_abandon(h);
+    if (inc_start(h, is_request, req_method, 0)) {
+        inc_abandon(h);
+        return SM_ENOMEM;
+    }
+    return SM_OK;
+}
+
+int replay_http_inc_feed(struct replay_http_inc *h, const uint8_t *data, size_t n, size_t *used, bool *done,
+                         char *err, size_t errlen)
+{
+    *done = false;
+    *used = 0;
+    if (!h->started)
+        return sm_errf(err, errlen, SM_EINVAL, "HTTP parse not started");
+    int rc = inc_feed(h, n ? data : NULL, n, used, err, errlen);
+    if (rc == SM_OK)
+        *done = h->msg.complete;
     return rc;
+}
+
+bool replay_http_inc_keep_alive(const struct replay_http_inc *h)
+{
+    return http_should_keep_alive(&h->p) != 0;
+}
+
+int replay_http_inc_take(struct replay_http_inc *h, struct replay_http_msg *msg, char *err, size_t errlen)
+{
+    if (!h->started) {
+        memset(msg, 0, sizeof(*msg));
+        return sm_errf(err, errlen, SM_EINVAL, "HTTP parse not started");
+    }
+    return inc_end(h, msg, err, errlen);
 }
 
 const char *replay_http_header(const struct replay_http_msg *msg, const char *name)

@@ -44,6 +44,22 @@ struct replay_http_msg {
 int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const char *req_method,
                       struct replay_http_msg *msg, char *err, size_t errlen);
 void replay_http_msg_free(struct replay_http_msg *msg);
+
+/* The same parse over a message that arrives in pieces (the target's
+ * responses, read by read): begin, feed each piece (n = 0 at the end of the
+ * connection, for a close-delimited body) until *done, then take. The result
+ * equals replay_http_parse() over the concatenation. feed: SM_OK (*used bytes
+ * consumed; the message ends inside this piece when *done) or SM_EPROTO with
+ * err. take: SM_OK and *msg (the caller frees it), or SM_EPROTO (incomplete
+ * header block). begin abandons a parse in progress. */
+struct replay_http_inc;
+struct replay_http_inc *replay_http_inc_new(void);
+void replay_http_inc_free(struct replay_http_inc *h);
+int replay_http_inc_begin(struct replay_http_inc *h, bool is_request, const char *req_method);
+int replay_http_inc_feed(struct replay_http_inc *h, const uint8_t *data, size_t n, size_t *used, bool *done,
+                         char *err, size_t errlen);
+bool replay_http_inc_keep_alive(const struct replay_http_inc *h);
+int replay_http_inc_take(struct replay_http_inc *h, struct replay_http_msg *msg, char *err, size_t errlen);
 /* Deep copy (cheaper than parsing the bytes again). SM_OK or SM_ENOMEM (dst freed). */
 int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_msg *dst);
 

@@ -108,23 +108,25 @@ struct tconn {
     bool resent;
     bool want_out;                 /* EPOLLOUT registered */
     bool in_idle, in_busy;
-    bool head;                     /* request is HEAD: response has no body */
     bool resp_done;
     struct rconn *rc;              /* NULL once orphaned (source connection gone) */
     struct job *job;               /* in flight or just finished */
     struct sm_buf out;
     size_t out_off;
-    struct sm_buf in;              /* response bytes when they span several reads */
-    size_t resp_len;
-    http_parser hp;
+    struct replay_http_inc *inc;   /* the response being parsed (from a pool while a job runs) */
+    size_t resp_len;               /* response bytes consumed so far */
     uint64_t t_attempt, deadline, retry_at;
     struct tconn *iprev, *inext;   /* idle LRU (open, no job) */
     struct tconn *bprev, *bnext;   /* busy list (job in flight or in backoff) */
     struct tconn *fnext;           /* finished list, or close list */
 };
 
+#define INC_POOL 64   /* response parsers kept for reuse by the loop thread */
+
 struct replay_engine {
     struct replay_engine_cfg cfg;
+    struct replay_http_inc *inc_pool[INC_POOL];   /* loop thread only */
+    size_t n_inc_pool;
     pthread_mutex_t lock;
     pthread_cond_t space_cv;
     size_t low_water;              /* input resumes once pending is down to this */
@@ -949,12 +951,29 @@ static void tc_close(struct replay_engine *e, struct tconn *tc)
     tc->reused = false;
 }
 
+/* A response parser for an attempt (they are per job, not per target
+ * connection: 10k open connections would hold 10k of them otherwise). */
+static struct replay_http_inc *inc_get(struct replay_engine *e)
+{
+    return e->n_inc_pool ? e->inc_pool[--e->n_inc_pool] : replay_http_inc_new();
+}
+
+static void inc_put(struct replay_engine *e, struct replay_http_inc *h)
+{
+    if (!h)
+        return;
+    if (e->n_inc_pool < INC_POOL && replay_http_inc_begin(h, false, NULL) == SM_OK)
+        e->inc_pool[e->n_inc_pool++] = h;   /* begin: whatever it held is freed */
+    else
+        replay_http_inc_free(h);
+}
+
 static void tc_free(struct replay_engine *e, struct tconn *tc)
 {
     tc_close(e, tc);
     busy_remove(e, tc);
     sm_buf_free(&tc->out);
-    sm_buf_free(&tc->in);
+    inc_put(e, tc->inc);
     sm_free(tc);
 }
 
@@ -1009,7 +1028,8 @@ static void job_done(struct replay_engine *e, struct tconn *tc)
     tc->fnext = e->fin_head;
     e->fin_head = tc;
     sm_buf_free(&tc->out);
-    sm_buf_free(&tc->in);
+    inc_put(e, tc->inc);
+    tc->inc = NULL;
     if (tc->fd >= 0) {
         tc->state = TC_IDLE;
         idle_add(e, tc);
@@ -1035,7 +1055,7 @@ static bool attempts_left(struct replay_engine *e, const struct job *j)
 static void conn_error(struct replay_engine *e, struct tconn *tc, const char *what, bool retryable)
 {
     struct job *j = tc->job;
-    bool fresh = tc->reused && !tc->resent && tc->in.len == 0 && tc->resp_len == 0 &&
+    bool fresh = tc->reused && !tc->resent && tc->resp_len == 0 &&
                  (tc->state == TC_SEND || tc->state == TC_RECV);
     tc_close(e, tc);
     if (fresh && retryable) {
@@ -1229,7 +1249,7 @@ static bool bulk_prepare_retry(struct replay_engine *e, struct job *j, const str
 }
 
 /* A complete response of len bytes in data. */
-static void response_done(struct replay_engine *e, struct tconn *tc, const uint8_t *data, size_t len, bool keep)
+static void response_done(struct replay_engine *e, struct tconn *tc, bool keep)
 {
     struct job *j = tc->job;
     struct replay_http_msg m;
@@ -1239,7 +1259,7 @@ static void response_done(struct replay_engine *e, struct tconn *tc, const uint8
         tc_close(e, tc);
     tc->reused = tc->fd >= 0;
     tc->resent = false;
-    if (replay_http_parse(data, len, false, j->tgt_req.method, &m, err, sizeof(err)) != SM_OK) {
+    if (replay_http_inc_take(tc->inc, &m, err, sizeof(err)) != SM_OK) {
         tc_close(e, tc);
         snprintf(j->error, sizeof(j->error), "bad response from the target: %s", err);
         job_done(e, tc);
@@ -1269,25 +1289,6 @@ static void response_done(struct replay_engine *e, struct tconn *tc, const uint8
 }
 
 /* -- I/O -- */
-
-static int tc_on_headers_complete(http_parser *p)
-{
-    struct tconn *tc = p->data;
-    return tc->head ? 1 : 0;
-}
-
-static int tc_on_message_complete(http_parser *p)
-{
-    struct tconn *tc = p->data;
-    tc->resp_done = true;
-    http_parser_pause(p, 1);
-    return 0;
-}
-
-static const http_parser_settings resp_settings = {
-    .on_headers_complete = tc_on_headers_complete,
-    .on_message_complete = tc_on_message_complete,
-};
 
 static void tc_flush(struct replay_engine *e, struct tconn *tc);
 
@@ -1407,41 +1408,42 @@ static void tc_flush(struct replay_engine *e, struct tconn *tc)
     tc_want_out(e, tc, false);
     tc->state = TC_RECV;
     tc->deadline = tc->t_attempt + e->cfg.target->timeout_ms * 1000000ull;
-    http_parser_init(&tc->hp, HTTP_RESPONSE);
-    tc->hp.data = tc;
     tc->resp_done = false;
     tc->resp_len = 0;
-    sm_buf_reset(&tc->in);
+    if (!tc->inc && !(tc->inc = inc_get(e))) {
+        conn_error(e, tc, "out of memory", false);
+        return;
+    }
+    if (replay_http_inc_begin(tc->inc, false, tc->job->tgt_req.method) != SM_OK)
+        conn_error(e, tc, "out of memory", false);
 }
 
-/* Feeds n new bytes at p (p is either the end of tc->in or the shared read
- * buffer when tc->in is empty). Returns true when the attempt ended. */
+/* Feeds the n bytes just read at p (n = 0: the connection ended) to the
+ * response parser: the message is built as it arrives, no byte is kept or
+ * parsed twice. Returns true when the attempt ended. */
 static bool tc_feed(struct replay_engine *e, struct tconn *tc, const uint8_t *p, size_t n, bool eof)
 {
-    size_t used = http_parser_execute(&tc->hp, &resp_settings, (const char *)p, eof ? 0 : n);
-    enum http_errno he = HTTP_PARSER_ERRNO(&tc->hp);
-    if (tc->resp_done) {
-        bool keep = !eof && http_should_keep_alive(&tc->hp);
-        if (tc->in.len) {   /* bytes of earlier reads are in tc->in, this read's too */
-            response_done(e, tc, tc->in.data, tc->in.len - n + used, keep);
-        } else {
-            response_done(e, tc, p, used, keep);
-        }
+    size_t used;
+    bool done;
+    char m[300];
+    if (replay_http_inc_feed(tc->inc, p, eof ? 0 : n, &used, &done, m, sizeof(m)) != SM_OK) {
+        char b[320];
+        snprintf(b, sizeof(b), "bad response: %s", m);
+        conn_error(e, tc, b, false);
         return true;
     }
-    if (he != HPE_OK) {
-        char m[200];
-        snprintf(m, sizeof(m), "bad response: %s", http_errno_description(he));
-        conn_error(e, tc, m, false);
+    if (done) {
+        tc->resp_done = true;
+        response_done(e, tc, !eof && replay_http_inc_keep_alive(tc->inc));
         return true;
     }
     if (eof) {
-        conn_error(e, tc, tc->resp_len || tc->in.len ? "connection closed in the middle of the response"
-                                                     : "connection closed without a response", true);
+        conn_error(e, tc, tc->resp_len ? "connection closed in the middle of the response"
+                                       : "connection closed without a response", true);
         return true;
     }
     tc->resp_len += used;
-    if (tc->in.len + (tc->in.len ? 0 : n) > e->cfg.target->max_response + (64u << 10)) {
+    if (tc->resp_len > e->cfg.target->max_response + (64u << 10)) {
         conn_error(e, tc, "response over the size cap", false);
         return true;
     }
@@ -1483,29 +1485,10 @@ static void tc_read(struct replay_engine *e, struct tconn *tc)
             }
         }
         if (r == 0) {
-            if (tc->in.len) {
-                tc_feed(e, tc, tc->in.data + tc->in.len, 0, true);
-            } else {
-                tc_feed(e, tc, e->rbuf, 0, true);
-            }
+            tc_feed(e, tc, e->rbuf, 0, true);
             return;
         }
-        bool ended;
-        if (tc->in.len || tc->resp_len) {
-            /* continuation: keep every byte of the response in tc->in */
-            if (sm_buf_append(&tc->in, e->rbuf, (size_t)r)) {
-                conn_error(e, tc, "out of memory", false);
-                return;
-            }
-            ended = tc_feed(e, tc, tc->in.data + tc->in.len - (size_t)r, (size_t)r, false);
-        } else {
-            ended = tc_feed(e, tc, e->rbuf, (size_t)r, false);
-            if (!ended && sm_buf_append(&tc->in, e->rbuf, (size_t)r)) {
-                conn_error(e, tc, "out of memory", false);
-                return;
-            }
-        }
-        if (ended)
+        if (tc_feed(e, tc, e->rbuf, (size_t)r, false))
             return;
         if (!tc->ssl && (size_t)r < RBUF_SIZE)
             return;      /* drained: wait for the next readiness */
@@ -1519,7 +1502,6 @@ static void attempt_begin(struct replay_engine *e, struct tconn *tc)
     char err[256] = "";
     j->attempts++;
     tc->t_attempt = sm_now_ns();
-    tc->head = !strcmp(j->tgt_req.method, "HEAD");
     if (build_request(e, tc, j, err, sizeof(err))) {
         snprintf(j->error, sizeof(j->error), "%s", err);
         job_done(e, tc);
@@ -1548,7 +1530,6 @@ static void job_start(struct replay_engine *e, struct rconn *c, struct job *j)
         tc->fd = -1;
         tc->rc = c;
         sm_buf_init(&tc->out, SIZE_MAX / 2);
-        sm_buf_init(&tc->in, SIZE_MAX / 2);
         c->tc = tc;
     }
     tc->job = j;
@@ -2136,5 +2117,7 @@ void replay_engine_free(struct replay_engine *e)
     pthread_cond_destroy(&e->done_cv);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->tlock);
+    for (size_t i = 0; i < e->n_inc_pool; i++)
+        replay_http_inc_free(e->inc_pool[i]);
     sm_free(e);
 }

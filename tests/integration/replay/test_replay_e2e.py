@@ -154,6 +154,121 @@ def build_records():
     return lines
 
 
+class FramingTarget:
+    """A raw HTTP/1.1 target whose responses arrive in many reads and in every framing:
+    /big (3 MB, Content-Length, written in 7 KB pieces), /chunked (1 MB in 200 chunks),
+    /close (no length: the body ends with the connection), HEAD /big (a length, no body),
+    /over (5 MB: above a 4 MiB --target-max-response)."""
+    BIG = json.dumps({"pad": "b" * (3 << 20)}).encode()
+    OVER = json.dumps({"pad": "o" * (5 << 20)}).encode()
+    CHUNK = json.dumps({"pad": "c" * 5000}).encode()
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+
+    def conn(self, c):
+        try:
+            self.exchange(c)
+        except OSError:
+            pass   # the replayer closes a connection whose response is over its cap
+
+    def exchange(self, c):
+        buf = b""
+        with c:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                method, path = head.split(b" ")[:2]
+                if path == b"/chunked":
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+                    body = b"[" + b",".join([self.CHUNK] * 200) + b"]"
+                    for i in range(0, len(body), 5003):
+                        piece = body[i:i + 5003]
+                        c.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    c.sendall(b"0\r\n\r\n")
+                elif path == b"/close":
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n")
+                    c.sendall(self.BIG)
+                    return
+                else:
+                    body = self.OVER if path == b"/over" else self.BIG
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                              % len(body))
+                    if method != b"HEAD":
+                        for i in range(0, len(body), 7000):
+                            c.sendall(body[i:i + 7000])
+
+    def close(self):
+        self.sock.close()
+
+
+class ReplayFraming(unittest.TestCase):
+    def test_response_framings(self):
+        """Target responses are parsed as they arrive, read by read: each framing gives the
+        whole body, HEAD none, and one above the cap an error, not a truncated body."""
+        target = FramingTarget()
+        try:
+            recs = []
+            for i, (method, path) in enumerate([("GET", "/big"), ("GET", "/chunked"), ("HEAD", "/big"),
+                                                ("GET", "/over"), ("GET", "/close")]):
+                r = rec("frame%d" % i, last=1)
+                req, fl, hl = http_req(method, path)
+                obs(r, i * 0.01, read=req)
+                obs(r, i * 0.01, eom=(fl, hl))
+                obs(r, i * 0.01 + 0.005, write=http_resp(200, "OK", {"ok": True}))
+                obs(r, i * 0.01 + 0.006, close=True)
+                recs.append(r)
+            inp = os.path.join(TMP, "framing.log")
+            with open(inp, "w") as f:
+                f.write("\n".join(base64.b64encode(r.SerializeToString()).decode() for r in recs) + "\n")
+            tuples = os.path.join(TMP, "tuples-framing")
+            p = subprocess.run([REPLAY, "--input", inp, "--target", "http://127.0.0.1:%d" % target.port,
+                                "--speedup-factor", "0", "--target-max-response", "4MiB", "--tuples-dir", tuples],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        finally:
+            target.close()
+        by = {t["connectionId"]: t for t in read_json_lines(os.path.join(tuples, "tuples-*.log"))}
+        self.assertEqual(sorted(by), ["frame%d.0" % i for i in range(5)])
+
+        def body(t):
+            pl = t["targetResponses"][-1].get("payload", {})
+            if "inlinedJsonBody" in pl:
+                return json.dumps(pl["inlinedJsonBody"], separators=(",", ":")).encode()
+            if "inlinedBase64Body" in pl:
+                return base64.b64decode(pl["inlinedBase64Body"])
+            return pl.get("inlinedTextBody", "").encode()
+
+        def norm(b):
+            return json.dumps(json.loads(b), separators=(",", ":")).encode()
+        self.assertEqual(by["frame0.0"]["targetResponses"][-1]["Status-Code"], 200)
+        self.assertEqual(body(by["frame0.0"]), norm(FramingTarget.BIG))
+        self.assertEqual(len(json.loads(body(by["frame1.0"]))), 200)
+        self.assertEqual(by["frame2.0"]["targetResponses"][-1]["Status-Code"], 200)
+        self.assertEqual(body(by["frame2.0"]), b"")
+        self.assertIn("size cap", by["frame3.0"].get("error", ""), by["frame3.0"].get("error"))
+        self.assertEqual(body(by["frame4.0"]), norm(FramingTarget.BIG))
+
+
 class ReplayE2E(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
