@@ -208,8 +208,19 @@ struct replay_http_inc {
     http_parser p;
     http_parser_settings s;
     bool started;
+    bool reserved;               /* the string block's first allocation made */
     size_t used;                 /* bytes consumed, for error messages */
 };
+
+/* The strings take at most the message's bytes plus their NULs: one
+ * allocation for the usual header block, not a growing one (nor 512 bytes
+ * for a 100-byte message: queued requests and responses hold these blocks).
+ * n: the message's size, or the first piece's. */
+static int reserve_text(struct replay_http_inc *h, size_t n)
+{
+    h->reserved = true;
+    return sm_buf_reserve(&h->ps.text, n < 448 ? n + 64 : 512) ? SM_ENOMEM : SM_OK;
+}
 
 static void pstate_release(struct pstate *ps)
 {
@@ -220,7 +231,7 @@ static void pstate_release(struct pstate *ps)
     ps->hoff = ps->hsmall;
 }
 
-/* size_hint: the message's bytes when known (0: not known) */
+/* size_hint: the message's bytes when known (0: not known yet) */
 static int inc_start(struct replay_http_inc *h, bool is_request, const char *req_method, size_t size_hint)
 {
     struct pstate *ps = &h->ps;
@@ -237,11 +248,9 @@ static int inc_start(struct replay_http_inc *h, bool is_request, const char *req
     sm_buf_init(&ps->text, (size_t)1 << 31);    /* parts capped in append_capped() */
     sm_buf_init(&ps->body, (size_t)1 << 31);
     h->started = true;
+    h->reserved = false;
     h->used = 0;
-    /* the strings take at most the message's bytes plus their NULs; one
-     * allocation for the usual header block, not a growing one (nor 512
-     * bytes for a 100-byte message: queued requests hold these blocks) */
-    if (sm_buf_reserve(&ps->text, size_hint && size_hint < 448 ? size_hint + 64 : 512))
+    if (size_hint && reserve_text(h, size_hint))   /* else at the first piece */
         return SM_ENOMEM;
     http_parser_settings_init(&h->s);
     h->s.on_url = on_url;
@@ -354,6 +363,8 @@ int replay_http_inc_feed(struct replay_http_inc *h, const uint8_t *data, size_t 
     *used = 0;
     if (!h->started)
         return sm_errf(err, errlen, SM_EINVAL, "HTTP parse not started");
+    if (!h->reserved && n && reserve_text(h, n))
+        return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
     int rc = inc_feed(h, n ? data : NULL, n, used, err, errlen);
     if (rc == SM_OK)
         *done = h->msg.complete;

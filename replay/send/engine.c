@@ -1410,12 +1410,8 @@ static void tc_flush(struct replay_engine *e, struct tconn *tc)
     tc->deadline = tc->t_attempt + e->cfg.target->timeout_ms * 1000000ull;
     tc->resp_done = false;
     tc->resp_len = 0;
-    if (!tc->inc && !(tc->inc = inc_get(e))) {
-        conn_error(e, tc, "out of memory", false);
-        return;
-    }
-    if (replay_http_inc_begin(tc->inc, false, tc->job->tgt_req.method) != SM_OK)
-        conn_error(e, tc, "out of memory", false);
+    inc_put(e, tc->inc);   /* a parser is taken when the first response bytes come */
+    tc->inc = NULL;
 }
 
 /* Feeds the n bytes just read at p (n = 0: the connection ended) to the
@@ -1426,6 +1422,18 @@ static bool tc_feed(struct replay_engine *e, struct tconn *tc, const uint8_t *p,
     size_t used;
     bool done;
     char m[300];
+    if (!tc->inc) {
+        /* taken here, not when the request is sent: thousands of requests may
+         * wait for their responses, each parser is ~1 KiB */
+        if (eof) {
+            conn_error(e, tc, "connection closed without a response", true);
+            return true;
+        }
+        if (!(tc->inc = inc_get(e)) || replay_http_inc_begin(tc->inc, false, tc->job->tgt_req.method) != SM_OK) {
+            conn_error(e, tc, "out of memory", false);
+            return true;
+        }
+    }
     if (replay_http_inc_feed(tc->inc, p, eof ? 0 : n, &used, &done, m, sizeof(m)) != SM_OK) {
         char b[320];
         snprintf(b, sizeof(b), "bad response: %s", m);
