@@ -121,14 +121,8 @@ static uint32_t get32(const uint8_t *p)
 
 static int ent_push(struct seg *s, uint64_t off, uint32_t plen, uint64_t h)
 {
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 256;
-        struct ent *ne = sm_realloc(s->ents, nc * sizeof(*ne));
-        if (!ne)
-            return SM_ENOMEM;
-        s->ents = ne;
-        s->cap = nc;
-    }
+    if (sm_grow(&s->ents, &s->cap, s->n, sizeof(*s->ents), 256))
+        return SM_ENOMEM;
     s->ents[s->n++] = (struct ent){ off, h, plen, ENT_UNSENT };
     return SM_OK;
 }
@@ -146,14 +140,8 @@ static void seg_free(struct seg *s)
 
 static int segs_push(struct agent_spool *sp, struct seg *s)
 {
-    if (sp->nsegs == sp->segcap) {
-        size_t nc = sp->segcap ? sp->segcap * 2 : 16;
-        struct seg **ns = sm_realloc(sp->segs, nc * sizeof(*ns));
-        if (!ns)
-            return SM_ENOMEM;
-        sp->segs = ns;
-        sp->segcap = nc;
-    }
+    if (sm_grow(&sp->segs, &sp->segcap, sp->nsegs, sizeof(*sp->segs), 16))
+        return SM_ENOMEM;
     sp->segs[sp->nsegs++] = s;
     return SM_OK;
 }

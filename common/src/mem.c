@@ -1,6 +1,7 @@
 #include <sm/mem.h>
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,4 +85,23 @@ char *sm_strdup(const char *s)
 void sm_free(void *p)
 {
     free(p);
+}
+
+int sm_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? (*cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2) : first;
+    if (nc <= n)
+        nc = n + 1;
+    if (nc <= n || (elem && nc > SIZE_MAX / elem))
+        return -1;
+    void *old;
+    memcpy(&old, arr, sizeof(old));   /* arr is a T **: no void ** aliasing */
+    void *p = sm_realloc(old, nc * elem);
+    if (!p)
+        return -1;
+    memcpy(arr, &p, sizeof(p));
+    *cap = nc;
+    return 0;
 }

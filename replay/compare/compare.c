@@ -164,14 +164,8 @@ nomem:
 
 static int add_rule(struct replay_cmp *c, const char *endpoint, const char *path, bool ignore, bool learned)
 {
-    if (c->nrules == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 32;
-        struct rule *nr = sm_realloc(c->rules, ncap * sizeof(*nr));
-        if (!nr)
-            return SM_ENOMEM;
-        c->rules = nr;
-        c->cap = ncap;
-    }
+    if (sm_grow(&c->rules, &c->cap, c->nrules, sizeof(*c->rules), 32))
+        return SM_ENOMEM;
     struct rule *r = &c->rules[c->nrules];
     memset(r, 0, sizeof(*r));
     r->ignore = ignore;

@@ -78,14 +78,8 @@ static void *arena(struct jd_doc *d, size_t n)
 
 static bool push(struct jd_doc *d, const struct jd_val *v)
 {
-    if (d->sp == d->scap) {
-        size_t nc = d->scap ? d->scap * 2 : 1024;
-        struct jd_val *ns = sm_realloc(d->stack, nc * sizeof(*ns));
-        if (!ns)
-            return false;
-        d->stack = ns;
-        d->scap = nc;
-    }
+    if (sm_grow(&d->stack, &d->scap, d->sp, sizeof(*d->stack), 1024))
+        return false;
     d->stack[d->sp++] = *v;
     return true;
 }

@@ -309,14 +309,8 @@ static int heap_push(struct replay_engine *e, struct rconn *c, bool wake)
 {
     if (c->in_heap || c->busy || !c->to_send)
         return SM_OK;
-    if (e->heap_len == e->heap_cap) {
-        size_t ncap = e->heap_cap ? e->heap_cap * 2 : 1024;
-        struct rconn **nh = sm_realloc(e->heap, ncap * sizeof(*nh));
-        if (!nh)
-            return SM_ENOMEM;
-        e->heap = nh;
-        e->heap_cap = ncap;
-    }
+    if (sm_grow(&e->heap, &e->heap_cap, e->heap_len, sizeof(*e->heap), 1024))
+        return SM_ENOMEM;
     c->in_heap = true;
     c->heap_pos = e->heap_len;
     e->heap[e->heap_len++] = c;

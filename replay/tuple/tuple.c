@@ -669,14 +669,8 @@ static bool canon_value(struct canon *c)
                     if (c->p >= c->end || *c->p != '"')
                         return false;
                     struct replay_tuple_scratch *s = c->s;
-                    if (s->nkeys == s->kcap) {
-                        size_t nc = s->kcap ? s->kcap * 2 : 64;
-                        struct canon_key *nk = sm_realloc(s->keys, nc * sizeof(*nk));
-                        if (!nk)
-                            return false;
-                        s->keys = nk;
-                        s->kcap = nc;
-                    }
+                    if (sm_grow(&s->keys, &s->kcap, s->nkeys, sizeof(*s->keys), 64))
+                        return false;
                     size_t off = c->o->len;
                     if (!canon_string(c))
                         return false;

@@ -168,14 +168,8 @@ struct item_list {
 
 static int items_push(struct item_list *l, const struct bf_item *it)
 {
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        struct bf_item *nv = sm_realloc(l->v, nc * sizeof(*nv));
-        if (!nv)
-            return SM_ENOMEM;
-        l->v = nv;
-        l->cap = nc;
-    }
+    if (sm_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 64))
+        return SM_ENOMEM;
     l->v[l->n++] = *it;
     return SM_OK;
 }

@@ -120,14 +120,8 @@ static bool add_plain(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *
 int rfs_bulk_add(struct rfs_bulk_batch *b, const struct rfs_bulk_doc_opts *o, const struct rfs_esdoc *d,
                  char *err, size_t errlen)
 {
-    if (b->ndocs + 1 >= b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        size_t *no = sm_realloc(b->offs, nc * sizeof(*no));
-        if (!no)
-            return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
-        b->offs = no;
-        b->cap = nc;
-    }
+    if (sm_grow(&b->offs, &b->cap, b->ndocs + 1, sizeof(*b->offs), 256))   /* offs[ndocs + 1] ends this one */
+        return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
     size_t start = b->body.len;
     struct sm_buf *w = &b->body;
     int rc = action_prefix(b, o->index);

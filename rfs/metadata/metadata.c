@@ -94,15 +94,9 @@ void rfs_md_plan_free(struct rfs_md_plan *plan)
 
 struct rfs_md_item *rfs_md_plan_add(struct rfs_md_plan *plan, enum rfs_md_kind kind, const char *name, json_t *body)
 {
-    if (plan->nitems == plan->cap) {
-        size_t nc = plan->cap ? plan->cap * 2 : 16;
-        struct rfs_md_item **n = sm_realloc(plan->items, nc * sizeof(*n));
-        if (!n) {
-            json_decref(body);
-            return NULL;
-        }
-        plan->items = n;
-        plan->cap = nc;
+    if (sm_grow(&plan->items, &plan->cap, plan->nitems, sizeof(*plan->items), 16)) {
+        json_decref(body);
+        return NULL;
     }
     struct rfs_md_item *it = sm_calloc(1, sizeof(*it));
     if (!it) {

@@ -7,6 +7,7 @@
 #include <sm/util.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "sm_test.h"
@@ -55,6 +56,35 @@ static int test_alloc_failure_injection(void)
 }
 
 /* decimal formatting without printf: same text as PRId64/PRIu64 at the edges */
+static int test_grow(void)
+{
+    int *a = NULL;
+    size_t cap = 0;
+    SM_CHECK_EQ_INT(sm_grow(&a, &cap, 0, sizeof(*a), 4), 0);   /* first allocation */
+    SM_CHECK_EQ_INT(cap, 4);
+    for (int i = 0; i < 4; i++)
+        a[i] = i;
+    SM_CHECK_EQ_INT(sm_grow(&a, &cap, 3, sizeof(*a), 4), 0);   /* room already */
+    SM_CHECK_EQ_INT(cap, 4);
+    SM_CHECK_EQ_INT(sm_grow(&a, &cap, 4, sizeof(*a), 4), 0);   /* doubles, keeps the elements */
+    SM_CHECK_EQ_INT(cap, 8);
+    SM_CHECK_EQ_INT(a[3], 3);
+    SM_CHECK_EQ_INT(sm_grow(&a, &cap, 100, sizeof(*a), 4), 0); /* at least n + 1 */
+    SM_CHECK_EQ_INT(cap, 101);
+    int *before = a;
+    sm_mem_fail_after(0);
+    SM_CHECK_EQ_INT(sm_grow(&a, &cap, 101, sizeof(*a), 4), -1);   /* failure: unchanged */
+    sm_mem_fail_after(-1);
+    SM_CHECK(a == before);
+    SM_CHECK_EQ_INT(cap, 101);
+    size_t huge = SIZE_MAX / 2;
+    SM_CHECK_EQ_INT(sm_grow(&a, &huge, SIZE_MAX / 2, sizeof(*a), 4), -1);   /* size overflow */
+    SM_CHECK(a == before);
+    SM_CHECK_EQ_INT(a[3], 3);
+    sm_free(a);
+    return 0;
+}
+
 static int test_fmt_int(void)
 {
     const int64_t iv[] = { 0, 7, -1, 10, -10, 1234567890123, INT64_MAX, INT64_MIN };
@@ -310,6 +340,6 @@ static int test_log_debug_spec(void)
 }
 
 SM_TEST_MAIN(SM_TC(test_err_strings), SM_TC(test_buf_cap), SM_TC(test_alloc_failure_injection),
-             SM_TC(test_parse_sizes_durations), SM_TC(test_base64_crc), SM_TC(test_base64_paths), SM_TC(test_patterns), SM_TC(test_fmt_int),
+             SM_TC(test_parse_sizes_durations), SM_TC(test_base64_crc), SM_TC(test_base64_paths), SM_TC(test_patterns), SM_TC(test_fmt_int), SM_TC(test_grow),
              SM_TC(test_opts_cli_and_file), SM_TC(test_opts_errors_suggest),
              SM_TC(test_secret_from_file), SM_TC(test_log_debug_spec))
