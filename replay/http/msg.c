@@ -302,32 +302,7 @@ static int inc_end(struct replay_http_inc *h, struct replay_http_msg *msg, char 
     return SM_OK;
 }
 
-int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const char *req_method,
-                      struct replay_http_msg *msg, char *err, size_t errlen)
-{
-    struct replay_http_inc h;
-    memset(msg, 0, sizeof(*msg));
-    if (inc_start(&h, is_request, req_method, len)) {
-        pstate_release(&h.ps);
-        return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
-    }
-    size_t used;
-    int rc = inc_feed(&h, data, len, &used, err, errlen);
-    if (!rc && !h.msg.complete && used == len && !is_request)
-        rc = inc_feed(&h, NULL, 0, &used, err, errlen);   /* EOF ends a close-delimited response */
-    if (rc) {
-        pstate_release(&h.ps);
-        replay_http_msg_free(&h.msg);
-        return rc;
-    }
-    return inc_end(&h, msg, err, errlen);
-}
-
-struct replay_http_inc *replay_http_inc_new(void)
-{
-    return sm_calloc(1, sizeof(struct replay_http_inc));
-}
-
+/* Drops a parse in progress and what it built. */
 static void inc_abandon(struct replay_http_inc *h)
 {
     if (!h->started)
@@ -336,6 +311,31 @@ static void inc_abandon(struct replay_http_inc *h)
     replay_http_msg_free(&h->msg);
     memset(&h->msg, 0, sizeof(h->msg));
     h->started = false;
+}
+
+int replay_http_parse(const uint8_t *data, size_t len, bool is_request, const char *req_method,
+                      struct replay_http_msg *msg, char *err, size_t errlen)
+{
+    struct replay_http_inc h;
+    memset(msg, 0, sizeof(*msg));
+    if (inc_start(&h, is_request, req_method, len)) {
+        inc_abandon(&h);
+        return sm_errf(err, errlen, SM_ENOMEM, "out of memory");
+    }
+    size_t used;
+    int rc = inc_feed(&h, data, len, &used, err, errlen);
+    if (!rc && !h.msg.complete && used == len && !is_request)
+        rc = inc_feed(&h, NULL, 0, &used, err, errlen);   /* EOF ends a close-delimited response */
+    if (rc) {
+        inc_abandon(&h);
+        return rc;
+    }
+    return inc_end(&h, msg, err, errlen);
+}
+
+struct replay_http_inc *replay_http_inc_new(void)
+{
+    return sm_calloc(1, sizeof(struct replay_http_inc));
 }
 
 void replay_http_inc_free(struct replay_http_inc *h)
