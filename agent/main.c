@@ -34,6 +34,7 @@ struct agent_config {
     struct sm_strlist hosts;
     char *pcap;
     char *engine;
+    char *tc_attach;
     char *bpf_filter;
     char *output;
     uint64_t output_max_size;
@@ -80,6 +81,8 @@ static const struct sm_opt agent_opts[] = {
     { "engine", SM_OPT_STR, OFF(engine), NULL,
       "capture engine: pcap | pcap-file | ebpf-tc | ebpf-socket (default: pcap-file with --pcap, else pcap)",
       NULL, 0, "NAME" },
+    { "tc-attach", SM_OPT_STR, OFF(tc_attach), "auto",
+      "ebpf-tc: auto (tcx links where the kernel has them, else clsact filters) | tcx | tc", NULL, 0, "MODE" },
     { "bpf-filter", SM_OPT_STR, OFF(bpf_filter), NULL,
       "BPF filter replacing the one built from --port/--host", NULL, 0, "EXPR" },
     { "snaplen", SM_OPT_SIZE, OFF(snaplen), "262144", "bytes captured per packet", NULL, 0, "BYTES" },
@@ -363,6 +366,10 @@ static int build_capture_cfg(const struct agent_config *cfg, struct agent_captur
         return sm_errf(err, errlen, SM_ECONFIG, "nothing to capture: give --interface IF (engine %s) or --pcap FILE",
                        cc->engine);
     cc->iface = cfg->iface;
+    if (cfg->tc_attach && strcmp(cfg->tc_attach, "auto") && strcmp(cfg->tc_attach, "tcx") &&
+        strcmp(cfg->tc_attach, "tc"))
+        return sm_errf(err, errlen, SM_ECONFIG, "--tc-attach '%s': auto, tcx or tc", cfg->tc_attach);
+    cc->tc_attach = cfg->tc_attach;
     cc->pcap_path = cfg->pcap;
     if (cfg->ports.n > AGENT_FLOW_MAX_PORTS)
         return sm_errf(err, errlen, SM_ECONFIG, "too many --port values (at most %d)", AGENT_FLOW_MAX_PORTS);

@@ -244,6 +244,7 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
         .iface = cfg->iface, .path = cfg->pcap_path, .fp = cfg->pcap_fp, .filter = fexpr,
         .snaplen = cfg->snaplen, .buffer_size = cfg->buffer_size,
         .ports = cfg->ports, .nports = cfg->nports, .idle_timeout_ns = cfg->idle_timeout_ns,
+        .tc_attach = cfg->tc_attach,
     };
     cap->cb = *cb;
     if ((rc = ops->open(&cap->src, &scfg, err, errlen)) != SM_OK)

@@ -47,6 +47,7 @@ struct agent_capture_cfg {
     uint32_t max_flows;            /* default 65536 */
     uint64_t max_ooo_bytes;        /* per direction, default 4 MiB */
     uint64_t mem_cap;              /* default 256 MiB */
+    const char *tc_attach;         /* ebpf-tc: NULL/"auto", "tcx", "tc" (agent_source_cfg) */
 };
 
 /* Counters; see docs/capture.md. */

@@ -220,7 +220,8 @@ struct tc_iface {
     int ifindex;
     bool loopback;
     bool hook_created;      /* we created the clsact qdisc: destroy it on close */
-    bool attached[2];       /* ingress, egress */
+    bool attached[2];       /* classic TC filter: ingress, egress */
+    int link_fd[2];         /* tcx link: ingress, egress (-1: none); closing it detaches */
     int claim_fd;           /* this agent's claim on the interface (claim_iface), -1: none */
 };
 
@@ -234,7 +235,44 @@ struct tc_ctx {
     const struct agent_source_handler *h;
     struct agent_src_stats st;
     uint64_t mono_to_real;
+    bool tcx;               /* attached through tcx links (else classic clsact filters) */
 };
+
+/* ---- tcx links ------------------------------------------------------------ *
+ * Kernels from 6.6 run TC programs from tcx links: no clsact qdisc, no
+ * cls_bpf/tcf_classify layer around the program (less work per packet in the
+ * traffic's path), several programs per hook without handles or priorities,
+ * and the link goes away with its file descriptor, so an agent that dies, even
+ * by SIGKILL, leaves nothing attached. libbpf 1.1 (Debian 12) predates the
+ * attach types, so the link is made with the BPF_LINK_CREATE command directly;
+ * the values are the kernel's UAPI (include/uapi/linux/bpf.h). */
+#define SM_BPF_TCX_INGRESS 46
+#define SM_BPF_TCX_EGRESS  47
+#define SM_BPF_F_BEFORE    (1u << 3)
+
+/* A tcx link of prog_fd on ifindex, placed before every other program of the
+ * hook (a passive observer must see each packet before another program can
+ * drop or redirect it). The link's fd, or -errno (EINVAL/EOPNOTSUPP on
+ * kernels without tcx). */
+static int tcx_link(int prog_fd, int ifindex, bool egress)
+{
+    union bpf_attr a;
+    memset(&a, 0, sizeof(a));
+    a.link_create.prog_fd = (__u32)prog_fd;
+    a.link_create.target_ifindex = (__u32)ifindex;
+    a.link_create.attach_type = egress ? SM_BPF_TCX_EGRESS : SM_BPF_TCX_INGRESS;
+    a.link_create.flags = SM_BPF_F_BEFORE;   /* no relative fd/id: first of the hook */
+    int fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+    return fd >= 0 ? fd : -errno;
+}
+
+/* "auto" (default) | "tcx" | "tc": 0 auto, 1 tcx, 2 tc, -1 unknown. */
+static int tc_attach_mode(const char *s)
+{
+    if (!s || !*s || !strcmp(s, "auto"))
+        return 0;
+    return !strcmp(s, "tcx") ? 1 : !strcmp(s, "tc") ? 2 : -1;
+}
 
 static int detach_ours(int ifindex, enum bpf_tc_attach_point ap)
 {
@@ -290,6 +328,11 @@ static void tc_detach_all(struct tc_ctx *ctx)
 {
     for (int i = 0; i < ctx->nifs; i++) {
         struct tc_iface *it = &ctx->ifs[i];
+        for (int d = 0; d < 2; d++)
+            if (it->link_fd[d] >= 0) {
+                close(it->link_fd[d]);
+                it->link_fd[d] = -1;
+            }
         for (int d = 0; d < 2; d++)
             if (it->attached[d]) {
                 int rc = detach_ours(it->ifindex, d ? BPF_TC_EGRESS : BPF_TC_INGRESS);
@@ -370,6 +413,9 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
                        "supported: TC programs attach to named interfaces)");
     if (cfg->nports > 64)
         return sm_errf(err, errlen, SM_ECONFIG, "%s: at most 64 ports", src->name);
+    int mode = tc_attach_mode(cfg->tc_attach);
+    if (mode < 0)
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: --tc-attach '%s': auto, tcx or tc", src->name, cfg->tc_attach);
     if ((rc = agent_ebpf_precheck(src->name, need, err, errlen)) != SM_OK)
         return rc;
     struct tc_ctx *ctx = sm_calloc(1, sizeof(*ctx));
@@ -391,6 +437,7 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
         struct tc_iface *it = &ctx->ifs[ctx->nifs];
         snprintf(it->name, sizeof(it->name), "%s", tok);
         it->claim_fd = -1;
+        it->link_fd[0] = it->link_fd[1] = -1;
         it->ifindex = (int)if_nametoindex(tok);
         if (!it->ifindex) {
             rc = sm_errf(err, errlen, SM_EIO, "%s: no interface \"%s\"", src->name, tok);
@@ -443,7 +490,37 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
     }
 
     int pfd[2] = { bpf_program__fd(ctx->skel->progs.sm_tc_ingress), bpf_program__fd(ctx->skel->progs.sm_tc_egress) };
-    for (int i = 0; i < ctx->nifs; i++) {
+    /* A previous agent's classic filters, left by SIGKILL, go first in either mode. */
+    for (int i = 0; i < ctx->nifs; i++)
+        for (int d = 0; d < 2; d++)
+            if (detach_ours(ctx->ifs[i].ifindex, d ? BPF_TC_EGRESS : BPF_TC_INGRESS) == 0)
+                sm_log_warn("%s: removed a stale %s filter of a previous agent on %s", src->name,
+                            d ? "egress" : "ingress", ctx->ifs[i].name);
+    ctx->tcx = mode != 2;
+    for (int i = 0; i < ctx->nifs && ctx->tcx; i++) {
+        struct tc_iface *it = &ctx->ifs[i];
+        for (int d = 0; d < 2; d++) {
+            /* On loopback every packet passes egress and then ingress of the
+             * same device: ingress alone sees each packet once. */
+            if (d == 1 && it->loopback)
+                continue;
+            int fd = tcx_link(pfd[d], it->ifindex, d == 1);
+            if (fd >= 0) {
+                it->link_fd[d] = fd;
+                continue;
+            }
+            if (mode == 0 && (fd == -EINVAL || fd == -EOPNOTSUPP) && i == 0 && d == 0) {
+                sm_log_info("%s: no tcx on this kernel (%s): classic TC filters", src->name, strerror(-fd));
+                ctx->tcx = false;
+                break;
+            }
+            char what[96];
+            snprintf(what, sizeof(what), "attaching the tcx %s link on %s", d ? "egress" : "ingress", it->name);
+            rc = agent_ebpf_fail(src->name, what, fd, need, err, errlen);
+            goto fail;
+        }
+    }
+    for (int i = 0; i < ctx->nifs && !ctx->tcx; i++) {
         struct tc_iface *it = &ctx->ifs[i];
         LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = it->ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
         rc = bpf_tc_hook_create(&hook);
@@ -453,15 +530,9 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
         }
         it->hook_created = rc == 0;
         for (int d = 0; d < 2; d++) {
-            /* On loopback every packet passes egress and then ingress of the
-             * same device: ingress alone sees each packet once. */
             if (d == 1 && it->loopback)
                 continue;
-            enum bpf_tc_attach_point ap = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
-            if (detach_ours(it->ifindex, ap) == 0)
-                sm_log_warn("%s: removed a stale %s filter of a previous agent on %s", src->name,
-                            d ? "egress" : "ingress", it->name);
-            hook.attach_point = ap;
+            hook.attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
             LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SM_TC_HANDLE, .priority = SM_TC_PRIORITY, .prog_fd = pfd[d]);
             rc = bpf_tc_attach(&hook, &opts);
             if (rc) {
@@ -479,8 +550,11 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
         goto fail;
     }
     src->ctx = ctx;
-    sm_log_info("%s: TC filters attached (handle 0x%x, priority 0x%x), %zu port(s)", src->name, SM_TC_HANDLE,
-                SM_TC_PRIORITY, cfg->nports);
+    if (ctx->tcx)
+        sm_log_info("%s: tcx links attached, %zu port(s)", src->name, cfg->nports);
+    else
+        sm_log_info("%s: TC filters attached (handle 0x%x, priority 0x%x), %zu port(s)", src->name, SM_TC_HANDLE,
+                    SM_TC_PRIORITY, cfg->nports);
     return SM_OK;
 fail:
     tc_free(ctx);

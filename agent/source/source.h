@@ -76,6 +76,8 @@ struct agent_source_cfg {
     const uint16_t *ports;     /* server ports (eBPF engines filter on them in the kernel) */
     size_t nports;             /* 0: every port */
     uint64_t idle_timeout_ns;  /* engines tracking connections themselves (ebpf-socket) */
+    const char *tc_attach;     /* ebpf-tc: "auto" (NULL: tcx links where the kernel has them,
+                                * else classic clsact filters), "tcx", "tc" */
 };
 
 struct agent_source;

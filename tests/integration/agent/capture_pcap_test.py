@@ -516,6 +516,28 @@ def check_reload_custom_filter(tmp):
     print("live pcap --bpf-filter: SIGHUP refused with the reason, agent kept running")
 
 
+def check_tc_attach(tmp):
+    """--tc-attach picks how ebpf-tc hooks in: tc gives classic clsact filters, auto (default)
+    tcx links where the kernel has them; an unknown mode is refused before anything loads."""
+    r = subprocess.run([AGENT, "--engine", "ebpf-tc", "--interface", "lo", "--tc-attach", "tcxx",
+                        "--output", os.path.join(tmp, "bad.log")], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--tc-attach 'tcxx': auto, tcx or tc" in r.stderr, (r.returncode, r.stderr)
+    for mode, want in (("tc", "TC filters attached"), ("auto", None)):
+        log = []
+        agent = start_live("ebpf-tc", "tc-attach " + mode,
+                           ["--port", str(free_port()), "--tc-attach", mode, "--output",
+                            os.path.join(tmp, "attach-%s.log" % mode), "--stats-interval", "0"], log)
+        if not agent:
+            return
+        agent.send_signal(signal.SIGTERM)
+        agent.communicate(timeout=30)
+        text = "".join(log)
+        assert agent.returncode == 0, "--tc-attach %s: exit %d" % (mode, agent.returncode)
+        ok = want in text if want else ("tcx links attached" in text or "no tcx on this kernel" in text)
+        assert ok, "--tc-attach %s: %s" % (mode, text)
+    print("live ebpf-tc --tc-attach: tc and auto attach as said, a bad mode refused")
+
+
 def main():
     for tool in ("tcpdump", "tshark", "curl", "protoc"):
         if not shutil.which(tool):
@@ -527,6 +549,7 @@ def main():
         check_offline(tmp)
         check_live_sigterm(tmp)
         check_reload_custom_filter(tmp)
+        check_tc_attach(tmp)
         for engine in ("pcap", "ebpf-tc", "ebpf-socket"):
             check_live_backlog(tmp, engine)
             check_live_quiet(tmp, engine)

@@ -186,6 +186,8 @@ int main(int argc, char **argv)
             cfg.engine = v;
         else if (!strcmp(a, "--iface"))
             cfg.iface = v;
+        else if (!strcmp(a, "--tc-attach"))
+            cfg.tc_attach = v;
         else if (!strcmp(a, "--file"))
             cfg.pcap_path = v;
         else if (!strcmp(a, "--out"))

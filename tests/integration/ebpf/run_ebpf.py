@@ -124,6 +124,21 @@ def prog_ids(pid):
     return ids
 
 
+def tcx_links(pid):
+    """(ifindex, attach_type) of the tcx links a process holds (fdinfo of its link fds)."""
+    links = []
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                info = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if info.get("link_type", "").strip() == "tcx":
+            links.append((int(info["ifindex"]), info["attach_type"].split()[0]))
+    return sorted(links)
+
+
 def prog_type(i):
     """bpftool's type of program id i ("sched_cls", "tracing", "tracepoint", ...)."""
     out = sh(["bpftool", "prog", "show", "id", str(i)], check=False).stdout
@@ -201,6 +216,10 @@ def mode_netns(work):
         for eng in ("pcap", "ebpf-tc"):
             dumps.append(Dump(work, eng, ["--engine", eng, "--iface", tag + "a", "--port", str(port)], ins))
         dumps.append(Dump(work, "ebpf-socket", ["--engine", "ebpf-socket", "--port", str(port)]))
+        # the default attach (tcx where the kernel has it) above; classic clsact filters on the
+        # client's end of the same link (one ebpf-tc agent per interface)
+        dumps.append(Dump(work, "ebpf-tc-classic", ["--engine", "ebpf-tc", "--tc-attach", "tc", "--iface", tag + "b",
+                                                     "--port", str(port)], inc))
         for d in dumps:
             d.wait_ready()
         workload(["http://10.251.0.1:%d" % port], work, inc)
@@ -210,8 +229,9 @@ def mode_netns(work):
         errs = []
         for d in dumps:
             errs += capcommon.compare(rec, capcommon.read_result(d.out), "netns " + d.name)
-        if has_clsact(tag + "a", ins):
-            errs.append("clsact qdisc left on %sa" % tag)
+        for ns, dev in ((ins, tag + "a"), (inc, tag + "b")):
+            if has_clsact(dev, ns):
+                errs.append("clsact qdisc left on %s" % dev)
         return errs
     finally:
         stop_all(dumps)
@@ -367,7 +387,7 @@ def mode_compat(work):
 def mode_detach(work):
     had_clsact = has_clsact()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        dumps = [Dump(work, "tc%d" % sig, ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"]),
+        dumps = [Dump(work, "tc%d" % sig, ["--engine", "ebpf-tc", "--tc-attach", "tc", "--iface", "lo", "--port", "9"]),
                  Dump(work, "sk%d" % sig, ["--engine", "ebpf-socket", "--port", "9"])]
         for d in dumps:
             d.wait_ready()
@@ -402,11 +422,35 @@ def mode_detach(work):
     return ["after a failed open left behind: %s" % left] if left else []
 
 
+def tcx_killed(work, had_clsact):
+    """The default attach (tcx links on kernels from 6.6): the links die with the process, so
+    an agent killed by SIGKILL leaves no program, filter or qdisc behind."""
+    d = Dump(work, "tcx", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+    d.wait_ready()
+    links, ids = tcx_links(d.p.pid), prog_ids(d.p.pid)
+    d.stop(signal.SIGKILL)
+    if not links:
+        if "no tcx on this kernel" in d.log():
+            return []   # older kernel: the classic path below is the one in use
+        return ["default attach: no tcx link held and no fallback reported: " + d.log()]
+    errs = []
+    if links != [(socket.if_nametoindex("lo"), "46")]:   # BPF_TCX_INGRESS only on loopback
+        errs.append("tcx links held: %r, expected lo ingress only" % links)
+    if "tcx links attached" not in d.log():
+        errs.append("no 'tcx links attached' in the log: " + d.log())
+    left = live_progs(ids) + our_filters()
+    if left:
+        errs.append("a tcx agent killed by SIGKILL left behind: %s" % left)
+    if has_clsact() and not had_clsact:
+        errs.append("a tcx agent created a clsact qdisc on lo")
+    return errs
+
+
 def mode_cleanup(work):
     had_clsact = has_clsact()
-    errs = []
+    errs = tcx_killed(work, had_clsact)
     try:
-        d = Dump(work, "killed", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        d = Dump(work, "killed", ["--engine", "ebpf-tc", "--tc-attach", "tc", "--iface", "lo", "--port", "9"])
         d.wait_ready()
         d.stop(signal.SIGKILL)
         if "tc filter lo ingress" not in our_filters():
@@ -423,10 +467,10 @@ def mode_cleanup(work):
         if our_filters():
             errs.append("after --cleanup: %s" % our_filters())
         # a stale filter is also removed by the next start
-        d = Dump(work, "killed2", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        d = Dump(work, "killed2", ["--engine", "ebpf-tc", "--tc-attach", "tc", "--iface", "lo", "--port", "9"])
         d.wait_ready()
         d.stop(signal.SIGKILL)
-        d = Dump(work, "next", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        d = Dump(work, "next", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])   # any mode removes it
         d.wait_ready()
         d.stop()
         if "removed a stale ingress filter" not in d.log():
@@ -434,10 +478,10 @@ def mode_cleanup(work):
         if our_filters():
             errs.append("after restart and stop: %s" % our_filters())
         # a live agent's filter is neither replaced by a second agent nor removed by --cleanup
-        live = Dump(work, "live", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        live = Dump(work, "live", ["--engine", "ebpf-tc", "--tc-attach", "tc", "--iface", "lo", "--port", "9"])
         live.wait_ready()
         before = our_filters()
-        second = Dump(work, "second", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])
+        second = Dump(work, "second", ["--engine", "ebpf-tc", "--iface", "lo", "--port", "9"])   # tcx or not
         try:
             second.wait_ready()
             second.stop()
