@@ -25,11 +25,15 @@ BENCH_TRAFFIC_CPUS and BENCH_AGENT_CPUS (taskset lists, e.g. 0 and 1): wrk +
 server on some cores, the agent on others, which leaves in the throughput
 ratio only what capture costs the traffic itself (the kernel hook and copy),
 not the agent's own CPU taking cores from wrk and the server.
-Exit 77 without root or wrk."""
+BENCH_SERVER=nginx: the same against nginx from Debian (one worker per traffic core, a static
+1 KiB file, no access log) instead of the do-nothing bench_engines_httpd: a real HTTP server's
+cost per request, against which the capture's share is smaller; requests counted are wrk's and
+the server's CPU is its workers' (/proc). Exit 77 without root or wrk (or nginx when asked)."""
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +50,69 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # and the agent on separate cores; unset: everything shares all cores.
 TRAFFIC_CPUS = os.environ.get("BENCH_TRAFFIC_CPUS", "")
 AGENT_CPUS = os.environ.get("BENCH_AGENT_CPUS", "")
+SERVER = os.environ.get("BENCH_SERVER", "httpd")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX_CONF = """worker_processes %(workers)d;
+daemon off;
+master_process on;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  server { listen 127.0.0.1:%(port)d; root %(dir)s; }
+}
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def proc_cpu(pid):
+    """user + system seconds of a process and its reaped children (/proc/PID/stat)"""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class Nginx:
+    """nginx serving a 1 KiB index.html; cpu() = the workers' CPU seconds so far."""
+    def __init__(self, work):
+        self.dir = tempfile.mkdtemp(prefix="nginx-", dir=work)
+        with open(os.path.join(self.dir, "index.html"), "w") as f:
+            f.write("x" * 1024)
+        self.port = free_port()
+        ncpu = len(TRAFFIC_CPUS.split(",")) if TRAFFIC_CPUS else os.cpu_count()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF % {"workers": ncpu, "dir": self.dir, "port": self.port})
+        self.p = subprocess.Popen(pin(TRAFFIC_CPUS) + [NGINX, "-c", conf, "-p", self.dir],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.workers = [int(x) for x in subprocess.run(["pgrep", "-P", str(self.p.pid)], capture_output=True,
+                                                       text=True).stdout.split()]
+
+    def cpu(self):
+        return sum(proc_cpu(w) for w in self.workers)
+
+    def stop(self):
+        self.p.send_signal(signal.SIGQUIT)
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
 
 
 def pin(cpus):
@@ -86,9 +153,14 @@ def retrans():
 
 def run_one(engine, work):
     statf = os.path.join(work, "httpd-%s.txt" % engine)
-    srv = subprocess.Popen(pin(TRAFFIC_CPUS) + [HTTPD, "2", statf], stdout=subprocess.PIPE, text=True)
-    port = int(srv.stdout.readline())
+    if SERVER == "nginx":
+        srv = Nginx(work)
+        port = srv.port
+    else:
+        srv = subprocess.Popen(pin(TRAFFIC_CPUS) + [HTTPD, "2", statf], stdout=subprocess.PIPE, text=True)
+        port = int(srv.stdout.readline())
     dump = None
+    srv_cpu0 = srv.cpu() if SERVER == "nginx" else 0
     try:
         if engine != "none":
             out = os.path.join(work, engine + ".records")
@@ -127,11 +199,18 @@ def run_one(engine, work):
             captured = (st["requests"], st["responses"], st["drops"], st["gaps"])
             os.unlink(out)
     finally:
-        srv.send_signal(signal.SIGTERM)
-        srv.wait(timeout=10)
+        if SERVER == "nginx":
+            srv_cpu = srv.cpu() - srv_cpu0
+            srv.stop()
+        else:
+            srv.send_signal(signal.SIGTERM)
+            srv.wait(timeout=10)
         if dump and dump.poll() is None:
             dump.kill()
-    sst = dict(kv.split("=") for kv in open(statf).read().split())
+    if SERVER == "nginx":   # no server-side counts: wrk's completed requests, bytes not counted
+        sst = {"requests": total, "bytes_in": 0, "bytes_out": 0, "cpu_us": int(srv_cpu * 1e6)}
+    else:
+        sst = dict(kv.split("=") for kv in open(statf).read().split())
     sent = int(sst["bytes_in"]) + int(sst["bytes_out"])
     traffic_us = (wrk_cpu + int(sst["cpu_us"]) / 1e6) * 1e6 / int(sst["requests"]) if int(sst["requests"]) else 0
     return {"rps": rps, "p99": p99, "total": total, "cpu": cpu, "sysns": sysns, "traffic_us": traffic_us, "captured": captured, "sent": sent,
@@ -139,7 +218,8 @@ def run_one(engine, work):
 
 
 def captured_share(r):
-    """requests recorded (with their responses) over the requests the server answered"""
+    """requests recorded (with their responses) over the requests the server answered (nginx:
+    over those wrk completed; the few in flight when wrk stops may add to the recorded ones)"""
     cap = r["captured"]
     return min(cap[0], cap[1]) / r["requests"] if r["requests"] else 0
 
@@ -150,6 +230,9 @@ def main():
         return 77
     if not shutil.which("wrk"):
         print("SKIP: wrk not installed")
+        return 77
+    if SERVER == "nginx" and not os.path.exists(NGINX):
+        print("SKIP: BENCH_SERVER=nginx but nginx is not installed")
         return 77
     # records on tmpfs: the disk is not what is measured
     work = tempfile.mkdtemp(prefix="bench-engines-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -164,8 +247,8 @@ def main():
     # the round with the median throughput per engine (noise on a shared machine goes both ways)
     best = {e: sorted(rs, key=lambda r: r["rps"])[len(rs) // 2] for e, rs in runs.items()}
     base = best["none"]
-    print("wrk -t%d -c%d -d%ds, 1 KiB responses, keep-alive, loopback; median of %d rounds"
-          % (THREADS, CONNS, SECS, ROUNDS))
+    print("wrk -t%d -c%d -d%ds, 1 KiB responses, keep-alive, loopback, server %s; median of %d rounds"
+          % (THREADS, CONNS, SECS, "nginx" if SERVER == "nginx" else "bench_engines_httpd", ROUNDS))
     print("%-12s %10s %8s %9s %8s %14s %8s %6s %14s %10s %9s %8s %12s" % (
         "engine", "req/s", "ratio", "p99 ms", "ratio", "recorded", "drops", "gaps", "cpu s/1k req",
         "csw/1k req", "RSS MiB", "retrans", "syscall ns"))
