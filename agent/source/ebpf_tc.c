@@ -44,6 +44,7 @@
 
 #define TC_MAX_IFACES 16
 #define TICK_MS 100
+#define IFACE_CHECK_TICKS 10   /* attached interfaces still there: checked every second */
 
 /* ---- shared helpers (ebpf_int.h) ------------------------------------------ */
 
@@ -336,7 +337,7 @@ static void tc_detach_all(struct tc_ctx *ctx)
         for (int d = 0; d < 2; d++)
             if (it->attached[d]) {
                 int rc = detach_ours(it->ifindex, d ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-                if (rc && rc != -ENOENT)
+                if (rc && rc != -ENOENT && rc != -ENODEV)
                     sm_log_warn("ebpf-tc[%s]: removing %s filter: %s", it->name, d ? "egress" : "ingress",
                                 strerror(-rc));
                 it->attached[d] = false;
@@ -561,10 +562,24 @@ fail:
     return rc;
 }
 
+/* An attached interface that no longer exists (deleted; a device made again
+ * under the same name has another index): its hooks went with it, so the
+ * engine would capture nothing from then on. pcap reports the same ("The
+ * interface disappeared") and the agent exits with an error (systemd restarts
+ * it). Renamed interfaces keep their index and their hooks: not an error. */
+static const struct tc_iface *iface_gone(const struct tc_ctx *ctx)
+{
+    char name[IF_NAMESIZE];
+    for (int i = 0; i < ctx->nifs; i++)
+        if (!if_indextoname((unsigned)ctx->ifs[i].ifindex, name) && errno == ENXIO)
+            return &ctx->ifs[i];
+    return NULL;
+}
+
 static int tc_run(struct agent_source *src, const struct agent_source_handler *h, char *err, size_t errlen)
 {
     struct tc_ctx *ctx = src->ctx;
-    uint64_t last_tick = 0;
+    uint64_t last_tick = 0, ticks = 0;
     ctx->h = h;
     while (!ctx->stop) {
         int n = ring_buffer__poll(ctx->rb, SM_RB_POLL_MS);
@@ -579,6 +594,16 @@ static int tc_run(struct agent_source *src, const struct agent_source_handler *h
             last_tick = now;
             if (h->tick)
                 h->tick(h->arg, now);
+            if (++ticks % IFACE_CHECK_TICKS == 0) {
+                const struct tc_iface *gone = iface_gone(ctx);
+                if (gone) {
+                    agent_ebpf_drain(ctx->rb, &ctx->pace);
+                    ctx->h = NULL;
+                    return sm_errf(err, errlen, SM_EIO, "%s: interface %s (index %d) disappeared: nothing left "
+                                   "to capture (restart the agent once it is back)", src->name, gone->name,
+                                   gone->ifindex);
+                }
+            }
         }
     }
     /* what is already in the ring buffer still counts */

@@ -242,6 +242,54 @@ def mode_netns(work):
         sh(["ip", "netns", "del", nss], check=False)
 
 
+def mode_gone(work):
+    """An interface deleted under a running capture: its hooks go with it, so every engine
+    attached to it must stop with an error that names it (pcap: libpcap's "The interface
+    disappeared"; ebpf-tc with tcx links and with classic filters: checked every second),
+    not run on capturing nothing."""
+    if not shutil.which("ip"):
+        raise Skip("ip not installed")
+    tag = "smgn%d" % (os.getpid() % 100000)
+    if sh(["ip", "netns", "add", tag], check=False).returncode != 0:
+        raise Skip("cannot create network namespaces")
+    ins = ["ip", "netns", "exec", tag]
+    dumps = []
+    try:
+        sh(["ip", "-n", tag, "link", "add", tag + "a", "type", "veth", "peer", "name", tag + "b"])
+        for dev in (tag + "a", tag + "b"):
+            sh(["ip", "-n", tag, "link", "set", dev, "up"])
+        dumps = [Dump(work, "pcap", ["--engine", "pcap", "--iface", tag + "a", "--port", "9"], ins),
+                 Dump(work, "ebpf-tc", ["--engine", "ebpf-tc", "--iface", tag + "a", "--port", "9"], ins),
+                 Dump(work, "ebpf-tc-classic", ["--engine", "ebpf-tc", "--tc-attach", "tc", "--iface", tag + "b",
+                                                "--port", "9"], ins)]
+        for d in dumps:
+            d.wait_ready()
+        ids = set()
+        for d in dumps[1:]:
+            ids |= prog_ids(d.p.pid)
+        sh(["ip", "-n", tag, "link", "del", tag + "a"])   # takes its peer along
+        errs = []
+        for d in dumps:
+            try:
+                d.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                errs.append("%s still running 10 s after its interface was deleted" % d.name)
+                continue
+            log = d.log()
+            if d.p.returncode == 0 or "disappeared" not in log:
+                errs.append("%s: exit %d, want an error naming the vanished interface: %s"
+                            % (d.name, d.p.returncode, log.strip()[-300:]))
+        left = live_progs(ids)
+        if left:
+            errs.append("programs left after the interfaces went: %s" % left)
+        return errs
+    finally:
+        for d in dumps:
+            if d.p.poll() is None:
+                d.p.kill()
+        sh(["ip", "netns", "del", tag], check=False)
+
+
 def mode_ports(work):
     recdir = os.path.join(work, "rec")
     os.makedirs(recdir)
