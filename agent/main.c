@@ -331,6 +331,8 @@ static void render_metrics(void *arg, struct sm_buf *out)
     C("sink_records_total", "Records accepted by the sink.", ps.sink.written);
     C("sink_delivered_total", "Records the sink made durable.", ps.sink.delivered);
     C("sink_errors_total", "Sink I/O or client errors.", ps.sink.errors);
+    C("sink_failed_total", "Records the sink accepted and then lost (write errors such as a full disk).",
+      ps.sink.failed);
     G("spool_bytes", "Bytes in the on-disk spool.", ps.sink.spool_bytes);
 #undef C
 #undef G
@@ -636,11 +638,11 @@ int main(int argc, char **argv)
             ") connections=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64 " records=%" PRIu64
             " record_bytes=%" PRIu64 " bytes_c2s=%" PRIu64 " bytes_s2c=%" PRIu64 " gaps=%" PRIu64
             " broken=%" PRIu64 " suppressed=%" PRIu64 " sampled_out=%" PRIu64 " upgrades=%" PRIu64
-            " records_dropped=%" PRIu64 " evicted=%" PRIu64 " bytes_lost=%" PRIu64 " flow_mem_peak=%" PRIu64
-            "\n",
+            " records_dropped=%" PRIu64 " records_failed=%" PRIu64 " evicted=%" PRIu64 " bytes_lost=%" PRIu64
+            " flow_mem_peak=%" PRIu64 "\n",
             cs.packets, cs.kernel_drops + cs.iface_drops, cs.kernel_drops, cs.iface_drops, ps.connections,
             ps.requests, ps.responses, ps.rec.records, ps.rec.record_bytes, ps.bytes_c2s, ps.bytes_s2c,
-            ps.gaps, ps.broken, ps.suppressed, ps.sampled_out, ps.upgrades, ps.records_dropped,
+            ps.gaps, ps.broken, ps.suppressed, ps.sampled_out, ps.upgrades, ps.records_dropped, ps.sink.failed,
             cs.flow.flows_evicted, cs.flow.bytes_lost, cs.flow.mem_peak);
 
 out:

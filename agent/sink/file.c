@@ -58,9 +58,24 @@ struct file_ctx {
     int *done_rc;
     size_t n_done, cap_done;
     struct agent_sink_stats st;
+    uint64_t lost_seen;           /* sm_ts_writer_lost() already moved from delivered to failed */
 };
 
 static void ctx_free(struct file_ctx *fc);
+
+/* Records counted delivered when the writer took them into its batch, and
+ * lost since with a batch that failed to write (disk full): failed, not
+ * delivered. Under fc->lock, while the writer thread is not writing. */
+static void account_lost(struct file_ctx *fc)
+{
+    uint64_t lost = sm_ts_writer_lost(fc->w);
+    if (lost == fc->lost_seen)
+        return;
+    uint64_t d = lost - fc->lost_seen;
+    fc->lost_seen = lost;
+    fc->st.delivered = fc->st.delivered >= d ? fc->st.delivered - d : 0;
+    fc->st.failed += d;
+}
 static void *writer_main(void *arg);
 
 static void on_file_close(void *arg, const char *path, uint64_t bytes, uint64_t records)
@@ -181,9 +196,27 @@ static void *writer_main(void *arg)
             }
         }
         bool report = fc->sink->on_delivery != NULL;
-        if (!report)
+        uint64_t lost_now = 0;
+        if (report) {
+            /* a report says "written": the batch goes out now (the only lines buffered),
+             * and the records a failed write lost are reported failed, not delivered */
+            uint64_t before = sm_ts_writer_lost(fc->w);
+            if (sm_ts_writer_flush(fc->w, err, sizeof(err)) != SM_OK) {
+                uint64_t sup;
+                if (sm_log_ratelimited(&fc->rl, 10000, &sup))
+                    sm_log_err("%s: %s (%" PRIu64 " more suppressed)", fc->sink->name, err, sup);
+            }
+            lost_now = sm_ts_writer_lost(fc->w);
+            for (size_t i = n, lost = (size_t)(lost_now - before); i-- > 0 && lost;)
+                if (rcs[i] == SM_OK) {
+                    rcs[i] = SM_EIO;
+                    errors++;
+                    lost--;
+                }
+        } else {
             for (size_t i = 0; i < n; i++)
                 agent_sink_msg_free(batch[i]);
+        }
         pthread_mutex_lock(&fc->lock);
         if (!fc->q_count && !fc->gzip) {   /* idle: hand the batched lines to the OS now
                                               * (gzip keeps its stream until flush()) */
@@ -199,6 +232,9 @@ static void *writer_main(void *arg)
         fc->st.delivered += n - errors;
         fc->st.failed += errors;
         fc->st.errors += errors;
+        if (report)
+            fc->lost_seen = lost_now;   /* counted in errors above */
+        account_lost(fc);
         if (report)
             for (size_t i = 0; i < n; i++)
                 keep_done(fc, batch[i], rcs[i]);
@@ -283,6 +319,7 @@ static int file_flush(struct agent_sink *sink, uint64_t deadline_ms)
     }
     if (rc == SM_OK && (rc = sm_ts_writer_flush(fc->w, err, sizeof(err))) != SM_OK)
         sm_log_err("%s: %s", sink->name, err);   /* the writer is idle: its buffers are ours */
+    account_lost(fc);
     pthread_mutex_unlock(&fc->lock);
     report_done(sink);
     return rc;

@@ -38,6 +38,10 @@ struct sm_ts_writer {
     size_t enc_cap;
     char *line;          /* base64 line buffer; plain files: lines not yet written (line_len) */
     size_t line_cap, line_len;
+    uint64_t line_recs;  /* records in line[0, line_len) (accepted, not yet written) */
+    bool regular;        /* plain regular file: a failed batch is cut off again */
+    off_t good_off;      /* its size after the last batch written whole */
+    uint64_t lost;       /* records accepted and then lost by a failed write */
 };
 
 /* Plain files: lines are encoded into one buffer and written with one
@@ -154,8 +158,12 @@ static int open_current(struct sm_ts_writer *w, char *err, size_t errlen)
             w->fp = fd >= 0 ? fdopen(fd, "ab") : NULL;
             if (!w->fp && fd >= 0)
                 close(fd);
-            if (w->fp)
+            if (w->fp) {
                 setvbuf(w->fp, NULL, _IONBF, 0);   /* we batch (WRITE_BATCH) */
+                struct stat st;
+                w->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+                w->good_off = w->regular ? st.st_size : 0;
+            }
         }
         if (!w->fp)
             return sm_errf(err, errlen, SM_EIO, "%s: cannot open for writing: %s", target, strerror(errno));
@@ -164,17 +172,47 @@ static int open_current(struct sm_ts_writer *w, char *err, size_t errlen)
     return SM_OK;
 }
 
-/* Writes the batched lines of a plain file. */
-static int batch_out(struct sm_ts_writer *w, char *err, size_t errlen)
+/* Writes the batched lines of a plain file. When the write fails (disk
+ * full, I/O error), the batch's records are lost (counted in w->lost, except
+ * `mine`: the caller's own record, which it reports failed itself) and, on a
+ * regular file, the part of the batch that reached the file is cut off again,
+ * so the file keeps whole lines only and later lines do not get glued to a
+ * broken one. */
+static int batch_out_mine(struct sm_ts_writer *w, uint64_t mine, char *err, size_t errlen)
 {
     if (!w->line_len || !w->fp)
         return SM_OK;
     size_t n = w->line_len;
+    uint64_t recs = w->line_recs;
     w->line_len = 0;
-    if (fwrite(w->line, 1, n, w->fp) != n)
-        return sm_errf(err, errlen, SM_EIO, "%s: write failed: %s", w->cur_path ? w->cur_path : "-",
-                       strerror(errno));
-    return SM_OK;
+    w->line_recs = 0;
+    if (fwrite(w->line, 1, n, w->fp) == n) {
+        w->good_off += (off_t)n;
+        return SM_OK;
+    }
+    int e = errno;
+    w->lost += recs > mine ? recs - mine : 0;
+    w->records -= w->records >= recs - mine ? recs - mine : w->records;   /* the file's own count */
+    clearerr(w->fp);
+    const char *cut = "";
+    if (w->regular) {
+        if (ftruncate(fileno(w->fp), w->good_off) == 0 && fseeko(w->fp, w->good_off, SEEK_SET) == 0)
+            cut = ", partial lines removed";
+        else
+            cut = ", partial lines could not be removed";
+    }
+    return sm_errf(err, errlen, SM_EIO, "%s: write failed: %s (%" PRIu64 " record%s lost%s)",
+                   w->cur_path ? w->cur_path : "-", strerror(e), recs, recs == 1 ? "" : "s", cut);
+}
+
+static int batch_out(struct sm_ts_writer *w, char *err, size_t errlen)
+{
+    return batch_out_mine(w, 0, err, errlen);
+}
+
+uint64_t sm_ts_writer_lost(const struct sm_ts_writer *w)
+{
+    return w ? w->lost : 0;
 }
 
 /* Closes the current file and reports it. */
@@ -284,8 +322,9 @@ int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_
         }
     } else {
         w->line_len += n;
+        w->line_recs++;
         if (w->line_len >= WRITE_BATCH) {
-            int rc = batch_out(w, err, errlen);
+            int rc = batch_out_mine(w, 1, err, errlen);   /* this record fails with the batch */
             if (rc)
                 return rc;
         }

@@ -9,8 +9,11 @@
 #include <sm/util.h>
 
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sm_test.h"
@@ -207,5 +210,70 @@ static int test_bad_path(void)
     return 0;
 }
 
-SM_TEST_MAIN(SM_TC(test_file_plain), SM_TC(test_file_dir_gzip_rotation), SM_TC(test_kafka_kind),
+/* A full disk (here the file size limit): records the writer took and could
+ * not write are counted failed, not delivered, with or without delivery
+ * reports, and the file keeps whole lines only; writing resumes once there is
+ * room again. */
+static int full_disk(bool reports)
+{
+    mkdir_tmp();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/full.log", g_dir);
+    struct agent_sink_conf conf = { .kind = "file", .path = path, .on_delivery = reports ? on_delivery : NULL };
+    struct agent_sink *sink;
+    char err[256];
+    delivered = 0;
+    struct rlimit old;
+    SM_CHECK_EQ_INT(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    SM_CHECK_EQ_INT(agent_sink_open(&conf, &sink, err, sizeof(err)), SM_OK);
+    SM_CHECK(write_n(sink, 3) == 0);
+    SM_CHECK_EQ_INT(agent_sink_flush(sink, sm_now_ms() + 5000), SM_OK);
+    struct stat fs;
+    SM_CHECK_EQ_INT(stat(path, &fs), 0);
+    struct rlimit lim = { .rlim_cur = (rlim_t)fs.st_size + 100, .rlim_max = old.rlim_max };
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    SM_CHECK(write_n(sink, 20) == 0);
+    agent_sink_flush(sink, sm_now_ms() + 5000);
+    struct agent_sink_stats st;
+    agent_sink_stats(sink, &st);
+    SM_CHECK_EQ_INT(st.written, 23);
+    SM_CHECK_EQ_INT(st.delivered, 3);
+    SM_CHECK_EQ_INT(st.failed, 20);
+    if (reports)
+        SM_CHECK_EQ_INT(delivered, 3);
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+    SM_CHECK(write_n(sink, 2) == 0);
+    SM_CHECK_EQ_INT(agent_sink_flush(sink, sm_now_ms() + 5000), SM_OK);
+    agent_sink_stats(sink, &st);
+    SM_CHECK_EQ_INT(st.delivered, 5);
+    SM_CHECK_EQ_INT(st.failed, 20);
+    if (reports)
+        SM_CHECK_EQ_INT(delivered, 5);
+    agent_sink_close(sink);
+    signal(SIGXFSZ, SIG_DFL);
+    static const char *const want[] = { "conn-0", "conn-1", "conn-2", "conn-0", "conn-1" };
+    struct sm_ts_reader *r = sm_ts_reader_open(path, err, sizeof(err));
+    SM_CHECK(r);
+    TrafficStream *ts;
+    for (size_t k = 0; k < 5; k++) {
+        SM_CHECK_EQ_INT(sm_ts_reader_next(r, &ts, NULL, NULL, err, sizeof(err)), SM_OK);
+        SM_CHECK_EQ_STR(ts->connectionid, want[k]);
+        sm_ts_free(ts);
+    }
+    SM_CHECK_EQ_INT(sm_ts_reader_next(r, &ts, NULL, NULL, err, sizeof(err)), SM_EEOF);
+    struct sm_ts_reader_stats rs;
+    sm_ts_reader_stats(r, &rs);
+    sm_ts_reader_close(r);
+    SM_CHECK_EQ_INT(rs.malformed, 0);
+    rm_tmp();
+    return 0;
+}
+
+static int test_file_full_disk(void)
+{
+    return full_disk(false) || full_disk(true);
+}
+
+SM_TEST_MAIN(SM_TC(test_file_plain), SM_TC(test_file_full_disk), SM_TC(test_file_dir_gzip_rotation), SM_TC(test_kafka_kind),
              SM_TC(test_bad_path))

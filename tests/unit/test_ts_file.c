@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -493,6 +495,71 @@ static int test_cleanup(void)
     return 0;
 }
 
-SM_TEST_MAIN(SM_TC(test_plain_roundtrip), SM_TC(test_gzip_keyed_roundtrip), SM_TC(test_rotation),
+/* A batch that cannot be written whole (here: the file size limit, as a full
+ * disk would) loses its records, counted by sm_ts_writer_lost(), and is cut
+ * off the file again: the lines before and after it read back whole, no line
+ * is glued to a broken one. */
+static int test_write_failure(void)
+{
+    struct rlimit old;
+    SM_CHECK_EQ_INT(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);   /* EFBIG instead of the signal */
+    char err[256];
+    struct sm_ts_writer_conf c = { .path = tmp("full.b64") };
+    struct sm_ts_writer *w = sm_ts_writer_open(&c, err, sizeof(err));
+    SM_CHECK(w);
+    for (int i = 1; i <= 5; i++) {   /* written whole: about 5 x 13 KB */
+        TrafficStream *ts = make_rec(1, i, 10000);
+        SM_CHECK_EQ_INT(sm_ts_writer_write(w, ts, err, sizeof(err)), SM_OK);
+        sm_ts_free(ts);
+    }
+    SM_CHECK_EQ_INT(sm_ts_writer_flush(w, err, sizeof(err)), SM_OK);
+    struct stat st;
+    SM_CHECK_EQ_INT(stat(c.path, &st), 0);
+    off_t good = st.st_size;
+    struct rlimit lim = { .rlim_cur = (rlim_t)good + 20000, .rlim_max = old.rlim_max };
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (int i = 6; i <= 25; i++) {   /* ~270 KB: only part of it fits */
+        TrafficStream *ts = make_rec(2, i, 10000);
+        SM_CHECK_EQ_INT(sm_ts_writer_write(w, ts, err, sizeof(err)), SM_OK);
+        sm_ts_free(ts);
+    }
+    SM_CHECK_EQ_INT(sm_ts_writer_lost(w), 0);
+    SM_CHECK_EQ_INT(sm_ts_writer_flush(w, err, sizeof(err)), SM_EIO);
+    SM_CHECK(strstr(err, "20 records lost") && strstr(err, "partial lines removed"));
+    SM_CHECK_EQ_INT(sm_ts_writer_lost(w), 20);
+    SM_CHECK_EQ_INT(stat(c.path, &st), 0);
+    SM_CHECK_EQ_INT(st.st_size, good);
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);   /* space again */
+    for (int i = 26; i <= 28; i++) {
+        TrafficStream *ts = make_rec(3, i, 10000);
+        SM_CHECK_EQ_INT(sm_ts_writer_write(w, ts, err, sizeof(err)), SM_OK);
+        sm_ts_free(ts);
+    }
+    SM_CHECK_EQ_INT(sm_ts_writer_close(w, err, sizeof(err)), SM_OK);
+    signal(SIGXFSZ, SIG_DFL);
+    struct sm_ts_reader *r = sm_ts_reader_open(c.path, err, sizeof(err));
+    SM_CHECK(r);
+    static const int want[][2] = { { 1, 1 }, { 1, 2 }, { 1, 3 }, { 1, 4 }, { 1, 5 },
+                                   { 3, 26 }, { 3, 27 }, { 3, 28 } };
+    TrafficStream *ts;
+    const char *key;
+    uint64_t line;
+    for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+        SM_CHECK_EQ_INT(sm_ts_reader_next(r, &ts, &key, &line, err, sizeof(err)), SM_OK);
+        if (check_rec(ts, want[k][0], want[k][1], 10000))
+            return 1;
+        sm_ts_free(ts);
+    }
+    SM_CHECK_EQ_INT(sm_ts_reader_next(r, &ts, &key, &line, err, sizeof(err)), SM_EEOF);
+    struct sm_ts_reader_stats rs;
+    sm_ts_reader_stats(r, &rs);
+    SM_CHECK_EQ_INT(rs.malformed, 0);
+    sm_ts_reader_close(r);
+    SM_CHECK_EQ_INT(unlink(c.path), 0);
+    return 0;
+}
+
+SM_TEST_MAIN(SM_TC(test_plain_roundtrip), SM_TC(test_write_failure), SM_TC(test_gzip_keyed_roundtrip), SM_TC(test_rotation),
              SM_TC(test_malformed_lines_counted), SM_TC(test_gzip_truncated_and_corrupt),
              SM_TC(test_next_raw_and_report), SM_TC(test_cleanup))

@@ -220,6 +220,11 @@ int sm_ts_writer_write(struct sm_ts_writer *w, const TrafficStream *ts, char *er
 int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_t *data, size_t len,
                            char *err, size_t errlen);
 /* Flushes buffers to the OS (gzip: Z_SYNC_FLUSH, readable up to here). */
+/* Records that write()/write_raw() accepted (SM_OK) and that were then lost
+ * because writing their batch failed (disk full, I/O error): cumulative. A
+ * failed batch is cut off the file again (plain regular files), so the file
+ * holds whole lines only. */
+uint64_t sm_ts_writer_lost(const struct sm_ts_writer *w);
 int sm_ts_writer_flush(struct sm_ts_writer *w, char *err, size_t errlen);
 /* Path of the file currently written (NULL if none open yet). */
 const char *sm_ts_writer_path(const struct sm_ts_writer *w);
