@@ -133,7 +133,7 @@ static void publish_file_input(struct replay_monitor *mon, const struct replay_a
 
 static void write_summary(const struct replay_cfg *cfg, const struct replay_accum_stats *as,
                           const struct replay_engine_stats *es, const struct sm_ts_reader_stats *rs,
-                          const struct replay_kafka_stats *ks)
+                          const struct replay_kafka_stats *ks, uint64_t tuples, uint64_t tuples_lost)
 {
     if (ks)
         fprintf(stderr,
@@ -153,7 +153,7 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
             "  requests sent       %llu (target errors %llu, dropped by rules %llu, unparsable %llu)\n"
             "  attempts            %llu (_bulk items resent %llu)\n"
             "  status match        %llu of %llu compared\n"
-            "  tuples written      %llu\n"
+            "  tuples written      %llu (lost to write errors %llu)\n"
             "  schedule lag        p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
             (unsigned long long)as->records, (unsigned long long)rs->malformed,
             (unsigned long long)as->requests, (unsigned long long)as->requests_dropped,
@@ -161,18 +161,20 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
             (unsigned long long)es->target_errors, (unsigned long long)es->dropped,
             (unsigned long long)es->unparsable, (unsigned long long)es->attempts,
             (unsigned long long)es->bulk_item_retries, (unsigned long long)es->status_match,
-            (unsigned long long)(es->status_match + es->status_differ), (unsigned long long)es->tuples,
+            (unsigned long long)(es->status_match + es->status_differ), (unsigned long long)tuples,
+            (unsigned long long)tuples_lost,
             es->lag_p50_us / 1000.0, es->lag_p99_us / 1000.0, es->lag_max_us / 1000.0);
     if (!cfg->summary_json)
         return;
-    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                           "records", (json_int_t)as->records, "malformed_lines", (json_int_t)rs->malformed,
                           "requests", (json_int_t)as->requests, "requests_dropped", (json_int_t)as->requests_dropped,
                           "requests_broken", (json_int_t)as->requests_broken, "sent", (json_int_t)es->sent,
                           "target_errors", (json_int_t)es->target_errors, "dropped_by_rules", (json_int_t)es->dropped,
                           "unparsable", (json_int_t)es->unparsable, "attempts", (json_int_t)es->attempts,
                           "status_match", (json_int_t)es->status_match, "status_differ", (json_int_t)es->status_differ,
-                          "tuples", (json_int_t)es->tuples, "lag_p99_us", (json_int_t)es->lag_p99_us);
+                          "tuples", (json_int_t)tuples, "tuples_lost", (json_int_t)tuples_lost,
+                          "lag_p99_us", (json_int_t)es->lag_p99_us);
     if (j)
         json_object_set_new(j, "bulk_item_retries", json_integer((json_int_t)es->bulk_item_retries));
     if (j && ks) {
@@ -364,7 +366,15 @@ int main(int argc, char **argv)
     struct replay_kafka_stats ks;
     if (kin)
         replay_kafka_stats(kin, &ks);
-    write_summary(&cfg, &as, &es, &rs_total, kin ? &ks : NULL);
+    /* with a tuple writer: what reached the files (a failed write loses tuples it had taken) */
+    uint64_t tuples_lost = replay_tuple_writer_lost(tw);
+    uint64_t tuples = tw ? replay_tuple_writer_count(tw) - tuples_lost : es.tuples;
+    write_summary(&cfg, &as, &es, &rs_total, kin ? &ks : NULL, tuples, tuples_lost);
+    if (tuples_lost) {
+        sm_log_err("%llu tuple(s) could not be written (errors above)%s", (unsigned long long)tuples_lost,
+                   kin ? "; no Kafka offset was committed past them: a restart replays those records" : "");
+        exit_code = 1;
+    }
     replay_live_compare_summary(&live_cmp, stderr, cfg.summary_json);
     replay_engine_free(eng);
     replay_live_compare_fini(&live_cmp);

@@ -3,18 +3,23 @@
 
 #include <sm/buf.h>
 #include <sm/err.h>
+#include <sm/log.h>
 #include <sm/mem.h>
 #include <sm/utf8.h>
 #include <sm/util.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* jansson's own check (overlong forms and surrogates refused): a body it
@@ -155,51 +160,114 @@ struct replay_tuple_writer {
     bool gzip, to_stdout;
     uint64_t rotate, cur_bytes, count;
     unsigned seq;
-    FILE *f;
+    char path[4096];               /* current file */
+    FILE *f;                       /* stdout */
     gzFile gz;
+    int fd;                        /* plain file, -1: none */
+    bool regular;                  /* a failed batch is cut off it again */
+    off_t good_off;                /* its size after the last batch written whole */
     struct sm_buf line;            /* one serialised tuple */
-    char *fbuf;                    /* stdio buffer of the current file */
+    char *fbuf;                    /* plain file: lines not yet written */
+    size_t fbuf_len;
+    uint64_t fbuf_recs;            /* tuples in fbuf */
+    uint64_t gz_pending;           /* gzip: tuples since the last successful flush */
+    uint64_t lost;                 /* tuples accepted and then not written (write errors) */
+    struct sm_ratelimit rl;
 };
 
 #define TUPLE_FILE_BUF ((size_t)1 << 20)
 
+static void tuples_lost(struct replay_tuple_writer *w, uint64_t n, int e)
+{
+    if (!n)
+        return;
+    w->lost += n;
+    uint64_t sup;
+    if (sm_log_ratelimited(&w->rl, 10000, &sup))
+        sm_log_err("tuples: writing %s failed: %s: %" PRIu64 " tuple%s lost (%" PRIu64 " in all; "
+                   "%" PRIu64 " more messages suppressed)", w->to_stdout ? "stdout" : w->path, strerror(e), n,
+                   n == 1 ? "" : "s", w->lost, sup);
+}
+
+/* Writes the batched lines of a plain file (one write per ~1000 tuples). A
+ * failed write loses the batch's tuples (counted, logged) and the part of it
+ * that reached the file is cut off again, so the file holds whole lines. */
+static int batch_out(struct replay_tuple_writer *w)
+{
+    if (!w->fbuf_len || w->fd < 0)
+        return SM_OK;
+    size_t n = w->fbuf_len, done = 0;
+    uint64_t recs = w->fbuf_recs;
+    w->fbuf_len = 0;
+    w->fbuf_recs = 0;
+    while (done < n) {
+        ssize_t k = write(w->fd, w->fbuf + done, n - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            int e = k < 0 ? errno : ENOSPC;
+            if (w->regular && (ftruncate(w->fd, w->good_off) != 0 || lseek(w->fd, w->good_off, SEEK_SET) < 0))
+                sm_log_err("tuples: %s: cutting off a partial batch: %s", w->path, strerror(errno));
+            tuples_lost(w, recs, e);
+            return SM_EIO;
+        }
+        done += (size_t)k;
+    }
+    w->good_off += (off_t)n;
+    return SM_OK;
+}
+
 static int open_next(struct replay_tuple_writer *w)
 {
-    char path[4096];
     for (;;) {
         w->seq++;
-        snprintf(path, sizeof(path), "%s/tuples-%06u.log%s", w->dir, w->seq, w->gzip ? ".gz" : "");
+        snprintf(w->path, sizeof(w->path), "%s/tuples-%06u.log%s", w->dir, w->seq, w->gzip ? ".gz" : "");
         struct stat st;
-        if (stat(path, &st) < 0)
+        if (stat(w->path, &st) < 0)
             break;   /* never overwrite earlier results */
     }
     if (w->gzip) {
-        w->gz = gzopen(path, "wb6");
+        w->gz = gzopen(w->path, "wb6");
         if (!w->gz)
             return SM_EIO;
     } else {
-        w->f = fopen(path, "wb");
-        if (!w->f)
+        w->fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (w->fd < 0)
             return SM_EIO;
-        /* a write per ~1000 tuples, not per 3: glibc ignores the size
-         * when setvbuf() is given no buffer (it stayed 4 KiB) */
-        if (!w->fbuf)
-            w->fbuf = sm_malloc(TUPLE_FILE_BUF);
-        if (w->fbuf)
-            setvbuf(w->f, w->fbuf, _IOFBF, TUPLE_FILE_BUF);
+        struct stat st;
+        w->regular = fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode);
+        w->good_off = 0;
+        if (!w->fbuf && !(w->fbuf = sm_malloc(TUPLE_FILE_BUF))) {
+            close(w->fd);
+            w->fd = -1;
+            return SM_ENOMEM;
+        }
     }
     w->cur_bytes = 0;
     return SM_OK;
 }
 
-static void close_cur(struct replay_tuple_writer *w)
+static int close_cur(struct replay_tuple_writer *w)
 {
-    if (w->gz)
-        gzclose(w->gz);
+    int rc = SM_OK;
+    if (w->gz) {
+        if (gzclose(w->gz) != Z_OK) {
+            tuples_lost(w, w->gz_pending, errno ? errno : EIO);
+            rc = SM_EIO;
+        }
+        w->gz_pending = 0;
+    }
+    if (w->fd >= 0) {
+        rc = batch_out(w);
+        if (close(w->fd) != 0 && rc == SM_OK)
+            rc = SM_EIO;
+    }
+    w->gz = NULL;
+    w->fd = -1;
     if (w->f && !w->to_stdout)
         fclose(w->f);
-    w->gz = NULL;
     w->f = NULL;
+    return rc;
 }
 
 struct replay_tuple_writer *replay_tuple_writer_open(const char *dir, bool gzip, uint64_t rotate_bytes,
@@ -208,6 +276,7 @@ struct replay_tuple_writer *replay_tuple_writer_open(const char *dir, bool gzip,
     struct replay_tuple_writer *w = sm_calloc(1, sizeof(*w));
     if (!w)
         return NULL;
+    w->fd = -1;
     w->rotate = rotate_bytes;
     sm_buf_init(&w->line, (size_t)1 << 31);
     if (!strcmp(dir, "-")) {
@@ -978,22 +1047,45 @@ int replay_tuple_dump_str(struct sm_buf *o, const char *s, size_t n)
 
 int replay_tuple_writer_write_line(struct replay_tuple_writer *w, const void *line, size_t n)
 {
-    int rc = SM_OK;
+    w->count++;   /* every tuple handed in: written ones = count - lost */
     if (w->gz) {
-        if (gzwrite(w->gz, line, (unsigned)n) != (int)n || gzputc(w->gz, '\n') < 0)
-            rc = SM_EIO;
-    } else if (fwrite(line, 1, n, w->f) != n || fputc('\n', w->f) == EOF) {
-        rc = SM_EIO;
+        if (gzwrite(w->gz, line, (unsigned)n) != (int)n || gzputc(w->gz, '\n') < 0) {
+            tuples_lost(w, w->gz_pending + 1, errno ? errno : EIO);   /* the stream is broken from here */
+            w->gz_pending = 0;
+            return SM_EIO;
+        }
+        w->gz_pending++;
+    } else if (w->fd >= 0) {
+        if (w->fbuf_len + n + 1 > TUPLE_FILE_BUF)
+            batch_out(w);               /* a failure loses (and logs) the earlier lines, not this one */
+        if (n + 1 > TUPLE_FILE_BUF) {   /* larger than the buffer: the line alone */
+            struct iovec iv[2] = { { (void *)line, n }, { (void *)"\n", 1 } };
+            ssize_t k = writev(w->fd, iv, 2);
+            if (k != (ssize_t)(n + 1)) {
+                int e = k < 0 ? errno : ENOSPC;
+                if (w->regular && (ftruncate(w->fd, w->good_off) != 0 || lseek(w->fd, w->good_off, SEEK_SET) < 0))
+                    sm_log_err("tuples: %s: cutting off a partial line: %s", w->path, strerror(errno));
+                tuples_lost(w, 1, e);
+                return SM_EIO;
+            }
+            w->good_off += (off_t)(n + 1);
+        } else {
+            memcpy(w->fbuf + w->fbuf_len, line, n);
+            w->fbuf[w->fbuf_len + n] = '\n';
+            w->fbuf_len += n + 1;
+            w->fbuf_recs++;
+        }
+    } else if (!w->f || fwrite(line, 1, n, w->f) != n || fputc('\n', w->f) == EOF) {
+        tuples_lost(w, 1, errno ? errno : EIO);
+        return SM_EIO;
     }
-    if (rc)
-        return rc;
-    w->count++;
     w->cur_bytes += n + 1;
     if (w->rotate && !w->to_stdout && w->cur_bytes >= w->rotate) {
-        close_cur(w);
-        rc = open_next(w);
+        int r2 = close_cur(w);
+        int r3 = open_next(w);
+        return r2 ? r2 : r3;
     }
-    return rc;
+    return SM_OK;
 }
 
 int replay_tuple_writer_write(struct replay_tuple_writer *w, const json_t *tuple)
@@ -1005,11 +1097,28 @@ int replay_tuple_writer_write(struct replay_tuple_writer *w, const json_t *tuple
 
 int replay_tuple_writer_flush(struct replay_tuple_writer *w)
 {
-    if (w->gz)
-        return gzflush(w->gz, Z_SYNC_FLUSH) == Z_OK ? SM_OK : SM_EIO;
-    if (w->f)
-        return fflush(w->f) ? SM_EIO : SM_OK;
-    return SM_OK;
+    int rc = SM_OK;
+    if (w->gz) {
+        if (gzflush(w->gz, Z_SYNC_FLUSH) == Z_OK) {
+            w->gz_pending = 0;
+        } else {
+            tuples_lost(w, w->gz_pending, errno ? errno : EIO);
+            w->gz_pending = 0;
+            rc = SM_EIO;
+        }
+    } else if (w->fd >= 0) {
+        rc = batch_out(w);
+    } else if (w->f && fflush(w->f)) {
+        rc = SM_EIO;
+    }
+    /* sticky: once a tuple is lost, what was written is not everything accepted (the
+     * Kafka input commits no offset past it: a restart replays those records) */
+    return rc ? rc : w->lost ? SM_EIO : SM_OK;
+}
+
+uint64_t replay_tuple_writer_lost(const struct replay_tuple_writer *w)
+{
+    return w ? w->lost : 0;
 }
 
 uint64_t replay_tuple_writer_count(const struct replay_tuple_writer *w)
@@ -1022,10 +1131,10 @@ int replay_tuple_writer_close(struct replay_tuple_writer *w)
     if (!w)
         return SM_OK;
     int rc = replay_tuple_writer_flush(w);
-    close_cur(w);
+    int r2 = close_cur(w);
     sm_buf_free(&w->line);
     sm_free(w->fbuf);
     sm_free(w->dir);
     sm_free(w);
-    return rc;
+    return rc ? rc : r2;
 }

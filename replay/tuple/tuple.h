@@ -83,7 +83,15 @@ struct replay_tuple_writer *replay_tuple_writer_open(const char *dir, bool gzip,
 int replay_tuple_writer_write(struct replay_tuple_writer *w, const json_t *tuple);
 /* Writes one serialised tuple (a newline is added). */
 int replay_tuple_writer_write_line(struct replay_tuple_writer *w, const void *line, size_t n);
+/* Writes what is buffered. SM_EIO when that fails, and from then on (sticky)
+ * once any tuple has been lost, so a caller that commits input offsets after a
+ * successful flush never commits past a lost tuple. */
 int replay_tuple_writer_flush(struct replay_tuple_writer *w);
+/* Tuples handed to write/write_line (all counted by _count) that did not reach
+ * the files: refused, or lost with a failed write (disk full, I/O error) of the
+ * batch they were in; the part of that batch that reached a regular file is
+ * cut off again, so files hold whole lines. Written = count - lost. */
+uint64_t replay_tuple_writer_lost(const struct replay_tuple_writer *w);
 uint64_t replay_tuple_writer_count(const struct replay_tuple_writer *w);
 int replay_tuple_writer_close(struct replay_tuple_writer *w);
 
