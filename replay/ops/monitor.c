@@ -84,7 +84,8 @@ static void render(void *arg, struct sm_buf *out)
     C("requests_dropped_by_rules_total", "Requests not sent because of --drop-request.", es.dropped);
     C("requests_unparsable_total", "Source requests the HTTP parser rejected.", es.unparsable);
     C("transform_errors_total", "Requests a transformation failed on.", es.transform_errors);
-    C("tuples_written_total", "Result tuples written.", es.tuples);
+    C("tuples_written_total", "Result tuples handed to the tuple files.", es.tuples);
+    C("tuples_lost_total", "Result tuples that could not be written (disk full, I/O errors).", es.tuples_lost);
     C("status_match_total", "Requests whose target status equals the source's.", es.status_match);
     C("status_differ_total", "Requests whose target status differs from the source's.", es.status_differ);
     C("source_waits_expired_total", "Tuples written without the source response (it did not come in time).",

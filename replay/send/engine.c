@@ -2056,6 +2056,9 @@ void replay_engine_stats(struct replay_engine *e, struct replay_engine_stats *ou
     out->lag_max_us = e->lag_max;
     out->bulk_item_retries = __atomic_load_n(&e->bulk_item_retries, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->lock);
+    pthread_mutex_lock(&e->tlock);
+    out->tuples_lost = replay_tuple_writer_lost(e->cfg.tuples);
+    pthread_mutex_unlock(&e->tlock);
     if (tmp) {
         qsort(tmp, n, sizeof(*tmp), cmp_u64);
         out->lag_p50_us = tmp[n / 2];

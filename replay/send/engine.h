@@ -70,7 +70,8 @@ struct replay_engine_stats {
     uint64_t unparsable;         /* source requests the HTTP parser rejected */
     uint64_t transform_errors;
     uint64_t attempts;           /* target attempts including retries */
-    uint64_t tuples;             /* tuples written */
+    uint64_t tuples;             /* tuples handed to the tuple writer */
+    uint64_t tuples_lost;        /* of those, not written (replay_tuple_writer_lost: disk full, ...) */
     uint64_t status_match, status_differ;
     uint64_t pending;            /* queued + in flight now */
     uint64_t source_waits_expired;   /* tuples written without the source response */
