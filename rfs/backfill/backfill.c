@@ -594,12 +594,14 @@ static void reject_local(struct bf_worker *w, const char *index, const struct rf
         json_t *rec = json_pack("{ss ss# si s{ss ss}}", "index", index, "id", d->id, d->id_len, "status", 0, "error",
                                 "type", "source_conversion", "reason", why);
         char *s = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        pthread_mutex_lock(&fl->mu);
-        if (s)
-            fprintf(fl->f, "%s\n", s);
-        fflush(fl->f);
-        fl->written++;
-        pthread_mutex_unlock(&fl->mu);
+        if (s) {
+            rfs_bulk_failures_put(fl, s, strlen(s));
+        } else {
+            pthread_mutex_lock(&fl->mu);
+            fl->unrecorded++;
+            fl->last_errno = ENOMEM;
+            pthread_mutex_unlock(&fl->mu);
+        }
         free(s);
         json_decref(rec);
     }
@@ -1119,7 +1121,10 @@ int rfs_backfill_run(const struct rfs_backfill_cfg *cfg, struct rfs_backfill_sum
                 cfg->failures_file ? cfg->failures_file : "");
     if (ex == RFS_BACKFILL_EXIT_FAILED && cfg->failures_file && !failed) {
         size_t l = strlen(err);
-        if (l + 2 < errlen)
+        if (sh->failures.unrecorded && l < errlen)
+            snprintf(err + l, errlen - l, "; %" PRIu64 " of them NOT recorded there: %s)", sh->failures.unrecorded,
+                     strerror(sh->failures.last_errno));
+        else if (l + 2 < errlen)
             snprintf(err + l, errlen - l, ")");
     }
 out:

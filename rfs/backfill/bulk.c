@@ -10,9 +10,12 @@
 #include <sm/mem.h>
 #include <sm/util.h>
 
+#include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void rfs_bulk_batch_init(struct rfs_bulk_batch *b)
 {
@@ -186,6 +189,29 @@ static bool item_retryable(long status, const char *type)
                     !strcmp(type, "rejected_execution_exception"));
 }
 
+void rfs_bulk_failures_put(struct rfs_bulk_failures *fl, const char *line, size_t len)
+{
+    pthread_mutex_lock(&fl->mu);
+    off_t before = ftello(fl->f);
+    if (fwrite(line, 1, len, fl->f) == len && fputc('\n', fl->f) != EOF && fflush(fl->f) == 0) {
+        fl->written++;
+    } else {
+        fl->last_errno = errno ? errno : EIO;
+        fl->unrecorded++;
+        clearerr(fl->f);
+        fflush(fl->f);   /* what stdio still holds goes now or never */
+        clearerr(fl->f);
+        if (before >= 0 && ftruncate(fileno(fl->f), before) == 0)
+            fseeko(fl->f, before, SEEK_SET);
+        static struct sm_ratelimit rl;
+        uint64_t sup;
+        if (sm_log_ratelimited(&rl, 10000, &sup))
+            sm_log_err("failures file: write failed: %s: %" PRIu64 " rejected document(s) not recorded so far "
+                       "(%" PRIu64 " messages suppressed)", strerror(fl->last_errno), fl->unrecorded, sup);
+    }
+    pthread_mutex_unlock(&fl->mu);
+}
+
 /* One failures-file line: {"index","id","routing","type","status","error","source"}. */
 static void write_failure(struct rfs_bulk_failures *fl, const struct rfs_bulk_batch *b, size_t i, long status,
                           json_t *error)
@@ -229,20 +255,23 @@ static void write_failure(struct rfs_bulk_failures *fl, const struct rfs_bulk_ba
         size_t slen = nl ? len - alen - 1 : 0;
         if (slen && src[slen - 1] == '\n')
             slen--;
-        pthread_mutex_lock(&fl->mu);
         if (head) {
             /* head ends with '}': splice ,"source":<raw source>} */
-            fwrite(head, 1, strlen(head) - 1, fl->f);
-            fputs(",\"source\":", fl->f);
-            if (slen)
-                fwrite(src, 1, slen, fl->f);
-            else
-                fputs("null", fl->f);
-            fputs("}\n", fl->f);
-            fflush(fl->f);
+            struct sm_buf line;
+            sm_buf_init(&line, (size_t)1 << 31);
+            size_t hl = strlen(head);
+            if (sm_buf_append(&line, head, hl - 1) == SM_OK && sm_buf_append_str(&line, ",\"source\":") == SM_OK &&
+                (slen ? sm_buf_append(&line, src, slen) : sm_buf_append_str(&line, "null")) == SM_OK &&
+                sm_buf_append_str(&line, "}") == SM_OK) {
+                rfs_bulk_failures_put(fl, (const char *)line.data, line.len);
+            } else {
+                pthread_mutex_lock(&fl->mu);
+                fl->unrecorded++;
+                fl->last_errno = ENOMEM;
+                pthread_mutex_unlock(&fl->mu);
+            }
+            sm_buf_free(&line);
         }
-        fl->written++;
-        pthread_mutex_unlock(&fl->mu);
         free(head);
     }
     free(estr);

@@ -34,7 +34,14 @@ struct rfs_bulk_failures {
     FILE *f;                   /* NULL: only counted (and logged) */
     pthread_mutex_t mu;
     uint64_t written;
+    uint64_t unrecorded;       /* lines that could not be written (disk full, ...) */
+    int last_errno;            /* of the last such failure */
 };
+
+/* Appends one line (len bytes, '\n' added) to the failures file under its
+ * lock. A write that fails is counted in unrecorded, logged (at most once per
+ * 10 s) and cut off the file again, so the file holds whole lines. */
+void rfs_bulk_failures_put(struct rfs_bulk_failures *fl, const char *line, size_t len);
 
 struct rfs_bulk_batch {
     struct sm_buf body;        /* NDJSON */

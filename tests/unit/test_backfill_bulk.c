@@ -12,9 +12,13 @@
 #include <sm/mem.h>
 #include <sm/util.h>
 
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -261,7 +265,50 @@ static int test_bulk_send_unavailable(void)
     return 0;
 }
 
+/* The failures file on a full disk (RLIMIT_FSIZE stands in for one): a line
+ * that cannot be written is counted unrecorded and cut off again, lines
+ * before and after it are whole. */
+static int test_failures_file_full(void)
+{
+    char path[] = "/tmp/sm_test_failuresXXXXXX";
+    int fd = mkstemp(path);
+    SM_CHECK(fd >= 0);
+    close(fd);
+    struct rfs_bulk_failures fl = { .f = fopen(path, "a") };
+    SM_CHECK(fl.f != NULL);
+    pthread_mutex_init(&fl.mu, NULL);
+    static char big[20000];
+    memset(big, 'x', sizeof(big) - 1);
+    rfs_bulk_failures_put(&fl, "{\"id\":\"1\"}", 10);
+    struct stat st;
+    SM_CHECK_EQ_INT(stat(path, &st), 0);
+    struct rlimit old, lim;
+    SM_CHECK_EQ_INT(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim.rlim_cur = (rlim_t)st.st_size + 5000;
+    lim.rlim_max = old.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    rfs_bulk_failures_put(&fl, big, strlen(big));   /* 20 KB: a part fits */
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    rfs_bulk_failures_put(&fl, "{\"id\":\"3\"}", 10);
+    fclose(fl.f);
+    pthread_mutex_destroy(&fl.mu);
+    SM_CHECK_EQ_INT(fl.written, 2);
+    SM_CHECK_EQ_INT(fl.unrecorded, 1);
+    SM_CHECK_EQ_INT(fl.last_errno, EFBIG);
+    uint8_t *data;
+    size_t len;
+    SM_CHECK_EQ_INT(sm_read_file(path, 1 << 20, &data, &len), SM_OK);
+    SM_CHECK_EQ_INT(len, 22);
+    SM_CHECK(!memcmp(data, "{\"id\":\"1\"}\n{\"id\":\"3\"}\n", 22));
+    sm_free(data);
+    unlink(path);
+    return 0;
+}
+
 static const struct sm_test_case cases[] = {
+    SM_TC(test_failures_file_full),
     SM_TC(test_bulk_body_layout), SM_TC(test_bulk_send_items), SM_TC(test_bulk_send_unavailable),
 };
 
