@@ -138,11 +138,12 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
     if (ks)
         fprintf(stderr,
                 "searchmig-replay kafka input\n"
-                "  records consumed    %llu (malformed %llu, dead letters %llu, retries %llu)\n"
+                "  records consumed    %llu (malformed %llu, dead letters %llu (not writable %llu), retries %llu)\n"
                 "  commits             %llu (errors %llu); partitions assigned %llu, revoked %llu\n"
                 "  duplicate requests  %llu; tuples without source response %llu\n",
                 (unsigned long long)ks->records, (unsigned long long)ks->malformed,
-                (unsigned long long)ks->dead_letters, (unsigned long long)ks->retries,
+                (unsigned long long)ks->dead_letters, (unsigned long long)ks->dead_letter_errors,
+                (unsigned long long)ks->retries,
                 (unsigned long long)ks->commits, (unsigned long long)ks->commit_errors,
                 (unsigned long long)ks->assigned, (unsigned long long)ks->revoked,
                 (unsigned long long)ks->duplicates, (unsigned long long)es->source_waits_expired);
@@ -181,6 +182,7 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
         json_object_set_new(j, "kafka_records", json_integer((json_int_t)ks->records));
         json_object_set_new(j, "kafka_malformed", json_integer((json_int_t)ks->malformed));
         json_object_set_new(j, "dead_letters", json_integer((json_int_t)ks->dead_letters));
+        json_object_set_new(j, "dead_letter_errors", json_integer((json_int_t)ks->dead_letter_errors));
         json_object_set_new(j, "duplicates", json_integer((json_int_t)ks->duplicates));
         json_object_set_new(j, "commits", json_integer((json_int_t)ks->commits));
         json_object_set_new(j, "commit_errors", json_integer((json_int_t)ks->commit_errors));
@@ -370,6 +372,11 @@ int main(int argc, char **argv)
     uint64_t tuples_lost = replay_tuple_writer_lost(tw);
     uint64_t tuples = tw ? replay_tuple_writer_count(tw) - tuples_lost : es.tuples;
     write_summary(&cfg, &as, &es, &rs_total, kin ? &ks : NULL, tuples, tuples_lost);
+    if (kin && ks.dead_letter_errors) {
+        sm_log_err("%llu poison record(s) could not be written to the dead-letter file: their offsets were not "
+                   "committed (a restart meets them again)", (unsigned long long)ks.dead_letter_errors);
+        exit_code = 1;
+    }
     if (tuples_lost) {
         sm_log_err("%llu tuple(s) could not be written (errors above)%s", (unsigned long long)tuples_lost,
                    kin ? "; no Kafka offset was committed past them: a restart replays those records" : "");

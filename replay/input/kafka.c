@@ -230,19 +230,21 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 /* ---- records ---- */
 
-static void dead_letter(struct replay_kafka *k, const rd_kafka_message_t *m, const char *topic, const char *why)
+/* false: the dead-letter file could not take the record (the caller keeps its
+ * offset from being committed, so a restart meets it again). */
+static bool dead_letter(struct replay_kafka *k, const rd_kafka_message_t *m, const char *topic, const char *why)
 {
     uint64_t sup = 0;
     if (sm_log_ratelimited(&k->rl_bad, 2000, &sup))
         sm_log_warn("kafka input: %s[%d] offset %" PRId64 ": %s%s (%" PRIu64 " similar suppressed)", topic,
                     (int)m->partition, m->offset, why, k->dlq ? ": moved to the dead-letter file" : "", sup);
     if (!k->dlq)
-        return;
+        return true;
     size_t bl = sm_base64_enc_len(m->len);
     char *b64 = sm_malloc(bl + 1);
     if (!b64) {
         sm_log_err("kafka input: out of memory writing a dead letter");
-        return;
+        return false;
     }
     sm_base64_encode(m->payload, m->len, b64);
     char reason[256];
@@ -251,13 +253,25 @@ static void dead_letter(struct replay_kafka *k, const rd_kafka_message_t *m, con
         if (*c == '|' || *c == '\n' || *c == '\r')
             *c = ' ';
     /* "<coordinates>|<base64>": readable again with --input (key|base64 lines) */
-    fprintf(k->dlq, "topic=%s partition=%d offset=%" PRId64 " error=%s|%s\n", topic, (int)m->partition,
-            m->offset, reason, b64);
+    off_t before = ftello(k->dlq);
+    int w = fprintf(k->dlq, "topic=%s partition=%d offset=%" PRId64 " error=%s|%s\n", topic, (int)m->partition,
+                    m->offset, reason, b64);
     sm_free(b64);
-    if (fflush(k->dlq) || fsync(fileno(k->dlq)))
-        sm_log_err("kafka input: cannot write the dead-letter file %s: %s", k->cfg.dead_letter_path,
-                   strerror(errno));
+    if (w < 0 || fflush(k->dlq) || fsync(fileno(k->dlq))) {
+        int e = errno;
+        clearerr(k->dlq);
+        fflush(k->dlq);
+        clearerr(k->dlq);
+        if (before >= 0 && ftruncate(fileno(k->dlq), before) == 0)   /* whole lines only */
+            fseeko(k->dlq, before, SEEK_SET);
+        sm_log_err("kafka input: cannot write the dead-letter file %s: %s: %s[%d] offset %" PRId64
+                   " stays uncommitted (a restart meets it again)", k->cfg.dead_letter_path, strerror(e), topic,
+                   (int)m->partition, m->offset);
+        k->st.dead_letter_errors++;
+        return false;
+    }
     k->st.dead_letters++;
+    return true;
 }
 
 static void handle(struct replay_kafka *k, rd_kafka_message_t *m)
@@ -304,7 +318,8 @@ static void handle(struct replay_kafka *k, rd_kafka_message_t *m)
     }
     if (rc != SM_OK) {
         k->st.malformed++;
-        dead_letter(k, m, topic, err[0] ? err : sm_strerror(rc));
+        if (!dead_letter(k, m, topic, err[0] ? err : sm_strerror(rc)))
+            replay_offsets_pin(k->offs, &origin);   /* never released: no commit past it */
     }
     replay_offsets_consumed(k->offs, key, m->offset);
 }

@@ -41,6 +41,7 @@ struct replay_kafka_stats {
     uint64_t records;            /* consumed */
     uint64_t malformed;          /* undecodable or rejected records */
     uint64_t dead_letters;       /* written to the dead-letter file */
+    uint64_t dead_letter_errors; /* could not be written there: offset kept uncommitted */
     uint64_t retries;            /* extra attempts on failing records */
     uint64_t commits, commit_errors;
     uint64_t assigned, revoked;  /* partitions, over all rebalances */

@@ -7,6 +7,10 @@ add_dependencies(test_replay_kafka sm-kafka-standin searchmig-replay)
 add_test(NAME test_replay_kafka_group COMMAND test_replay_kafka test_replay_kafka_group)
 set_tests_properties(test_replay_kafka_group PROPERTIES LABELS integration TIMEOUT 300 SKIP_RETURN_CODE 77
   ENVIRONMENT "SM_SOURCE_DIR=${CMAKE_SOURCE_DIR};SM_BINARY_DIR=${CMAKE_BINARY_DIR};SM_KAFKA_STANDIN=$<TARGET_FILE:sm-kafka-standin>;SM_REPLAY=$<TARGET_FILE:searchmig-replay>")
+# a dead-letter file that cannot be written keeps the poison record's offset uncommitted
+add_test(NAME test_replay_kafka_dlq COMMAND test_replay_kafka test_replay_kafka_dlq_unwritable)
+set_tests_properties(test_replay_kafka_dlq PROPERTIES LABELS integration TIMEOUT 120 SKIP_RETURN_CODE 77
+  ENVIRONMENT "SM_SOURCE_DIR=${CMAKE_SOURCE_DIR};SM_BINARY_DIR=${CMAKE_BINARY_DIR};SM_KAFKA_STANDIN=$<TARGET_FILE:sm-kafka-standin>;SM_REPLAY=$<TARGET_FILE:searchmig-replay>")
 # at-least-once bookkeeping (no Kafka needed)
 sm_test(test_replay_offsets SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/kafka/test_replay_offsets.c
         LIBS replay_core LABELS unit)
