@@ -42,6 +42,7 @@ struct sm_ts_writer {
     bool regular;        /* plain regular file: a failed batch is cut off again */
     off_t good_off;      /* its size after the last batch written whole */
     uint64_t lost;       /* records accepted and then lost by a failed write */
+    uint64_t gz_pending; /* gzip: records accepted since the last successful flush */
 };
 
 /* Plain files: lines are encoded into one buffer and written with one
@@ -225,8 +226,11 @@ static int close_current(struct sm_ts_writer *w, char *err, size_t errlen)
         bytes = (uint64_t)gzoffset(w->gz);
         int zr = gzclose(w->gz);
         w->gz = NULL;
-        if (zr != Z_OK)
+        if (zr != Z_OK) {
+            w->lost += w->gz_pending;
             rc = sm_errf(err, errlen, SM_EIO, "%s: gzip close failed (%d)", name, zr);
+        }
+        w->gz_pending = 0;
         if (!w->is_stdout) {
             struct stat st;
             if (stat(name, &st) == 0)
@@ -317,9 +321,14 @@ int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_
         if (gzwrite(w->gz, line, (unsigned)n) != (int)n) {
             int zerr;
             const char *m = gzerror(w->gz, &zerr);
+            /* what zlib held since the last flush is gone too (the stream is broken) */
+            w->lost += w->gz_pending;
+            w->records -= w->records >= w->gz_pending ? w->gz_pending : w->records;
+            w->gz_pending = 0;
             return sm_errf(err, errlen, SM_EIO, "%s: write failed: %s", name,
                            zerr == Z_ERRNO ? strerror(errno) : m);
         }
+        w->gz_pending++;
     } else {
         w->line_len += n;
         w->line_recs++;
@@ -356,8 +365,14 @@ int sm_ts_writer_write(struct sm_ts_writer *w, const TrafficStream *ts, char *er
 int sm_ts_writer_flush(struct sm_ts_writer *w, char *err, size_t errlen)
 {
     const char *name = w->cur_path ? w->cur_path : "-";
-    if (w->gz && gzflush(w->gz, Z_SYNC_FLUSH) != Z_OK)
-        return sm_errf(err, errlen, SM_EIO, "%s: flush failed", name);
+    if (w->gz) {
+        if (gzflush(w->gz, Z_SYNC_FLUSH) != Z_OK) {
+            w->lost += w->gz_pending;
+            w->gz_pending = 0;
+            return sm_errf(err, errlen, SM_EIO, "%s: flush failed", name);
+        }
+        w->gz_pending = 0;
+    }
     int rc = batch_out(w, err, errlen);
     if (rc)
         return rc;

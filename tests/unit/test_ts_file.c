@@ -557,6 +557,29 @@ static int test_write_failure(void)
     SM_CHECK_EQ_INT(rs.malformed, 0);
     sm_ts_reader_close(r);
     SM_CHECK_EQ_INT(unlink(c.path), 0);
+    /* gzip: what zlib held since the last flush is lost with the failed flush, counted */
+    struct sm_ts_writer_conf g = { .path = tmp("full.b64.gz"), .gzip = true };
+    signal(SIGXFSZ, SIG_IGN);
+    w = sm_ts_writer_open(&g, err, sizeof(err));
+    SM_CHECK(w);
+    TrafficStream *t1 = make_rec(1, 1, 1000);
+    SM_CHECK_EQ_INT(sm_ts_writer_write(w, t1, err, sizeof(err)), SM_OK);
+    sm_ts_free(t1);
+    SM_CHECK_EQ_INT(sm_ts_writer_flush(w, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_INT(stat(g.path, &st), 0);
+    lim.rlim_cur = (rlim_t)st.st_size;   /* not one byte more */
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (int i = 2; i <= 6; i++) {
+        TrafficStream *t = make_rec(1, i, 1000);
+        SM_CHECK_EQ_INT(sm_ts_writer_write(w, t, err, sizeof(err)), SM_OK);   /* zlib holds them */
+        sm_ts_free(t);
+    }
+    SM_CHECK_EQ_INT(sm_ts_writer_flush(w, err, sizeof(err)), SM_EIO);
+    SM_CHECK_EQ_INT(sm_ts_writer_lost(w), 5);
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+    sm_ts_writer_close(w, err, sizeof(err));
+    signal(SIGXFSZ, SIG_DFL);
+    SM_CHECK_EQ_INT(unlink(g.path), 0);
     return 0;
 }
 
