@@ -43,6 +43,7 @@ struct sm_ts_writer {
     off_t good_off;      /* its size after the last batch written whole */
     uint64_t lost;       /* records accepted and then lost by a failed write */
     uint64_t gz_pending; /* gzip: records accepted since the last successful flush */
+    bool gz_broken;      /* a gzip write failed: the next record goes to a new file */
 };
 
 /* Plain files: lines are encoded into one buffer and written with one
@@ -118,7 +119,12 @@ static int open_current(struct sm_ts_writer *w, char *err, size_t errlen)
     const char *target;
     if (w->is_stdout) {
         target = "-";
-    } else if (w->conf.rotate_bytes) {
+    } else if (w->conf.rotate_bytes || w->gz_broken) {
+        /* after a broken gzip stream even an unrotated output goes on in a new file
+         * (<name>.NNNNNN.gz): appended to the broken one it could not be read */
+        if (w->gz_broken && !w->conf.rotate_bytes && !w->seq)
+            w->seq = highest_seq(w->path);
+        w->gz_broken = false;
         sm_free(w->cur_path);
         w->cur_path = rotated_name(w->path, ++w->seq);
         if (!w->cur_path)
@@ -322,11 +328,16 @@ int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_
             int zerr;
             const char *m = gzerror(w->gz, &zerr);
             /* what zlib held since the last flush is gone too (the stream is broken) */
+            int rc = sm_errf(err, errlen, SM_EIO, "%s: write failed: %s (the gzip stream is broken: "
+                             "later records go to a new file)", name, zerr == Z_ERRNO ? strerror(errno) : m);
             w->lost += w->gz_pending;
             w->records -= w->records >= w->gz_pending ? w->gz_pending : w->records;
             w->gz_pending = 0;
-            return sm_errf(err, errlen, SM_EIO, "%s: write failed: %s", name,
-                           zerr == Z_ERRNO ? strerror(errno) : m);
+            if (!w->is_stdout) {
+                close_current(w, NULL, 0);   /* the next write opens a new file */
+                w->gz_broken = true;
+            }
+            return rc;
         }
         w->gz_pending++;
     } else {
@@ -367,9 +378,15 @@ int sm_ts_writer_flush(struct sm_ts_writer *w, char *err, size_t errlen)
     const char *name = w->cur_path ? w->cur_path : "-";
     if (w->gz) {
         if (gzflush(w->gz, Z_SYNC_FLUSH) != Z_OK) {
+            int rc = sm_errf(err, errlen, SM_EIO, "%s: flush failed (the gzip stream is broken: later records "
+                             "go to a new file)", name);
             w->lost += w->gz_pending;
             w->gz_pending = 0;
-            return sm_errf(err, errlen, SM_EIO, "%s: flush failed", name);
+            if (!w->is_stdout) {
+                close_current(w, NULL, 0);
+                w->gz_broken = true;
+            }
+            return rc;
         }
         w->gz_pending = 0;
     }

@@ -576,9 +576,27 @@ static int test_write_failure(void)
     }
     SM_CHECK_EQ_INT(sm_ts_writer_flush(w, err, sizeof(err)), SM_EIO);
     SM_CHECK_EQ_INT(sm_ts_writer_lost(w), 5);
+    SM_CHECK(strstr(err, "later records go to a new file"));
     SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
-    sm_ts_writer_close(w, err, sizeof(err));
+    for (int i = 7; i <= 8; i++) {   /* room again: a new, readable file */
+        TrafficStream *t = make_rec(1, i, 1000);
+        SM_CHECK_EQ_INT(sm_ts_writer_write(w, t, err, sizeof(err)), SM_OK);
+        sm_ts_free(t);
+    }
+    SM_CHECK_EQ_INT(sm_ts_writer_close(w, err, sizeof(err)), SM_OK);
     signal(SIGXFSZ, SIG_DFL);
+    const char *next = tmp("full.b64.000001.gz");
+    r = sm_ts_reader_open(next, err, sizeof(err));
+    SM_CHECK(r);
+    for (int i = 7; i <= 8; i++) {
+        SM_CHECK_EQ_INT(sm_ts_reader_next(r, &ts, &key, &line, err, sizeof(err)), SM_OK);
+        if (check_rec(ts, 1, i, 1000))
+            return 1;
+        sm_ts_free(ts);
+    }
+    SM_CHECK_EQ_INT(sm_ts_reader_next(r, &ts, &key, &line, err, sizeof(err)), SM_EEOF);
+    sm_ts_reader_close(r);
+    SM_CHECK_EQ_INT(unlink(next), 0);
     SM_CHECK_EQ_INT(unlink(g.path), 0);
     return 0;
 }
