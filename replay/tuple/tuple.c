@@ -273,58 +273,83 @@ static inline const uint8_t *plain_run(const uint8_t *p, const uint8_t *end)
     return p;
 }
 
+/* one character that plain_run() stops at, written as dump_str() writes
+ * it; p advances past it. SM_EPROTO for a byte that does not start a valid
+ * UTF-8 sequence (as sm_utf8_valid() decides). */
+static int dump_special(struct sm_buf *o, const uint8_t **pp, const uint8_t *end)
+{
+    const uint8_t *p = *pp;
+    uint8_t c = *p;
+    int rc;
+    if (c < 0x80) {
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
+                        : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+        rc = esc ? app(o, esc, 2) : put_u16(o, c);
+        p++;
+    } else {
+        size_t k = sm_utf8_seq_len(p, (size_t)(end - p));
+        if (!k)
+            return SM_EPROTO;
+        unsigned cp = c & (k == 2 ? 0x1F : k == 3 ? 0x0F : 0x07);
+        for (size_t i = 1; i < k; i++)
+            cp = (cp << 6) | (p[i] & 0x3F);
+        p += k;
+        if (cp < 0x10000) {
+            rc = put_u16(o, cp);
+        } else {
+            cp -= 0x10000;
+            rc = put_u16(o, 0xD800 | (cp >> 10));
+            if (!rc)
+                rc = put_u16(o, 0xDC00 | (cp & 0x3FF));
+        }
+    }
+    *pp = p;
+    return rc;
+}
+
+/* s[0..n) as a JSON string. SM_EPROTO (o unchanged) when it is not valid
+ * UTF-8: json_string() refuses such a string, and the callers leave it out. */
 static int dump_str(struct sm_buf *o, const char *s, size_t n)
 {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     const uint8_t *p = (const uint8_t *)s, *end = p + n;
-    int rc = o->len + n + 2 <= o->cap ? SM_OK : sm_buf_reserve(o, n + 2);
-    if (rc)
+    int rc;
+    if (o->len + n + 2 > o->cap && (rc = sm_buf_reserve(o, n + 2)))
         return rc;
-    o->data[o->len++] = '"';
-    while (p < end) {
-        const uint8_t *q = plain_run(p, end);
-        if (q > p && (rc = app(o, p, (size_t)(q - p))))
-            return rc;
-        p = q;
+    size_t mark = o->len;
+    uint8_t *w = o->data + o->len;
+    *w++ = '"';
+    for (;;) {
+        /* the plain run (as plain_run() finds it) copied as it is scanned,
+         * a word at a time: the room reserved holds the rest of the string
+         * as it is plus the closing quote */
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+            if ((x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs)
+                break;
+            memcpy(w, &x, 8);
+            w += 8;
+            p += 8;
+        }
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            *w++ = *p++;
         if (p == end)
             break;
-        uint8_t c = *p;
-        if (c < 0x80) {
-            const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
-                            : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
-            rc = esc ? app(o, esc, 2) : put_u16(o, c);
-            p++;
-        } else {
-            /* jansson strings are valid UTF-8 */
-            unsigned cp;
-            size_t k;
-            if ((c & 0xE0) == 0xC0) {
-                cp = c & 0x1F;
-                k = 1;
-            } else if ((c & 0xF0) == 0xE0) {
-                cp = c & 0x0F;
-                k = 2;
-            } else {
-                cp = c & 0x07;
-                k = 3;
-            }
-            if ((size_t)(end - p) <= k)
-                return SM_EINVAL;
-            for (size_t i = 1; i <= k; i++)
-                cp = (cp << 6) | (p[i] & 0x3F);
-            p += k + 1;
-            if (cp < 0x10000) {
-                rc = put_u16(o, cp);
-            } else {
-                cp -= 0x10000;
-                rc = put_u16(o, 0xD800 | (cp >> 10));
-                if (!rc)
-                    rc = put_u16(o, 0xDC00 | (cp & 0x3FF));
-            }
-        }
-        if (rc)
+        o->len = (size_t)(w - o->data);
+        if ((rc = dump_special(o, &p, end))) {
+            if (rc == SM_EPROTO)
+                o->len = mark;
             return rc;
+        }
+        if (o->len + (size_t)(end - p) + 1 > o->cap && (rc = sm_buf_reserve(o, (size_t)(end - p) + 1)))
+            return rc;
+        w = o->data + o->len;
     }
-    return app(o, "\"", 1);
+    *w++ = '"';
+    o->len = (size_t)(w - o->data);
+    return SM_OK;
 }
 
 /* as jansson: %.17g, a locale comma made a dot, ".0" when integral; the
@@ -842,12 +867,15 @@ static int put_str_member(struct sm_buf *o, const char *key, size_t klen, const 
 {
     if (!s)
         return SM_OK;
-    size_t n = strlen(s);
-    if (!valid_utf8((const uint8_t *)s, n))
-        return SM_OK;
+    size_t mark = o->len;
     int rc;
-    if ((rc = app(o, key, klen)) || (rc = dump_str(o, s, n)) || (rc = app(o, ",", 1)))
+    if ((rc = app(o, key, klen)) || (rc = dump_str(o, s, strlen(s))) || (rc = app(o, ",", 1))) {
+        if (rc == SM_EPROTO) {
+            o->len = mark;                          /* not UTF-8: left out */
+            return SM_OK;
+        }
         return rc;
+    }
     return SM_OK;
 }
 
@@ -880,20 +908,24 @@ int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_ti
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
             seen = !strcmp(msg->headers[j].name, n);
-        if (seen || !valid_utf8((const uint8_t *)n, nl))
-            continue;                               /* grouped with its first occurrence / not UTF-8 */
-        if ((rc = dump_str(o, n, nl)) || (rc = app(o, ":[", 2)))
+        if (seen)
+            continue;                               /* grouped with its first occurrence */
+        if ((rc = dump_str(o, n, nl)) == SM_EPROTO)
+            continue;                               /* not UTF-8 */
+        if (rc || (rc = app(o, ":[", 2)))
             goto fail;
         bool first = true;
         for (size_t k = i; k < msg->n_headers; k++) {
             if (k > i && strcmp(msg->headers[k].name, n))
                 continue;
             const char *v = msg->headers[k].value;
-            size_t vl = strlen(v);
-            if (!valid_utf8((const uint8_t *)v, vl))
-                continue;                           /* json_string() refuses it */
-            if ((!first && (rc = app(o, ",", 1))) || (rc = dump_str(o, v, vl)))
-                goto fail;
+            size_t vmark = o->len;
+            if ((!first && (rc = app(o, ",", 1))) || (rc = dump_str(o, v, strlen(v)))) {
+                if (rc != SM_EPROTO)
+                    goto fail;
+                o->len = vmark;                     /* json_string() refuses it */
+                continue;
+            }
             first = false;
         }
         if ((rc = app(o, "],", 2)))
