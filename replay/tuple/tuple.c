@@ -105,15 +105,16 @@ json_t *replay_tuple_payload(const struct replay_http_msg *msg)
 
 /* "HTTP/x.y" of a message; no snprintf for the usual one-digit versions (it
  * showed in profiles, once per message). */
-static void http_version(const struct replay_http_msg *msg, char ver[16])
+static size_t http_version(const struct replay_http_msg *msg, char ver[32])
 {
     if (msg->http_major >= 0 && msg->http_major <= 9 && msg->http_minor >= 0 && msg->http_minor <= 9) {
         memcpy(ver, "HTTP/1.1", 9);
         ver[5] = (char)('0' + msg->http_major);
         ver[7] = (char)('0' + msg->http_minor);
-    } else {
-        snprintf(ver, 16, "HTTP/%d.%d", msg->http_major, msg->http_minor);
+        return 8;
     }
+    int n = snprintf(ver, 32, "HTTP/%d.%d", msg->http_major, msg->http_minor);
+    return n > 0 && n < 32 ? (size_t)n : strlen(ver);
 }
 
 
@@ -132,7 +133,7 @@ json_t *replay_tuple_msg_json(const struct replay_http_msg *msg, int64_t respons
         }
         json_array_append_new(arr, json_string(msg->headers[i].value));
     }
-    char ver[16];
+    char ver[32];
     http_version(msg, ver);
     if (msg->is_request) {
         json_object_set_new(o, "Method", json_string(msg->method));
@@ -907,6 +908,8 @@ int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_ti
     int rc;
     if (payload_off)
         *payload_off = SIZE_MAX;
+    /* name lengths, so that grouping compares names of one length only */
+    size_t lens_small[32], *lens = msg->n_headers <= 32 ? lens_small : NULL;
     for (size_t i = 0; i < msg->n_headers; i++) {
         if (reserved_key(msg->headers[i].name)) {
             json_t *t = replay_tuple_msg_json(msg, response_time_ms);
@@ -914,15 +917,17 @@ int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_ti
             json_decref(t);
             return rc;
         }
+        if (lens)
+            lens[i] = strlen(msg->headers[i].name);
     }
     if ((rc = app(o, "{", 1)))
         return rc;
     for (size_t i = 0; i < msg->n_headers; i++) {
         const char *n = msg->headers[i].name;
-        size_t nl = strlen(n);
+        size_t nl = lens ? lens[i] : strlen(n);
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
-            seen = !strcmp(msg->headers[j].name, n);
+            seen = (!lens || lens[j] == nl) && !strcmp(msg->headers[j].name, n);
         if (seen)
             continue;                               /* grouped with its first occurrence */
         if ((rc = dump_str(o, n, nl)) == SM_EPROTO)
@@ -931,7 +936,7 @@ int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_ti
             goto fail;
         bool first = true;
         for (size_t k = i; k < msg->n_headers; k++) {
-            if (k > i && strcmp(msg->headers[k].name, n))
+            if (k > i && ((lens && lens[k] != nl) || strcmp(msg->headers[k].name, n)))
                 continue;
             const char *v = msg->headers[k].value;
             size_t vmark = o->len;
@@ -946,15 +951,18 @@ int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_ti
         if ((rc = app(o, "],", 2)))
             goto fail;
     }
-    char ver[16];
-    http_version(msg, ver);
+    /* "HTTP-Version":"HTTP/d.d", (digits, maybe a '-': nothing to escape
+     * or check) written in one piece */
+    char vm[56] = "\"HTTP-Version\":\"";
+    size_t vml = 16 + http_version(msg, vm + 16);
+    vm[vml++] = '"';
+    vm[vml++] = ',';
     if (msg->is_request) {
         if ((rc = put_str_member(o, "\"Method\":", 9, msg->method)) ||
-            (rc = put_str_member(o, "\"Request-URI\":", 14, msg->uri)) ||
-            (rc = put_str_member(o, "\"HTTP-Version\":", 15, ver)))
+            (rc = put_str_member(o, "\"Request-URI\":", 14, msg->uri)) || (rc = app(o, vm, vml)))
             goto fail;
     } else {
-        if ((rc = put_str_member(o, "\"HTTP-Version\":", 15, ver)) || (rc = app(o, "\"Status-Code\":", 14)) ||
+        if ((rc = app(o, vm, vml)) || (rc = app(o, "\"Status-Code\":", 14)) ||
             (rc = put_int(o, msg->status)) || (rc = app(o, ",", 1)) ||
             (rc = put_str_member(o, "\"Reason-Phrase\":", 16, msg->reason ? msg->reason : "")))
             goto fail;
