@@ -134,11 +134,20 @@ static int on_headers_complete(http_parser *p)
         return -1;
     if (m->is_request && sm_buf_append(&ps->text, "", 1))
         return -1;
-    if (ps->nh && !(m->headers = sm_malloc(ps->nh * sizeof(*m->headers))))
-        return -1;
+    /* the header array goes at the end of the string block: one allocation */
+    size_t hoff = 0;
+    if (ps->nh) {
+        size_t pad = (0 - ps->text.len) & (_Alignof(struct replay_header) - 1);
+        if (sm_buf_reserve(&ps->text, pad + ps->nh * sizeof(*m->headers)))
+            return -1;
+        hoff = ps->text.len + pad;
+        ps->text.len = hoff + ps->nh * sizeof(*m->headers);
+    }
     size_t len;
     m->strs = (char *)sm_buf_steal(&ps->text, &len);
     m->strs_len = len;
+    if (ps->nh)
+        m->headers = (struct replay_header *)(void *)(m->strs + hoff);
     for (size_t i = 0; i < ps->nh; i++) {
         m->headers[i].name = m->strs + ps->hoff[i][0];
         m->headers[i].value = m->strs + ps->hoff[i][1];
@@ -178,10 +187,15 @@ static int on_complete(http_parser *p)
     return 0;
 }
 
+static bool in_block(const struct replay_http_msg *msg, const void *p)
+{
+    return msg->strs && (const char *)p >= msg->strs && (const char *)p < msg->strs + msg->strs_len;
+}
+
 /* frees a string of msg unless it lies in its block */
 static void str_free(const struct replay_http_msg *msg, char *s)
 {
-    if (s && !(msg->strs && s >= msg->strs && s < msg->strs + msg->strs_len))
+    if (s && !in_block(msg, s))
         sm_free(s);
 }
 
@@ -194,7 +208,8 @@ void replay_http_msg_free(struct replay_http_msg *msg)
         str_free(msg, msg->headers[i].name);
         str_free(msg, msg->headers[i].value);
     }
-    sm_free(msg->headers);
+    if (msg->headers && !in_block(msg, msg->headers))
+        sm_free(msg->headers);
     sm_free(msg->body);
     sm_free(msg->strs);
     memset(msg, 0, sizeof(*msg));
@@ -428,9 +443,15 @@ int replay_http_set_header(struct replay_http_msg *msg, const char *name, const 
                 }
             return SM_OK;
         }
-    struct replay_header *nh = sm_realloc(msg->headers, (msg->n_headers + 1) * sizeof(*nh));
-    if (!nh)
+    struct replay_header *nh;
+    if (msg->headers && in_block(msg, msg->headers)) {
+        /* the parsed array lives in the string block: move it out */
+        if (!(nh = sm_malloc((msg->n_headers + 1) * sizeof(*nh))))
+            return SM_ENOMEM;
+        memcpy(nh, msg->headers, msg->n_headers * sizeof(*nh));
+    } else if (!(nh = sm_realloc(msg->headers, (msg->n_headers + 1) * sizeof(*nh)))) {
         return SM_ENOMEM;
+    }
     msg->headers = nh;
     nh[msg->n_headers].name = sm_strdup(name);
     nh[msg->n_headers].value = sm_strdup(value);
@@ -541,6 +562,12 @@ int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_m
                    (src->reason ? strlen(src->reason) + 1 : 0);
     for (size_t i = 0; i < src->n_headers; i++)
         total += strlen(src->headers[i].name) + strlen(src->headers[i].value) + 2;
+    /* and the header array after them, as a parse leaves it */
+    size_t hoff = 0;
+    if (src->n_headers) {
+        hoff = total + ((0 - total) & (_Alignof(struct replay_header) - 1));
+        total = hoff + src->n_headers * sizeof(*dst->headers);
+    }
     bool ok = true;
     if (total) {
         ok = (dst->strs = sm_malloc(total)) != NULL;
@@ -561,8 +588,8 @@ int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_m
     if (ok && src->reason)
         COPY_STR(dst->reason, src->reason);
     if (ok && src->n_headers) {
-        ok = (dst->headers = sm_malloc(src->n_headers * sizeof(*dst->headers))) != NULL;
-        for (size_t i = 0; ok && i < src->n_headers; i++) {
+        dst->headers = (struct replay_header *)(void *)(dst->strs + hoff);
+        for (size_t i = 0; i < src->n_headers; i++) {
             COPY_STR(dst->headers[i].name, src->headers[i].name);
             COPY_STR(dst->headers[i].value, src->headers[i].value);
             dst->n_headers = i + 1;

@@ -29,10 +29,10 @@ struct replay_http_msg {
     size_t body_len;
     bool was_chunked;
     bool complete;              /* the parser saw the end of the message */
-    /* Parsed and copied messages keep method, uri, reason and the header
-     * strings in this one block (one allocation instead of one per string);
-     * strings outside it were allocated on their own. Use the functions
-     * below to change them. */
+    /* Parsed and copied messages keep method, uri, reason, the header
+     * strings and the headers array in this one block (one allocation
+     * instead of one per string); strings and an array outside it were
+     * allocated on their own. Use the functions below to change them. */
     char *strs;
     size_t strs_len;
 };
