@@ -26,7 +26,12 @@ struct pstate {
     size_t (*hoff)[2];           /* name and value offsets: hsmall, or allocated past 32 */
     size_t hsmall[32][2];
     bool head;       /* response to a HEAD request: no body */
+    size_t block_body_cap;       /* > 0: the body goes into the string block, at most this many bytes */
 };
+
+/* A body of a known length up to this size is kept in the message's string
+ * block (one allocation for the message); longer ones get their own. */
+#define BLOCK_BODY_MAX ((size_t)16 << 10)
 
 static int close_start(struct pstate *ps)
 {
@@ -134,20 +139,33 @@ static int on_headers_complete(http_parser *p)
         return -1;
     if (m->is_request && sm_buf_append(&ps->text, "", 1))
         return -1;
-    /* the header array goes at the end of the string block: one allocation */
-    size_t hoff = 0;
+    /* the header array goes at the end of the string block, and after it
+     * a body of a known, small length: one allocation */
+    size_t hoff = 0, boff = 0, bcap = 0;
+    bool bodyless = !m->is_request && ps->head;
+    if (!bodyless && p->content_length > 0 && p->content_length != ULLONG_MAX &&
+        p->content_length <= BLOCK_BODY_MAX && !(p->flags & F_CHUNKED))
+        bcap = (size_t)p->content_length;
+    size_t pad = (0 - ps->text.len) & (_Alignof(struct replay_header) - 1);
+    if ((ps->nh || bcap) && sm_buf_reserve(&ps->text, pad + ps->nh * sizeof(*m->headers) + bcap + 1))
+        return -1;
     if (ps->nh) {
-        size_t pad = (0 - ps->text.len) & (_Alignof(struct replay_header) - 1);
-        if (sm_buf_reserve(&ps->text, pad + ps->nh * sizeof(*m->headers)))
-            return -1;
         hoff = ps->text.len + pad;
         ps->text.len = hoff + ps->nh * sizeof(*m->headers);
+    }
+    if (bcap) {
+        boff = ps->text.len;
+        ps->text.len += bcap + 1;
     }
     size_t len;
     m->strs = (char *)sm_buf_steal(&ps->text, &len);
     m->strs_len = len;
     if (ps->nh)
         m->headers = (struct replay_header *)(void *)(m->strs + hoff);
+    if (bcap) {
+        m->body = (uint8_t *)m->strs + boff;    /* body_len 0 until on_body() */
+        ps->block_body_cap = bcap;
+    }
     for (size_t i = 0; i < ps->nh; i++) {
         m->headers[i].name = m->strs + ps->hoff[i][0];
         m->headers[i].value = m->strs + ps->hoff[i][1];
@@ -166,8 +184,8 @@ static int on_headers_complete(http_parser *p)
             return 1;
     }
     /* the body in one allocation when its length is known */
-    if (p->content_length > 0 && p->content_length != ULLONG_MAX && p->content_length < ((uint64_t)1 << 31) &&
-        sm_buf_reserve(&ps->body, (size_t)p->content_length + 1))
+    if (!bcap && p->content_length > 0 && p->content_length != ULLONG_MAX &&
+        p->content_length < ((uint64_t)1 << 31) && sm_buf_reserve(&ps->body, (size_t)p->content_length + 1))
         return -1;
     return 0;
 }
@@ -175,6 +193,14 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct pstate *ps = p->data;
+    if (ps->block_body_cap) {
+        struct replay_http_msg *m = ps->msg;
+        if (n > ps->block_body_cap - m->body_len)
+            return -1;                              /* more than Content-Length: not from http_parser */
+        memcpy(m->body + m->body_len, at, n);
+        m->body_len += n;
+        return 0;
+    }
     return sm_buf_append(&ps->body, at, n) ? -1 : 0;
 }
 
@@ -210,7 +236,8 @@ void replay_http_msg_free(struct replay_http_msg *msg)
     }
     if (msg->headers && !in_block(msg, msg->headers))
         sm_free(msg->headers);
-    sm_free(msg->body);
+    if (msg->body && !in_block(msg, msg->body))
+        sm_free(msg->body);
     sm_free(msg->strs);
     memset(msg, 0, sizeof(*msg));
 }
@@ -260,6 +287,7 @@ static int inc_start(struct replay_http_inc *h, bool is_request, const char *req
     ps->hcap = sizeof(ps->hsmall) / sizeof(ps->hsmall[0]);
     ps->hoff = ps->hsmall;
     ps->head = !is_request && req_method && !strcasecmp(req_method, "HEAD");
+    ps->block_body_cap = 0;
     sm_buf_init(&ps->text, (size_t)1 << 31);    /* parts capped in append_capped() */
     sm_buf_init(&ps->body, (size_t)1 << 31);
     h->started = true;
@@ -303,8 +331,14 @@ static int inc_end(struct replay_http_inc *h, struct replay_http_msg *msg, char 
         rc = sm_errf(err, errlen, SM_EPROTO, "HTTP request: incomplete header block (%zu bytes)", h->used);
     else if (!m->is_request && !m->reason)
         rc = sm_errf(err, errlen, SM_EPROTO, "HTTP response: incomplete header block (%zu bytes)", h->used);
-    if (!rc && h->ps.body.len)
+    if (!rc && h->ps.block_body_cap) {
+        if (m->body_len)
+            m->body[m->body_len] = 0;
+        else
+            m->body = NULL;                         /* as for a body of its own: none when empty */
+    } else if (!rc && h->ps.body.len) {
         m->body = sm_buf_steal(&h->ps.body, &m->body_len);
+    }
     pstate_release(&h->ps);
     h->started = false;
     if (rc) {
@@ -474,7 +508,8 @@ int replay_http_set_body(struct replay_http_msg *msg, const void *body, size_t l
         memcpy(b, body, len);
         b[len] = 0;
     }
-    sm_free(msg->body);
+    if (msg->body && !in_block(msg, msg->body))
+        sm_free(msg->body);
     msg->body = b;
     msg->body_len = len;
     return SM_OK;
@@ -562,11 +597,17 @@ int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_m
                    (src->reason ? strlen(src->reason) + 1 : 0);
     for (size_t i = 0; i < src->n_headers; i++)
         total += strlen(src->headers[i].name) + strlen(src->headers[i].value) + 2;
-    /* and the header array after them, as a parse leaves it */
-    size_t hoff = 0;
+    /* and the header array and a small body after them, as a parse
+     * leaves them */
+    size_t hoff = 0, boff = 0;
     if (src->n_headers) {
         hoff = total + ((0 - total) & (_Alignof(struct replay_header) - 1));
         total = hoff + src->n_headers * sizeof(*dst->headers);
+    }
+    bool body_in_block = src->body && src->body_len && src->body_len <= BLOCK_BODY_MAX;
+    if (body_in_block) {
+        boff = total;
+        total += src->body_len + 1;
     }
     bool ok = true;
     if (total) {
@@ -596,7 +637,12 @@ int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_m
         }
     }
 #undef COPY_STR
-    if (ok && src->body) {
+    if (ok && body_in_block) {
+        dst->body = (uint8_t *)dst->strs + boff;
+        memcpy(dst->body, src->body, src->body_len);
+        dst->body[src->body_len] = 0;
+        dst->body_len = src->body_len;
+    } else if (ok && src->body) {
         ok = (dst->body = sm_malloc(src->body_len + 1)) != NULL;
         if (ok) {
             memcpy(dst->body, src->body, src->body_len);
