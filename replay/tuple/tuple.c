@@ -794,7 +794,18 @@ static int payload_dump(const struct replay_http_msg *msg, struct sm_buf *o, str
 {
     const uint8_t *b;
     size_t blen;
-    const char *ce = replay_http_header(msg, "content-encoding");
+    /* the first Content-Encoding and Content-Type (replay_http_header()'s
+     * answers) in one pass, names not starting with 'c' skipped at once */
+    const char *ce = NULL, *ct = NULL;
+    for (size_t i = 0; i < msg->n_headers && !(ce && ct); i++) {
+        const char *nm = msg->headers[i].name;
+        if ((nm[0] | 0x20) != 'c')
+            continue;
+        if (!ce && !strcasecmp(nm, "content-encoding"))
+            ce = msg->headers[i].value;
+        else if (!ct && !strcasecmp(nm, "content-type"))
+            ct = msg->headers[i].value;
+    }
     if (!ce || (strcasecmp(ce, "gzip") && strcasecmp(ce, "deflate"))) {
         b = msg->body;                              /* no copy when there is nothing to inflate */
         blen = msg->body_len;
@@ -814,8 +825,8 @@ static int payload_dump(const struct replay_http_msg *msg, struct sm_buf *o, str
         return app(o, "\"payload\":{}", 12);
     int rc;
     size_t mark = o->len;
-    const char *ct = replay_http_header(msg, "content-type");
-    bool ndjson = ct && contains_ci(ct, "ndjson");   /* "x-ndjson" too */
+    /* "x-ndjson" too; the usual type answered without the scan */
+    bool ndjson = ct && strcasecmp(ct, "application/json") && contains_ci(ct, "ndjson");
     if (!ndjson) {
         if ((rc = app(o, "\"payload\":{\"inlinedJsonBody\":", 29)))
             return rc;
