@@ -583,6 +583,50 @@ int replay_http_body_decoded(const struct replay_http_msg *msg, struct sm_buf *o
     return rc;
 }
 
+/* The copy of a message whose strings and headers array all lie in its
+ * block (as a parse leaves them): the block copied at once and the
+ * pointers moved to the copy. SM_OK, SM_ENOMEM (dst freed), or 1 when src
+ * is not laid out so. */
+static int copy_block(const struct replay_http_msg *src, struct replay_http_msg *dst)
+{
+    if (!src->strs || !src->n_headers || !in_block(src, src->headers) ||
+        (src->method && !in_block(src, src->method)) || (src->uri && !in_block(src, src->uri)) ||
+        (src->reason && !in_block(src, src->reason)))
+        return 1;
+    for (size_t i = 0; i < src->n_headers; i++)
+        if (!in_block(src, src->headers[i].name) || !in_block(src, src->headers[i].value))
+            return 1;
+    bool body_in = src->body && in_block(src, src->body);
+    if (!(dst->strs = sm_malloc(src->strs_len)))
+        return SM_ENOMEM;
+    memcpy(dst->strs, src->strs, src->strs_len);
+    dst->strs_len = src->strs_len;
+#define MOVED(p) (dst->strs + ((const char *)(p) - src->strs))
+    dst->method = src->method ? MOVED(src->method) : NULL;
+    dst->uri = src->uri ? MOVED(src->uri) : NULL;
+    dst->reason = src->reason ? MOVED(src->reason) : NULL;
+    dst->headers = (struct replay_header *)(void *)MOVED(src->headers);
+    for (size_t i = 0; i < src->n_headers; i++) {
+        dst->headers[i].name = MOVED(src->headers[i].name);
+        dst->headers[i].value = MOVED(src->headers[i].value);
+    }
+    dst->n_headers = src->n_headers;
+    if (body_in) {
+        dst->body = (uint8_t *)MOVED(src->body);
+        dst->body_len = src->body_len;
+    } else if (src->body) {
+        if (!(dst->body = sm_malloc(src->body_len + 1))) {
+            replay_http_msg_free(dst);
+            return SM_ENOMEM;
+        }
+        memcpy(dst->body, src->body, src->body_len);
+        dst->body[src->body_len] = 0;
+        dst->body_len = src->body_len;
+    }
+#undef MOVED
+    return SM_OK;
+}
+
 int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_msg *dst)
 {
     memset(dst, 0, sizeof(*dst));
@@ -592,6 +636,9 @@ int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_m
     dst->status = src->status;
     dst->was_chunked = src->was_chunked;
     dst->complete = src->complete;
+    int rc = copy_block(src, dst);
+    if (rc <= 0)
+        return rc;
     /* every string in one block */
     size_t total = (src->method ? strlen(src->method) + 1 : 0) + (src->uri ? strlen(src->uri) + 1 : 0) +
                    (src->reason ? strlen(src->reason) + 1 : 0);
