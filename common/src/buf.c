@@ -46,7 +46,7 @@ int sm_buf_reserve(struct sm_buf *b, size_t extra)
     return SM_OK;
 }
 
-int sm_buf_append(struct sm_buf *b, const void *p, size_t n)
+int sm_buf_append_grow(struct sm_buf *b, const void *p, size_t n)
 {
     int rc = sm_buf_reserve(b, n);
     if (rc)
@@ -56,11 +56,6 @@ int sm_buf_append(struct sm_buf *b, const void *p, size_t n)
     b->len += n;
     b->data[b->len] = 0;
     return SM_OK;
-}
-
-int sm_buf_append_str(struct sm_buf *b, const char *s)
-{
-    return sm_buf_append(b, s, strlen(s));
 }
 
 int sm_buf_append_int(struct sm_buf *b, int64_t v)

@@ -11,6 +11,10 @@ static _Atomic int fail_init;
 
 static void init_from_env(void)
 {
+    /* a plain load once initialised: a compare-and-swap per allocation
+     * took the cache line exclusively, from every thread that allocates */
+    if (atomic_load_explicit(&fail_init, memory_order_acquire))
+        return;
     int expected = 0;
     if (atomic_compare_exchange_strong(&fail_init, &expected, 1)) {
         const char *e = getenv("SM_FAIL_ALLOC");

@@ -320,6 +320,24 @@ static const int8_t b64_tab[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
 
+/* b64_tab's values shifted to their place in a group of four characters
+ * (18, 12, 6, 0 bits); a character outside both alphabets sets bit 31 */
+#define B64_V(c) ((c) >= 'A' && (c) <= 'Z' ? (c) - 'A' : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26 \
+                  : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52 : (c) == '+' || (c) == '-' ? 62        \
+                  : (c) == '/' || (c) == '_' ? 63 : -1)
+#define B64_E(c, sh) (B64_V(c) < 0 ? 0x80000000u : (uint32_t)B64_V(c) << (sh))
+#define B64_R4(c, sh) B64_E(c, sh), B64_E((c) + 1, sh), B64_E((c) + 2, sh), B64_E((c) + 3, sh)
+#define B64_R16(c, sh) B64_R4(c, sh), B64_R4((c) + 4, sh), B64_R4((c) + 8, sh), B64_R4((c) + 12, sh)
+#define B64_R64(c, sh) B64_R16(c, sh), B64_R16((c) + 16, sh), B64_R16((c) + 32, sh), B64_R16((c) + 48, sh)
+#define B64_R256(sh) { B64_R64(0, sh), B64_R64(64, sh), B64_R64(128, sh), B64_R64(192, sh) }
+static const uint32_t b64_dec[4][256] = { B64_R256(18), B64_R256(12), B64_R256(6), B64_R256(0) };
+#undef B64_R256
+#undef B64_R64
+#undef B64_R16
+#undef B64_R4
+#undef B64_E
+#undef B64_V
+
 int sm_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
 {
     while (n && (in[n - 1] == '\n' || in[n - 1] == '\r'))
@@ -330,13 +348,13 @@ int sm_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
         return SM_EPROTO;
     const uint8_t *s = (const uint8_t *)in;
     size_t o = 0, i = 0;
-    /* four characters, three bytes at a time (the replayer decodes every
-     * input record: a character at a time it showed in profiles) */
+    /* four characters, three bytes at a time, each character's six bits
+     * looked up already in place (the replayer decodes every input record:
+     * a character at a time it showed in profiles); bit 31: not base64 */
     for (; i + 4 <= n; i += 4) {
-        int a = b64_tab[s[i]], b = b64_tab[s[i + 1]], c = b64_tab[s[i + 2]], d = b64_tab[s[i + 3]];
-        if ((a | b | c | d) < 0)
+        uint32_t v = b64_dec[0][s[i]] | b64_dec[1][s[i + 1]] | b64_dec[2][s[i + 2]] | b64_dec[3][s[i + 3]];
+        if (v & 0x80000000u)
             return SM_EPROTO;
-        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
         out[o] = (uint8_t)(v >> 16);
         out[o + 1] = (uint8_t)(v >> 8);
         out[o + 2] = (uint8_t)v;
@@ -361,14 +379,29 @@ int sm_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
 
 size_t sm_fmt_u64(char *out, uint64_t v)
 {
-    char rev[20];
-    size_t n = 0;
-    do {
-        rev[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = rev[n - 1 - i];
+    /* two digits per division, written from the end (the replayer formats
+     * ~10 numbers per request: timestamps of 13 digits among them) */
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
+    char tmp[20];
+    char *p = tmp + sizeof(tmp);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        p[0] = pairs[2 * d];
+        p[1] = pairs[2 * d + 1];
+    }
+    if (v >= 10) {
+        p -= 2;
+        p[0] = pairs[2 * v];
+        p[1] = pairs[2 * v + 1];
+    } else {
+        *--p = (char)('0' + v);
+    }
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out, p, n);
     return n;
 }
 

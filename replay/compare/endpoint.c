@@ -26,7 +26,7 @@ static void put(struct ep_out *o, const char *s, size_t n)
 static bool is_word(const char *s, size_t n, const char *const *words)
 {
     for (size_t i = 0; words[i]; i++)
-        if (strlen(words[i]) == n && !memcmp(words[i], s, n))
+        if (words[i][0] == s[0] && strlen(words[i]) == n && !memcmp(words[i], s, n))
             return true;
     return false;
 }

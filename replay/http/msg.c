@@ -26,7 +26,12 @@ struct pstate {
     size_t (*hoff)[2];           /* name and value offsets: hsmall, or allocated past 32 */
     size_t hsmall[32][2];
     bool head;       /* response to a HEAD request: no body */
+    size_t block_body_cap;       /* > 0: the body goes into the string block, at most this many bytes */
 };
+
+/* A body of a known length up to this size is kept in the message's string
+ * block (one allocation for the message); longer ones get their own. */
+#define BLOCK_BODY_MAX ((size_t)16 << 10)
 
 static int close_start(struct pstate *ps)
 {
@@ -134,11 +139,33 @@ static int on_headers_complete(http_parser *p)
         return -1;
     if (m->is_request && sm_buf_append(&ps->text, "", 1))
         return -1;
-    if (ps->nh && !(m->headers = sm_malloc(ps->nh * sizeof(*m->headers))))
+    /* the header array goes at the end of the string block, and after it
+     * a body of a known, small length: one allocation */
+    size_t hoff = 0, boff = 0, bcap = 0;
+    bool bodyless = !m->is_request && ps->head;
+    if (!bodyless && p->content_length > 0 && p->content_length != ULLONG_MAX &&
+        p->content_length <= BLOCK_BODY_MAX && !(p->flags & F_CHUNKED))
+        bcap = (size_t)p->content_length;
+    size_t pad = (0 - ps->text.len) & (_Alignof(struct replay_header) - 1);
+    if ((ps->nh || bcap) && sm_buf_reserve(&ps->text, pad + ps->nh * sizeof(*m->headers) + bcap + 1))
         return -1;
+    if (ps->nh) {
+        hoff = ps->text.len + pad;
+        ps->text.len = hoff + ps->nh * sizeof(*m->headers);
+    }
+    if (bcap) {
+        boff = ps->text.len;
+        ps->text.len += bcap + 1;
+    }
     size_t len;
     m->strs = (char *)sm_buf_steal(&ps->text, &len);
     m->strs_len = len;
+    if (ps->nh)
+        m->headers = (struct replay_header *)(void *)(m->strs + hoff);
+    if (bcap) {
+        m->body = (uint8_t *)m->strs + boff;    /* body_len 0 until on_body() */
+        ps->block_body_cap = bcap;
+    }
     for (size_t i = 0; i < ps->nh; i++) {
         m->headers[i].name = m->strs + ps->hoff[i][0];
         m->headers[i].value = m->strs + ps->hoff[i][1];
@@ -157,8 +184,8 @@ static int on_headers_complete(http_parser *p)
             return 1;
     }
     /* the body in one allocation when its length is known */
-    if (p->content_length > 0 && p->content_length != ULLONG_MAX && p->content_length < ((uint64_t)1 << 31) &&
-        sm_buf_reserve(&ps->body, (size_t)p->content_length + 1))
+    if (!bcap && p->content_length > 0 && p->content_length != ULLONG_MAX &&
+        p->content_length < ((uint64_t)1 << 31) && sm_buf_reserve(&ps->body, (size_t)p->content_length + 1))
         return -1;
     return 0;
 }
@@ -166,6 +193,14 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct pstate *ps = p->data;
+    if (ps->block_body_cap) {
+        struct replay_http_msg *m = ps->msg;
+        if (n > ps->block_body_cap - m->body_len)
+            return -1;                              /* more than Content-Length: not from http_parser */
+        memcpy(m->body + m->body_len, at, n);
+        m->body_len += n;
+        return 0;
+    }
     return sm_buf_append(&ps->body, at, n) ? -1 : 0;
 }
 
@@ -178,10 +213,15 @@ static int on_complete(http_parser *p)
     return 0;
 }
 
+static bool in_block(const struct replay_http_msg *msg, const void *p)
+{
+    return msg->strs && (const char *)p >= msg->strs && (const char *)p < msg->strs + msg->strs_len;
+}
+
 /* frees a string of msg unless it lies in its block */
 static void str_free(const struct replay_http_msg *msg, char *s)
 {
-    if (s && !(msg->strs && s >= msg->strs && s < msg->strs + msg->strs_len))
+    if (s && !in_block(msg, s))
         sm_free(s);
 }
 
@@ -194,8 +234,10 @@ void replay_http_msg_free(struct replay_http_msg *msg)
         str_free(msg, msg->headers[i].name);
         str_free(msg, msg->headers[i].value);
     }
-    sm_free(msg->headers);
-    sm_free(msg->body);
+    if (msg->headers && !in_block(msg, msg->headers))
+        sm_free(msg->headers);
+    if (msg->body && !in_block(msg, msg->body))
+        sm_free(msg->body);
     sm_free(msg->strs);
     memset(msg, 0, sizeof(*msg));
 }
@@ -245,6 +287,7 @@ static int inc_start(struct replay_http_inc *h, bool is_request, const char *req
     ps->hcap = sizeof(ps->hsmall) / sizeof(ps->hsmall[0]);
     ps->hoff = ps->hsmall;
     ps->head = !is_request && req_method && !strcasecmp(req_method, "HEAD");
+    ps->block_body_cap = 0;
     sm_buf_init(&ps->text, (size_t)1 << 31);    /* parts capped in append_capped() */
     sm_buf_init(&ps->body, (size_t)1 << 31);
     h->started = true;
@@ -288,8 +331,14 @@ static int inc_end(struct replay_http_inc *h, struct replay_http_msg *msg, char 
         rc = sm_errf(err, errlen, SM_EPROTO, "HTTP request: incomplete header block (%zu bytes)", h->used);
     else if (!m->is_request && !m->reason)
         rc = sm_errf(err, errlen, SM_EPROTO, "HTTP response: incomplete header block (%zu bytes)", h->used);
-    if (!rc && h->ps.body.len)
+    if (!rc && h->ps.block_body_cap) {
+        if (m->body_len)
+            m->body[m->body_len] = 0;
+        else
+            m->body = NULL;                         /* as for a body of its own: none when empty */
+    } else if (!rc && h->ps.body.len) {
         m->body = sm_buf_steal(&h->ps.body, &m->body_len);
+    }
     pstate_release(&h->ps);
     h->started = false;
     if (rc) {
@@ -428,9 +477,15 @@ int replay_http_set_header(struct replay_http_msg *msg, const char *name, const 
                 }
             return SM_OK;
         }
-    struct replay_header *nh = sm_realloc(msg->headers, (msg->n_headers + 1) * sizeof(*nh));
-    if (!nh)
+    struct replay_header *nh;
+    if (msg->headers && in_block(msg, msg->headers)) {
+        /* the parsed array lives in the string block: move it out */
+        if (!(nh = sm_malloc((msg->n_headers + 1) * sizeof(*nh))))
+            return SM_ENOMEM;
+        memcpy(nh, msg->headers, msg->n_headers * sizeof(*nh));
+    } else if (!(nh = sm_realloc(msg->headers, (msg->n_headers + 1) * sizeof(*nh)))) {
         return SM_ENOMEM;
+    }
     msg->headers = nh;
     nh[msg->n_headers].name = sm_strdup(name);
     nh[msg->n_headers].value = sm_strdup(value);
@@ -453,7 +508,8 @@ int replay_http_set_body(struct replay_http_msg *msg, const void *body, size_t l
         memcpy(b, body, len);
         b[len] = 0;
     }
-    sm_free(msg->body);
+    if (msg->body && !in_block(msg, msg->body))
+        sm_free(msg->body);
     msg->body = b;
     msg->body_len = len;
     return SM_OK;
@@ -527,6 +583,50 @@ int replay_http_body_decoded(const struct replay_http_msg *msg, struct sm_buf *o
     return rc;
 }
 
+/* The copy of a message whose strings and headers array all lie in its
+ * block (as a parse leaves them): the block copied at once and the
+ * pointers moved to the copy. SM_OK, SM_ENOMEM (dst freed), or 1 when src
+ * is not laid out so. */
+static int copy_block(const struct replay_http_msg *src, struct replay_http_msg *dst)
+{
+    if (!src->strs || !src->n_headers || !in_block(src, src->headers) ||
+        (src->method && !in_block(src, src->method)) || (src->uri && !in_block(src, src->uri)) ||
+        (src->reason && !in_block(src, src->reason)))
+        return 1;
+    for (size_t i = 0; i < src->n_headers; i++)
+        if (!in_block(src, src->headers[i].name) || !in_block(src, src->headers[i].value))
+            return 1;
+    bool body_in = src->body && in_block(src, src->body);
+    if (!(dst->strs = sm_malloc(src->strs_len)))
+        return SM_ENOMEM;
+    memcpy(dst->strs, src->strs, src->strs_len);
+    dst->strs_len = src->strs_len;
+#define MOVED(p) (dst->strs + ((const char *)(p) - src->strs))
+    dst->method = src->method ? MOVED(src->method) : NULL;
+    dst->uri = src->uri ? MOVED(src->uri) : NULL;
+    dst->reason = src->reason ? MOVED(src->reason) : NULL;
+    dst->headers = (struct replay_header *)(void *)MOVED(src->headers);
+    for (size_t i = 0; i < src->n_headers; i++) {
+        dst->headers[i].name = MOVED(src->headers[i].name);
+        dst->headers[i].value = MOVED(src->headers[i].value);
+    }
+    dst->n_headers = src->n_headers;
+    if (body_in) {
+        dst->body = (uint8_t *)MOVED(src->body);
+        dst->body_len = src->body_len;
+    } else if (src->body) {
+        if (!(dst->body = sm_malloc(src->body_len + 1))) {
+            replay_http_msg_free(dst);
+            return SM_ENOMEM;
+        }
+        memcpy(dst->body, src->body, src->body_len);
+        dst->body[src->body_len] = 0;
+        dst->body_len = src->body_len;
+    }
+#undef MOVED
+    return SM_OK;
+}
+
 int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_msg *dst)
 {
     memset(dst, 0, sizeof(*dst));
@@ -536,11 +636,26 @@ int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_m
     dst->status = src->status;
     dst->was_chunked = src->was_chunked;
     dst->complete = src->complete;
+    int rc = copy_block(src, dst);
+    if (rc <= 0)
+        return rc;
     /* every string in one block */
     size_t total = (src->method ? strlen(src->method) + 1 : 0) + (src->uri ? strlen(src->uri) + 1 : 0) +
                    (src->reason ? strlen(src->reason) + 1 : 0);
     for (size_t i = 0; i < src->n_headers; i++)
         total += strlen(src->headers[i].name) + strlen(src->headers[i].value) + 2;
+    /* and the header array and a small body after them, as a parse
+     * leaves them */
+    size_t hoff = 0, boff = 0;
+    if (src->n_headers) {
+        hoff = total + ((0 - total) & (_Alignof(struct replay_header) - 1));
+        total = hoff + src->n_headers * sizeof(*dst->headers);
+    }
+    bool body_in_block = src->body && src->body_len && src->body_len <= BLOCK_BODY_MAX;
+    if (body_in_block) {
+        boff = total;
+        total += src->body_len + 1;
+    }
     bool ok = true;
     if (total) {
         ok = (dst->strs = sm_malloc(total)) != NULL;
@@ -561,15 +676,20 @@ int replay_http_msg_copy(const struct replay_http_msg *src, struct replay_http_m
     if (ok && src->reason)
         COPY_STR(dst->reason, src->reason);
     if (ok && src->n_headers) {
-        ok = (dst->headers = sm_malloc(src->n_headers * sizeof(*dst->headers))) != NULL;
-        for (size_t i = 0; ok && i < src->n_headers; i++) {
+        dst->headers = (struct replay_header *)(void *)(dst->strs + hoff);
+        for (size_t i = 0; i < src->n_headers; i++) {
             COPY_STR(dst->headers[i].name, src->headers[i].name);
             COPY_STR(dst->headers[i].value, src->headers[i].value);
             dst->n_headers = i + 1;
         }
     }
 #undef COPY_STR
-    if (ok && src->body) {
+    if (ok && body_in_block) {
+        dst->body = (uint8_t *)dst->strs + boff;
+        memcpy(dst->body, src->body, src->body_len);
+        dst->body[src->body_len] = 0;
+        dst->body_len = src->body_len;
+    } else if (ok && src->body) {
         ok = (dst->body = sm_malloc(src->body_len + 1)) != NULL;
         if (ok) {
             memcpy(dst->body, src->body, src->body_len);

@@ -25,13 +25,15 @@ struct replay_http_msg {
     char *reason;               /* response */
     struct replay_header *headers;
     size_t n_headers;
-    uint8_t *body;              /* de-chunked body (sm_malloc'd, NUL-terminated), may be NULL */
+    uint8_t *body;              /* de-chunked body (NUL-terminated), may be NULL; in the string
+                                 * block below when short, else allocated on its own */
     size_t body_len;
     bool was_chunked;
     bool complete;              /* the parser saw the end of the message */
-    /* Parsed and copied messages keep method, uri, reason and the header
-     * strings in this one block (one allocation instead of one per string);
-     * strings outside it were allocated on their own. Use the functions
+    /* Parsed and copied messages keep method, uri, reason, the header
+     * strings, the headers array and a body of up to 16 KiB with a known
+     * length in this one block (one allocation instead of one per part);
+     * parts outside it were allocated on their own. Use the functions
      * below to change them. */
     char *strs;
     size_t strs_len;

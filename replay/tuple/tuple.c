@@ -110,15 +110,16 @@ json_t *replay_tuple_payload(const struct replay_http_msg *msg)
 
 /* "HTTP/x.y" of a message; no snprintf for the usual one-digit versions (it
  * showed in profiles, once per message). */
-static void http_version(const struct replay_http_msg *msg, char ver[16])
+static size_t http_version(const struct replay_http_msg *msg, char ver[32])
 {
     if (msg->http_major >= 0 && msg->http_major <= 9 && msg->http_minor >= 0 && msg->http_minor <= 9) {
         memcpy(ver, "HTTP/1.1", 9);
         ver[5] = (char)('0' + msg->http_major);
         ver[7] = (char)('0' + msg->http_minor);
-    } else {
-        snprintf(ver, 16, "HTTP/%d.%d", msg->http_major, msg->http_minor);
+        return 8;
     }
+    int n = snprintf(ver, 32, "HTTP/%d.%d", msg->http_major, msg->http_minor);
+    return n > 0 && n < 32 ? (size_t)n : strlen(ver);
 }
 
 
@@ -137,7 +138,7 @@ json_t *replay_tuple_msg_json(const struct replay_http_msg *msg, int64_t respons
         }
         json_array_append_new(arr, json_string(msg->headers[i].value));
     }
-    char ver[16];
+    char ver[32];
     http_version(msg, ver);
     if (msg->is_request) {
         json_object_set_new(o, "Method", json_string(msg->method));
@@ -342,58 +343,83 @@ static inline const uint8_t *plain_run(const uint8_t *p, const uint8_t *end)
     return p;
 }
 
+/* one character that plain_run() stops at, written as dump_str() writes
+ * it; p advances past it. SM_EPROTO for a byte that does not start a valid
+ * UTF-8 sequence (as sm_utf8_valid() decides). */
+static int dump_special(struct sm_buf *o, const uint8_t **pp, const uint8_t *end)
+{
+    const uint8_t *p = *pp;
+    uint8_t c = *p;
+    int rc;
+    if (c < 0x80) {
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
+                        : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+        rc = esc ? app(o, esc, 2) : put_u16(o, c);
+        p++;
+    } else {
+        size_t k = sm_utf8_seq_len(p, (size_t)(end - p));
+        if (!k)
+            return SM_EPROTO;
+        unsigned cp = c & (k == 2 ? 0x1F : k == 3 ? 0x0F : 0x07);
+        for (size_t i = 1; i < k; i++)
+            cp = (cp << 6) | (p[i] & 0x3F);
+        p += k;
+        if (cp < 0x10000) {
+            rc = put_u16(o, cp);
+        } else {
+            cp -= 0x10000;
+            rc = put_u16(o, 0xD800 | (cp >> 10));
+            if (!rc)
+                rc = put_u16(o, 0xDC00 | (cp & 0x3FF));
+        }
+    }
+    *pp = p;
+    return rc;
+}
+
+/* s[0..n) as a JSON string. SM_EPROTO (o unchanged) when it is not valid
+ * UTF-8: json_string() refuses such a string, and the callers leave it out. */
 static int dump_str(struct sm_buf *o, const char *s, size_t n)
 {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     const uint8_t *p = (const uint8_t *)s, *end = p + n;
-    int rc = o->len + n + 2 <= o->cap ? SM_OK : sm_buf_reserve(o, n + 2);
-    if (rc)
+    int rc;
+    if (o->len + n + 2 > o->cap && (rc = sm_buf_reserve(o, n + 2)))
         return rc;
-    o->data[o->len++] = '"';
-    while (p < end) {
-        const uint8_t *q = plain_run(p, end);
-        if (q > p && (rc = app(o, p, (size_t)(q - p))))
-            return rc;
-        p = q;
+    size_t mark = o->len;
+    uint8_t *w = o->data + o->len;
+    *w++ = '"';
+    for (;;) {
+        /* the plain run (as plain_run() finds it) copied as it is scanned,
+         * a word at a time: the room reserved holds the rest of the string
+         * as it is plus the closing quote */
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+            if ((x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs)
+                break;
+            memcpy(w, &x, 8);
+            w += 8;
+            p += 8;
+        }
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            *w++ = *p++;
         if (p == end)
             break;
-        uint8_t c = *p;
-        if (c < 0x80) {
-            const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
-                            : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
-            rc = esc ? app(o, esc, 2) : put_u16(o, c);
-            p++;
-        } else {
-            /* jansson strings are valid UTF-8 */
-            unsigned cp;
-            size_t k;
-            if ((c & 0xE0) == 0xC0) {
-                cp = c & 0x1F;
-                k = 1;
-            } else if ((c & 0xF0) == 0xE0) {
-                cp = c & 0x0F;
-                k = 2;
-            } else {
-                cp = c & 0x07;
-                k = 3;
-            }
-            if ((size_t)(end - p) <= k)
-                return SM_EINVAL;
-            for (size_t i = 1; i <= k; i++)
-                cp = (cp << 6) | (p[i] & 0x3F);
-            p += k + 1;
-            if (cp < 0x10000) {
-                rc = put_u16(o, cp);
-            } else {
-                cp -= 0x10000;
-                rc = put_u16(o, 0xD800 | (cp >> 10));
-                if (!rc)
-                    rc = put_u16(o, 0xDC00 | (cp & 0x3FF));
-            }
-        }
-        if (rc)
+        o->len = (size_t)(w - o->data);
+        if ((rc = dump_special(o, &p, end))) {
+            if (rc == SM_EPROTO)
+                o->len = mark;
             return rc;
+        }
+        if (o->len + (size_t)(end - p) + 1 > o->cap && (rc = sm_buf_reserve(o, (size_t)(end - p) + 1)))
+            return rc;
+        w = o->data + o->len;
     }
-    return app(o, "\"", 1);
+    *w++ = '"';
+    o->len = (size_t)(w - o->data);
+    return SM_OK;
 }
 
 /* as jansson: %.17g, a locale comma made a dot, ".0" when integral; the
@@ -817,12 +843,38 @@ void replay_tuple_scratch_free(struct replay_tuple_scratch *s)
     s->nkeys = s->kcap = 0;
 }
 
+/* strcasestr(s, lw) != NULL for a lowercase ASCII needle, without glibc's
+ * two-way setup (it showed in profiles: once per message, for a
+ * Content-Type of ~20 bytes) */
+static bool contains_ci(const char *s, const char *lw)
+{
+    for (; *s; s++) {
+        size_t i = 0;
+        while (lw[i] && (s[i] == lw[i] || (s[i] >= 'A' && s[i] <= 'Z' && s[i] + ('a' - 'A') == lw[i])))
+            i++;
+        if (!lw[i])
+            return true;
+    }
+    return false;
+}
+
 /* "payload":{...} of msg (same bytes as for replay_tuple_payload()) */
 static int payload_dump(const struct replay_http_msg *msg, struct sm_buf *o, struct replay_tuple_scratch *s)
 {
     const uint8_t *b;
     size_t blen;
-    const char *ce = replay_http_header(msg, "content-encoding");
+    /* the first Content-Encoding and Content-Type (replay_http_header()'s
+     * answers) in one pass, names not starting with 'c' skipped at once */
+    const char *ce = NULL, *ct = NULL;
+    for (size_t i = 0; i < msg->n_headers && !(ce && ct); i++) {
+        const char *nm = msg->headers[i].name;
+        if ((nm[0] | 0x20) != 'c')
+            continue;
+        if (!ce && !strcasecmp(nm, "content-encoding"))
+            ce = msg->headers[i].value;
+        else if (!ct && !strcasecmp(nm, "content-type"))
+            ct = msg->headers[i].value;
+    }
     if (!ce || (strcasecmp(ce, "gzip") && strcasecmp(ce, "deflate"))) {
         b = msg->body;                              /* no copy when there is nothing to inflate */
         blen = msg->body_len;
@@ -842,8 +894,8 @@ static int payload_dump(const struct replay_http_msg *msg, struct sm_buf *o, str
         return app(o, "\"payload\":{}", 12);
     int rc;
     size_t mark = o->len;
-    const char *ct = replay_http_header(msg, "content-type");
-    bool ndjson = ct && strcasestr(ct, "ndjson");   /* "x-ndjson" too */
+    /* "x-ndjson" too; the usual type answered without the scan */
+    bool ndjson = ct && strcasecmp(ct, "application/json") && contains_ci(ct, "ndjson");
     if (!ndjson) {
         if ((rc = app(o, "\"payload\":{\"inlinedJsonBody\":", 29)))
             return rc;
@@ -873,7 +925,7 @@ static int payload_dump(const struct replay_http_msg *msg, struct sm_buf *o, str
     if (ok && count)
         return app(o, "]}", 2);
     o->len = mark;
-    if (ct && strcasestr(ct, "x-www-form-urlencoded") && valid_utf8(b, blen)) {
+    if (ct && contains_ci(ct, "x-www-form-urlencoded") && valid_utf8(b, blen)) {
         if ((rc = app(o, "\"payload\":{\"inlinedFormEncodedBody\":", 36)) || (rc = dump_str(o, (const char *)b, blen)))
             return rc;
     } else if (valid_utf8(b, blen) && !memchr(b, 0, blen)) {
@@ -911,12 +963,15 @@ static int put_str_member(struct sm_buf *o, const char *key, size_t klen, const 
 {
     if (!s)
         return SM_OK;
-    size_t n = strlen(s);
-    if (!valid_utf8((const uint8_t *)s, n))
-        return SM_OK;
+    size_t mark = o->len;
     int rc;
-    if ((rc = app(o, key, klen)) || (rc = dump_str(o, s, n)) || (rc = app(o, ",", 1)))
+    if ((rc = app(o, key, klen)) || (rc = dump_str(o, s, strlen(s))) || (rc = app(o, ",", 1))) {
+        if (rc == SM_EPROTO) {
+            o->len = mark;                          /* not UTF-8: left out */
+            return SM_OK;
+        }
         return rc;
+    }
     return SM_OK;
 }
 
@@ -933,6 +988,8 @@ int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_ti
     int rc;
     if (payload_off)
         *payload_off = SIZE_MAX;
+    /* name lengths, so that grouping compares names of one length only */
+    size_t lens_small[32], *lens = msg->n_headers <= 32 ? lens_small : NULL;
     for (size_t i = 0; i < msg->n_headers; i++) {
         if (reserved_key(msg->headers[i].name)) {
             json_t *t = replay_tuple_msg_json(msg, response_time_ms);
@@ -940,43 +997,52 @@ int replay_tuple_msg_dump(const struct replay_http_msg *msg, int64_t response_ti
             json_decref(t);
             return rc;
         }
+        if (lens)
+            lens[i] = strlen(msg->headers[i].name);
     }
     if ((rc = app(o, "{", 1)))
         return rc;
     for (size_t i = 0; i < msg->n_headers; i++) {
         const char *n = msg->headers[i].name;
-        size_t nl = strlen(n);
+        size_t nl = lens ? lens[i] : strlen(n);
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
-            seen = !strcmp(msg->headers[j].name, n);
-        if (seen || !valid_utf8((const uint8_t *)n, nl))
-            continue;                               /* grouped with its first occurrence / not UTF-8 */
-        if ((rc = dump_str(o, n, nl)) || (rc = app(o, ":[", 2)))
+            seen = (!lens || lens[j] == nl) && !strcmp(msg->headers[j].name, n);
+        if (seen)
+            continue;                               /* grouped with its first occurrence */
+        if ((rc = dump_str(o, n, nl)) == SM_EPROTO)
+            continue;                               /* not UTF-8 */
+        if (rc || (rc = app(o, ":[", 2)))
             goto fail;
         bool first = true;
         for (size_t k = i; k < msg->n_headers; k++) {
-            if (k > i && strcmp(msg->headers[k].name, n))
+            if (k > i && ((lens && lens[k] != nl) || strcmp(msg->headers[k].name, n)))
                 continue;
             const char *v = msg->headers[k].value;
-            size_t vl = strlen(v);
-            if (!valid_utf8((const uint8_t *)v, vl))
-                continue;                           /* json_string() refuses it */
-            if ((!first && (rc = app(o, ",", 1))) || (rc = dump_str(o, v, vl)))
-                goto fail;
+            size_t vmark = o->len;
+            if ((!first && (rc = app(o, ",", 1))) || (rc = dump_str(o, v, strlen(v)))) {
+                if (rc != SM_EPROTO)
+                    goto fail;
+                o->len = vmark;                     /* json_string() refuses it */
+                continue;
+            }
             first = false;
         }
         if ((rc = app(o, "],", 2)))
             goto fail;
     }
-    char ver[16];
-    http_version(msg, ver);
+    /* "HTTP-Version":"HTTP/d.d", (digits, maybe a '-': nothing to escape
+     * or check) written in one piece */
+    char vm[56] = "\"HTTP-Version\":\"";
+    size_t vml = 16 + http_version(msg, vm + 16);
+    vm[vml++] = '"';
+    vm[vml++] = ',';
     if (msg->is_request) {
         if ((rc = put_str_member(o, "\"Method\":", 9, msg->method)) ||
-            (rc = put_str_member(o, "\"Request-URI\":", 14, msg->uri)) ||
-            (rc = put_str_member(o, "\"HTTP-Version\":", 15, ver)))
+            (rc = put_str_member(o, "\"Request-URI\":", 14, msg->uri)) || (rc = app(o, vm, vml)))
             goto fail;
     } else {
-        if ((rc = put_str_member(o, "\"HTTP-Version\":", 15, ver)) || (rc = app(o, "\"Status-Code\":", 14)) ||
+        if ((rc = app(o, vm, vml)) || (rc = app(o, "\"Status-Code\":", 14)) ||
             (rc = put_int(o, msg->status)) || (rc = app(o, ",", 1)) ||
             (rc = put_str_member(o, "\"Reason-Phrase\":", 16, msg->reason ? msg->reason : "")))
             goto fail;

@@ -28,7 +28,8 @@ json_t *replay_tuple_payload(const struct replay_http_msg *msg);
 /* Appends v as compact JSON to o, byte-identical to
  * json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII). SM_OK or SM_ENOMEM/SM_EFULL. */
 int replay_tuple_dump(const json_t *v, struct sm_buf *o);
-/* Appends s[0..n) (valid UTF-8) as a JSON string, escaped as by replay_tuple_dump(). */
+/* Appends s[0..n) as a JSON string, escaped as by replay_tuple_dump(); SM_EPROTO
+ * (o unchanged) when it is not valid UTF-8. */
 int replay_tuple_dump_str(struct sm_buf *o, const char *s, size_t n);
 
 /* Reusable buffers of the direct serialiser below: one per thread, zeroed

@@ -126,6 +126,98 @@ static int test_msg_string_block(void)
     return 0;
 }
 
+static bool in_block(const struct replay_http_msg *m, const void *p)
+{
+    return m->strs && (const char *)p >= m->strs && (const char *)p < m->strs + m->strs_len;
+}
+
+/* The headers array and a body of known length up to 16 KiB live in the
+ * string block too (parse, incremental parse and copy); chunked and longer
+ * bodies and a HEAD response's have their own; adding a header or replacing
+ * the body moves them out (the sanitizer build checks the frees). */
+static int test_msg_block_layout(void)
+{
+    struct replay_http_msg m, c;
+    char err[256];
+    const char *req = "POST /i/_doc HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+                      "Content-Length: 7\r\n\r\n{\"a\":1}";
+    SM_CHECK_EQ_INT(replay_http_parse((const uint8_t *)req, strlen(req), true, NULL, &m, err, sizeof(err)), SM_OK);
+    SM_CHECK(in_block(&m, m.headers) && in_block(&m, m.body));
+    SM_CHECK_EQ_INT(m.body_len, 7);
+    SM_CHECK_EQ_STR((const char *)m.body, "{\"a\":1}");
+    SM_CHECK_EQ_INT((uintptr_t)m.headers % _Alignof(struct replay_header), 0);
+    SM_CHECK_EQ_INT(replay_http_msg_copy(&m, &c), SM_OK);
+    SM_CHECK(in_block(&c, c.headers) && in_block(&c, c.body));
+    SM_CHECK_EQ_STR((const char *)c.body, "{\"a\":1}");
+    SM_CHECK_EQ_STR(replay_http_header(&c, "content-type"), "application/json");
+    SM_CHECK_EQ_INT(replay_http_set_header(&m, "X-New", "n"), SM_OK);   /* array moved out */
+    SM_CHECK(!in_block(&m, m.headers));
+    SM_CHECK_EQ_STR(replay_http_header(&m, "host"), "h");
+    SM_CHECK_EQ_STR(replay_http_header(&m, "x-new"), "n");
+    SM_CHECK_EQ_INT(replay_http_set_body(&c, "{}", 2), SM_OK);
+    SM_CHECK(!in_block(&c, c.body));
+    SM_CHECK_EQ_STR((const char *)c.body, "{}");
+    SM_CHECK_EQ_INT(replay_http_set_header(&c, "X-More", "1"), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_set_header(&c, "X-Most", "2"), SM_OK);   /* and grown with realloc */
+    SM_CHECK_EQ_STR(replay_http_header(&c, "x-most"), "2");
+    replay_http_msg_free(&m);
+    replay_http_msg_free(&c);
+    /* chunked and over 16 KiB: a buffer of their own; HEAD: no body */
+    const char *chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    SM_CHECK_EQ_INT(replay_http_parse((const uint8_t *)chunked, strlen(chunked), false, "GET", &m, err, sizeof(err)),
+                    SM_OK);
+    SM_CHECK(in_block(&m, m.headers) && !in_block(&m, m.body));
+    SM_CHECK_EQ_STR((const char *)m.body, "abc");
+    replay_http_msg_free(&m);
+    struct sm_buf big;
+    sm_buf_init(&big, 1 << 20);
+    SM_CHECK_EQ_INT(sm_buf_printf(&big, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", 20000), SM_OK);
+    for (int i = 0; i < 20000; i++)
+        SM_CHECK_EQ_INT(sm_buf_append(&big, "x", 1), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_parse(big.data, big.len, false, "GET", &m, err, sizeof(err)), SM_OK);
+    SM_CHECK(!in_block(&m, m.body));
+    SM_CHECK_EQ_INT(m.body_len, 20000);
+    SM_CHECK_EQ_INT(replay_http_msg_copy(&m, &c), SM_OK);
+    SM_CHECK(!in_block(&c, c.body) && c.body_len == 20000 && c.body[19999] == 'x' && c.body[20000] == 0);
+    replay_http_msg_free(&m);
+    replay_http_msg_free(&c);
+    sm_buf_free(&big);
+    const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n";
+    SM_CHECK_EQ_INT(replay_http_parse((const uint8_t *)head, strlen(head), false, "HEAD", &m, err, sizeof(err)), SM_OK);
+    SM_CHECK(m.body == NULL && m.body_len == 0);
+    replay_http_msg_free(&m);
+    /* incremental, the body split over reads and cut short by the peer */
+    struct replay_http_inc *h = replay_http_inc_new();
+    SM_CHECK(h != NULL);
+    const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabcdef";
+    size_t used, n = strlen(resp);
+    bool done;
+    SM_CHECK_EQ_INT(replay_http_inc_begin(h, false, "GET"), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_inc_feed(h, (const uint8_t *)resp, n - 4, &used, &done, err, sizeof(err)), SM_OK);
+    SM_CHECK(!done);
+    SM_CHECK_EQ_INT(replay_http_inc_feed(h, (const uint8_t *)resp + n - 4, 4, &used, &done, err, sizeof(err)), SM_OK);
+    SM_CHECK(done);
+    SM_CHECK_EQ_INT(replay_http_inc_take(h, &m, err, sizeof(err)), SM_OK);
+    SM_CHECK(in_block(&m, m.body));
+    SM_CHECK_EQ_STR((const char *)m.body, "abcdef");
+    replay_http_msg_free(&m);
+    SM_CHECK_EQ_INT(replay_http_inc_begin(h, false, "GET"), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_inc_feed(h, (const uint8_t *)resp, n - 4, &used, &done, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_inc_take(h, &m, err, sizeof(err)), SM_OK);   /* cut short */
+    SM_CHECK_EQ_INT(m.body_len, 2);
+    SM_CHECK_EQ_STR((const char *)m.body, "ab");
+    replay_http_msg_free(&m);
+    SM_CHECK_EQ_INT(replay_http_inc_begin(h, false, "GET"), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_inc_feed(h, (const uint8_t *)resp, n - 6, &used, &done, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_inc_take(h, &m, err, sizeof(err)), SM_OK);   /* headers only */
+    SM_CHECK(m.body == NULL && m.body_len == 0);
+    replay_http_msg_free(&m);
+    SM_CHECK_EQ_INT(replay_http_inc_begin(h, false, "GET"), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_inc_feed(h, (const uint8_t *)resp, n - 1, &used, &done, err, sizeof(err)), SM_OK);
+    replay_http_inc_free(h);   /* abandoned with the body in the block */
+    return 0;
+}
+
 /* The direct serialiser gives the jansson path's bytes for messages whose
  * payloads cover each body kind (fuzz_tuple_canon checks arbitrary ones). */
 static int test_msg_dump_matches_tree(void)
@@ -169,5 +261,5 @@ static int test_msg_dump_matches_tree(void)
     return 0;
 }
 
-SM_TEST_MAIN(SM_TC(test_dump_matches_jansson), SM_TC(test_msg_copy), SM_TC(test_msg_string_block),
+SM_TEST_MAIN(SM_TC(test_dump_matches_jansson), SM_TC(test_msg_copy), SM_TC(test_msg_string_block), SM_TC(test_msg_block_layout),
              SM_TC(test_msg_dump_matches_tree))

@@ -350,6 +350,11 @@ static int test_decode_errors(void)
     SM_CHECK_EQ_INT(sm_ts_decode(zero, sizeof(zero), &ts, err, sizeof(err)), SM_ECORRUPT);
     static const uint8_t nested_zero[] = { 0x12, 0x03, 0x80, 0x00, 0x01 };   /* in subStream */
     SM_CHECK_EQ_INT(sm_ts_decode(nested_zero, sizeof(nested_zero), &ts, err, sizeof(err)), SM_ECORRUPT);
+    /* a longer over-long form (80 80 00), and wire type 1 (81 00: fixed64) */
+    static const uint8_t nested_zero3[] = { 0x12, 0x04, 0x80, 0x80, 0x00, 0x01 };
+    SM_CHECK_EQ_INT(sm_ts_decode(nested_zero3, sizeof(nested_zero3), &ts, err, sizeof(err)), SM_ECORRUPT);
+    static const uint8_t zero_fixed64[] = { 0x81, 0x00, 1, 2, 3, 4, 5, 6, 7, 8 };
+    SM_CHECK_EQ_INT(sm_ts_decode(zero_fixed64, sizeof(zero_fixed64), &ts, err, sizeof(err)), SM_ECORRUPT);
     /* truncated: every proper prefix that cuts a field fails cleanly */
     size_t blen;
     uint8_t *bin = slurp(fixture("request_response", "bin"), &blen);
