@@ -120,7 +120,8 @@ int rfs_lu_cfe_parse(struct rfs_blob *cfe, const char *file, const struct rfs_lu
         rfs_lu_fail(in, SM_ECORRUPT, "trailing bytes after compound entries");
     if (in->err)
         goto out;
-    qsort(ents, n, sizeof(*ents), ent_cmp);
+    if (n > 1)   /* qsort with a NULL base is undefined even for 0 elements */
+        qsort(ents, n, sizeof(*ents), ent_cmp);
     for (size_t i = 1; i < n; i++)
         if (!strcmp(ents[i - 1].name, ents[i].name)) {
             rfs_lu_fail(in, SM_ECORRUPT, "duplicate compound entry '%s'", ents[i].name);
