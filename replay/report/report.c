@@ -711,7 +711,8 @@ static int read_tuples(const char *path, struct reader *rd, char *err, size_t er
             sm_strlist_push(&names, full);
     }
     closedir(d);
-    qsort(names.v, names.n, sizeof(char *), name_cmp);
+    if (names.n > 1)
+        qsort(names.v, names.n, sizeof(char *), name_cmp);
     int rc = SM_OK;
     for (size_t i = 0; i < names.n && !rc; i++)
         rc = read_file_lines(names.v[i], rd, err, errlen);

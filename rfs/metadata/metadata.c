@@ -577,7 +577,8 @@ int rfs_md_transform(struct rfs_md_plan *plan)
         if (json_array_size(it->problems) && it->action == RFS_MD_CREATE)
             it->action = RFS_MD_CONFLICT;
     }
-    qsort(plan->items, plan->nitems, sizeof(plan->items[0]), item_cmp);
+    if (plan->nitems > 1)   /* items is NULL when there are none */
+        qsort(plan->items, plan->nitems, sizeof(plan->items[0]), item_cmp);
     return SM_OK;
 }
 

@@ -101,6 +101,12 @@ def test_fixture():
     # bad arguments
     p = run(["report", FIXTURE])
     check(p.returncode == 2 and "--html" in p.stderr, "report without --html is refused")
+    # an empty tuples directory: an empty report (qsort of its NULL file list was undefined behaviour)
+    empty = os.path.join(TMP, "no-tuples")
+    os.makedirs(empty, exist_ok=True)
+    p = run(["report", empty, "--html", os.path.join(TMP, "empty.html")])
+    check(p.returncode == 0 and os.path.getsize(os.path.join(TMP, "empty.html")) > 0,
+          f"report of an empty directory: rc {p.returncode} {p.stderr[-300:]}")
 
 
 # ---------------------------------------------------------------- 2. live replay
