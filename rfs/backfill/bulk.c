@@ -181,12 +181,18 @@ static void doc_span(const struct rfs_bulk_batch *b, size_t i, size_t *off, size
     *len = end - *off;
 }
 
+/* Retryable: the target's state, not the document, refused it. A
+ * cluster_block_exception (a write or read-only block on the index, the
+ * flood-stage disk block: 403 before Elasticsearch 7.4, 429 since) says
+ * nothing about the document: retried, and if the block stays the work item
+ * fails with it as the reason, instead of every document of the shard landing
+ * in the failures file as "rejected". */
 static bool item_retryable(long status, const char *type)
 {
     if (status == 429 || status >= 500)
         return true;
     return type && (!strcmp(type, "es_rejected_execution_exception") ||
-                    !strcmp(type, "rejected_execution_exception"));
+                    !strcmp(type, "rejected_execution_exception") || !strcmp(type, "cluster_block_exception"));
 }
 
 void rfs_bulk_failures_put(struct rfs_bulk_failures *fl, const char *line, size_t len)
@@ -380,7 +386,9 @@ void rfs_bulk_send(struct sm_http_client *c, const struct rfs_bulk_send_opts *o,
                         pending[still++] = pending[k];
                         b->retried_items++;
                         const char *reason = json_string_value(json_object_get(error, "reason"));
-                        snprintf(b->err, sizeof(b->err), "item status %ld: %s", st, reason ? reason : "?");
+                        const char *type = json_string_value(json_object_get(error, "type"));
+                        snprintf(b->err, sizeof(b->err), "item status %ld%s%s%s: %s", st, type ? " (" : "",
+                                 type ? type : "", type ? ")" : "", reason ? reason : "?");
                     } else {
                         write_failure(o->failures, b, pending[k], st, error);
                         b->rejected++;

@@ -574,6 +574,36 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertEqual(json.loads(out)['docs_rejected'], len(recs))
 
+    def test_write_blocked_index_fails_item_not_documents(self):
+        """A block on the target index (index.blocks.write: 403; the flood-stage disk block
+        read_only_allow_delete: 429 on OpenSearch) is not the documents' fault: the items fail
+        after their retries with the block as the reason, no document goes to the failures
+        file; once the block is lifted a new run finishes exactly."""
+        fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
+        exp = expected(fixture, snap)
+        for block, status in (('index.blocks.write', 403), ('index.blocks.read_only_allow_delete', 429)):
+            t = self.target()
+            st, r = t.json('PUT', '/test-index', {'settings': {block: True}})
+            self.assertEqual(st, 200, r)
+            fails = os.path.join(self.tmp, 'failures-%d.ndjson' % status)
+            rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--failures-file', fails,
+                                       '--max-item-attempts', '2', '--poll-interval', '100ms',
+                                       '--target-backoff-base', '10ms', '--target-backoff-cap', '50ms')
+            self.assertEqual(rc, 1, err)
+            self.assertIn('work items failed', err)
+            self.assertFalse(os.path.exists(fails) and os.path.getsize(fails), 'documents in the failures file')
+            failed = [i for i in t.coord_items().values() if i['state'] == 'failed']
+            self.assertTrue(failed)
+            for i in failed:
+                self.assertIn('item status %d (cluster_block_exception)' % status, i['error'])
+            st, r = t.json('PUT', '/test-index/_settings', {block: None})
+            self.assertEqual(st, 200, r)
+            rc, out, _ = self.run_rfs('backfill-status', '--target', t.url, '--cleanup', '--force')
+            self.assertEqual(rc, 0, out)
+            rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--failures-file', fails)
+            self.assertEqual(rc, 0, err)
+            self.assert_exact(t, exp)
+
     def test_s3_same_as_fs_and_errors(self):
         fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
         s3 = S3(self.tmp, ['snaps=' + SNAPS])

@@ -1565,13 +1565,18 @@ class Api:
 
     def check_write_block(self, idx):
         st = idx.settings
-        for key, blk in (("index.blocks.read_only", "FORBIDDEN/5/index read-only (api)"),
-                         ("index.blocks.read_only_allow_delete",
-                          "FORBIDDEN/12/index read-only / allow delete (api)"),
-                         ("index.blocks.write", "FORBIDDEN/8/index write (api)")):
+        # the flood-stage disk block (read_only_allow_delete) answers 429 since Elasticsearch
+        # 7.4 and in every OpenSearch (ClusterBlock 12, RestStatus.TOO_MANY_REQUESTS), 403 before
+        flood429 = self.c.os or self.c.major >= 7
+        for key, status, blk in (
+                ("index.blocks.read_only", 403, "FORBIDDEN/5/index read-only (api)"),
+                ("index.blocks.read_only_allow_delete", 429 if flood429 else 403,
+                 "TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete "
+                 "block" if flood429 else "FORBIDDEN/12/index read-only / allow delete (api)"),
+                ("index.blocks.write", 403, "FORBIDDEN/8/index write (api)")):
             if st.get(key) == "true":
-                raise ApiError(403, err_obj("cluster_block_exception",
-                                            "index [%s] blocked by: [%s];" % (idx.name, blk)))
+                raise ApiError(status, err_obj("cluster_block_exception",
+                                               "index [%s] blocked by: [%s];" % (idx.name, blk)))
 
     def do_delete(self, idx, doc_id, routing, if_seq=None, if_term=None, version=None, vtype=None):
         self.check_routing_required(idx, doc_id, routing)
