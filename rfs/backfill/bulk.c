@@ -348,8 +348,23 @@ void rfs_bulk_send(struct sm_http_client *c, const struct rfs_bulk_send_opts *o,
         } else if (sm_http_status_retriable(r.status) || r.status >= 500) {
             retry_all = true;
             snprintf(b->err, sizeof(b->err), "POST %s: HTTP %ld", o->path, r.status);
+        } else if (r.status == 413 && npending == 1) {
+            /* one document larger than the target takes (http.max_content_length): the
+             * document's problem, like a mapping error - to the failures file, and the
+             * rest of the shard goes on */
+            char reason[200];
+            snprintf(reason, sizeof(reason), "the document's bulk request (%zu bytes) is larger than the target "
+                     "accepts (HTTP 413; http.max_content_length)", blen);
+            json_t *error = json_pack("{ss ss}", "type", "request_entity_too_large", "reason", reason);
+            write_failure(o->failures, b, pending[0], 413, error);
+            json_decref(error);
+            b->rejected++;
+            sm_http_response_free(&r);
+            goto out;
         } else if (r.status < 200 || r.status > 299) {
-            b->rc = sm_errf(b->err, sizeof(b->err), SM_EPROTO, "POST %s: HTTP %ld: %.300s", o->path, r.status,
+            b->rc = sm_errf(b->err, sizeof(b->err), SM_EPROTO, "POST %s: HTTP %ld%s: %.300s", o->path, r.status,
+                            r.status == 413 ? " (the bulk body is larger than the target accepts: lower "
+                                              "--batch-bytes)" : "",
                             r.body.len ? (const char *)r.body.data : "");
             sm_http_response_free(&r);
             goto out;

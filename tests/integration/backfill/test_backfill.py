@@ -604,6 +604,31 @@ class BackfillTest(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             self.assert_exact(t, exp)
 
+    def test_oversized_document_to_failures_file(self):
+        """A document whose bulk request alone gets HTTP 413 (larger than the target's
+        http.max_content_length) goes to the failures file; the shard's other documents are
+        indexed and the item completes (before, the item failed on every attempt)."""
+        fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
+        exp = expected(fixture, snap)
+        t = self.target()
+        t.precreate(exp)
+        t.faults([{'path': '*_bulk', 'status': 413, 'count': 1}])
+        fails = os.path.join(self.tmp, 'failures.ndjson')
+        rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--failures-file', fails,
+                                   '--batch-docs', '1', '--max-item-attempts', '1')
+        self.assertEqual(rc, 1, err)
+        self.assertIn('1 documents were rejected', err)
+        with open(fails) as f:
+            recs = [json.loads(line) for line in f]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]['status'], 413)
+        self.assertEqual(recs[0]['error']['type'], 'request_entity_too_large')
+        self.assertIsInstance(recs[0]['source'], dict)
+        want = {k: v for k, v in exp['test-index'].items() if k[0] != recs[0]['id']}
+        self.assertEqual(len(want), len(exp['test-index']) - 1)
+        self.assertEqual(t.docs('test-index'), want)
+        self.assertEqual(sorted(i['state'] for i in t.coord_items().values()), ['done'])
+
     def test_s3_same_as_fs_and_errors(self):
         fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
         s3 = S3(self.tmp, ['snaps=' + SNAPS])

@@ -2824,7 +2824,8 @@ class FaultRule:
         self.items_fired = 0
         for k in ("status", "bulk_item_status"):
             if k in spec and spec[k] not in (429, 500, 502, 503, 504):
-                raise bad_request("fault %s must be one of 429, 500, 502, 503, 504" % k)
+                if not (k == "status" and spec[k] == 413):   # 413: the body over http.max_content_length
+                    raise bad_request("fault %s must be one of 429, 500, 502, 503, 504 (status also 413)" % k)
 
     def matches(self, method, path):
         if self.method and self.method != method:
@@ -3103,6 +3104,8 @@ class Handler(BaseHTTPRequestHandler):
             if isinstance(b, str):
                 return Response(st, text=b, headers=headers, ctype="text/plain; charset=UTF-8")
             return Response(st, b, headers)
+        if st == 413:   # what OpenSearch/Elasticsearch send over http.max_content_length: no body
+            return Response(st, text="", headers=headers, ctype="text/plain; charset=UTF-8")
         body = generic_5xx(st, cluster.flavor)
         if body is None:
             text = {502: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
