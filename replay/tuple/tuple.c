@@ -173,6 +173,8 @@ struct replay_tuple_writer {
     uint64_t fbuf_recs;            /* tuples in fbuf */
     uint64_t gz_pending;           /* gzip: tuples since the last successful flush */
     uint64_t lost;                 /* tuples accepted and then not written (write errors) */
+    uint64_t gz_retry_ms;          /* broken gzip stream: no new file before this time */
+    uint64_t gz_retry_wait_ms;     /* how long that is (10 s) */
     struct sm_ratelimit rl;
 };
 
@@ -271,6 +273,21 @@ static int close_cur(struct replay_tuple_writer *w)
     return rc;
 }
 
+/* A gzip stream that failed to write is broken for good: closed (what it still
+ * holds is counted lost already), so the next tuple opens a new file. */
+static void gz_abandon(struct replay_tuple_writer *w)
+{
+    w->gz_pending = 0;
+    gzclose(w->gz);
+    w->gz = NULL;
+    w->gz_retry_ms = sm_now_ms() + w->gz_retry_wait_ms;   /* not a new file per tuple while the disk is full */
+}
+
+void replay_tuple_writer_set_gz_retry(struct replay_tuple_writer *w, uint64_t ms)
+{
+    w->gz_retry_wait_ms = ms;
+}
+
 struct replay_tuple_writer *replay_tuple_writer_open(const char *dir, bool gzip, uint64_t rotate_bytes,
                                                      char *err, size_t errlen)
 {
@@ -278,6 +295,7 @@ struct replay_tuple_writer *replay_tuple_writer_open(const char *dir, bool gzip,
     if (!w)
         return NULL;
     w->fd = -1;
+    w->gz_retry_wait_ms = 10000;
     w->rotate = rotate_bytes;
     sm_buf_init(&w->line, (size_t)1 << 31);
     if (!strcmp(dir, "-")) {
@@ -1114,10 +1132,17 @@ int replay_tuple_dump_str(struct sm_buf *o, const char *s, size_t n)
 int replay_tuple_writer_write_line(struct replay_tuple_writer *w, const void *line, size_t n)
 {
     w->count++;   /* every tuple handed in: written ones = count - lost */
+    if (w->gzip && !w->gz && (sm_now_ms() < w->gz_retry_ms || open_next(w) != SM_OK)) {
+        tuples_lost(w, 1, errno ? errno : ENOSPC);   /* after a broken stream (below) */
+        if (!w->gz && w->gz_retry_ms <= sm_now_ms())
+            w->gz_retry_ms = sm_now_ms() + w->gz_retry_wait_ms;
+        return SM_EIO;
+    }
     if (w->gz) {
         if (gzwrite(w->gz, line, (unsigned)n) != (int)n || gzputc(w->gz, '\n') < 0) {
-            tuples_lost(w, w->gz_pending + 1, errno ? errno : EIO);   /* the stream is broken from here */
-            w->gz_pending = 0;
+            tuples_lost(w, w->gz_pending + 1, errno ? errno : EIO);
+            /* the gzip stream is broken from here: the next tuple starts a new file */
+            gz_abandon(w);
             return SM_EIO;
         }
         w->gz_pending++;
@@ -1169,7 +1194,7 @@ int replay_tuple_writer_flush(struct replay_tuple_writer *w)
             w->gz_pending = 0;
         } else {
             tuples_lost(w, w->gz_pending, errno ? errno : EIO);
-            w->gz_pending = 0;
+            gz_abandon(w);
             rc = SM_EIO;
         }
     } else if (w->fd >= 0) {

@@ -93,6 +93,9 @@ int replay_tuple_writer_flush(struct replay_tuple_writer *w);
  * batch they were in; the part of that batch that reached a regular file is
  * cut off again, so files hold whole lines. Written = count - lost. */
 uint64_t replay_tuple_writer_lost(const struct replay_tuple_writer *w);
+/* gzip: a stream that failed to write is closed and the next tuples go to a new
+ * file, tried at most once per ms (default 10 s; tuples in between are lost). */
+void replay_tuple_writer_set_gz_retry(struct replay_tuple_writer *w, uint64_t ms);
 uint64_t replay_tuple_writer_count(const struct replay_tuple_writer *w);
 int replay_tuple_writer_close(struct replay_tuple_writer *w);
 

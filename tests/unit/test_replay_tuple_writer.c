@@ -6,6 +6,7 @@
 #include "tuple/tuple.h"
 
 #include <sm/err.h>
+#include <sm/util.h>
 
 #include <dirent.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "sm_test.h"
 
@@ -80,4 +82,75 @@ static int test_full_disk(void)
     return 0;
 }
 
-SM_TEST_MAIN(SM_TC(test_full_disk))
+/* gzip tuples: a failed write breaks the stream; the tuples it held are lost
+ * (counted) and the next tuples go to a new file, which reads whole. */
+static int test_full_disk_gzip(void)
+{
+    char dir[] = "/tmp/sm_test_twgXXXXXX";
+    SM_CHECK(mkdtemp(dir) != NULL);
+    char err[256], p1[300], p2[300], p3[300];
+    snprintf(p1, sizeof(p1), "%s/tuples-000001.log.gz", dir);
+    snprintf(p2, sizeof(p2), "%s/tuples-000002.log.gz", dir);
+    snprintf(p3, sizeof(p3), "%s/tuples-000003.log.gz", dir);
+    struct rlimit old;
+    SM_CHECK_EQ_INT(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct replay_tuple_writer *w = replay_tuple_writer_open(dir, true, 0, err, sizeof(err));
+    SM_CHECK(w != NULL);
+    replay_tuple_writer_set_gz_retry(w, 300);
+    char line[600];
+    unsigned x = 12345;
+    for (int i = 0; i < 20; i++) {
+        int n = snprintf(line, sizeof(line), "{\"n\":%d}", i);
+        SM_CHECK_EQ_INT(replay_tuple_writer_write_line(w, line, (size_t)n), SM_OK);
+    }
+    SM_CHECK_EQ_INT(replay_tuple_writer_flush(w), SM_OK);
+    struct stat st;
+    SM_CHECK_EQ_INT(stat(p1, &st), 0);
+    struct rlimit lim = { .rlim_cur = (rlim_t)st.st_size, .rlim_max = old.rlim_max };
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (int i = 20; i < 400; i++) {   /* ~200 KB of poorly compressible text */
+        int n = snprintf(line, sizeof(line), "{\"n\":%d,\"r\":\"", i);
+        for (int k = 0; k < 500; k++) {
+            x = x * 1103515245u + 12345u;
+            line[n++] = "0123456789abcdef"[(x >> 16) & 15];
+        }
+        line[n++] = '"';
+        line[n++] = '}';
+        replay_tuple_writer_write_line(w, line, (size_t)n);
+    }
+    SM_CHECK_EQ_INT(replay_tuple_writer_flush(w), SM_EIO);
+    uint64_t lost = replay_tuple_writer_lost(w);
+    SM_CHECK(lost >= 1 && lost <= 380);
+    SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+    sm_sleep_ms(350);   /* past the retry wait: the next tuple opens a new file */
+    for (int i = 400; i < 410; i++) {
+        int n = snprintf(line, sizeof(line), "{\"n\":%d}", i);
+        SM_CHECK_EQ_INT(replay_tuple_writer_write_line(w, line, (size_t)n), SM_OK);
+    }
+    SM_CHECK_EQ_INT(replay_tuple_writer_count(w), 410);
+    replay_tuple_writer_close(w);
+    signal(SIGXFSZ, SIG_DFL);
+    /* the tuples after the break: a new file (the second: at most one per retry wait) that
+     * reads whole */
+    SM_CHECK_EQ_INT(access(p3, F_OK), -1);
+    gzFile g = gzopen(p2, "rb");
+    SM_CHECK(g != NULL);
+    int k = 400, got = -1;
+    while (gzgets(g, line, sizeof(line))) {
+        SM_CHECK_EQ_INT(sscanf(line, "{\"n\":%d}", &got), 1);
+        SM_CHECK_EQ_INT(got, k);
+        k++;
+    }
+    int zerr;
+    gzerror(g, &zerr);
+    SM_CHECK_EQ_INT(zerr, Z_OK);
+    gzclose(g);
+    SM_CHECK_EQ_INT(k, 410);
+    unlink(p1);
+    unlink(p2);
+    SM_CHECK_EQ_INT(rmdir(dir), 0);
+    return 0;
+}
+
+SM_TEST_MAIN(SM_TC(test_full_disk), SM_TC(test_full_disk_gzip))
