@@ -44,6 +44,7 @@ struct sm_ts_writer {
     uint64_t lost;       /* records accepted and then lost by a failed write */
     uint64_t gz_pending; /* gzip: records accepted since the last successful flush */
     bool gz_broken;      /* a gzip write failed: the next record goes to a new file */
+    uint64_t gz_retry_at; /* ... not before this (sm_now_ms), not one file per record */
 };
 
 /* Plain files: lines are encoded into one buffer and written with one
@@ -292,9 +293,15 @@ int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_
                            char *err, size_t errlen)
 {
     if (!w->fp && !w->gz) {
+        if (w->gz_broken && sm_now_ms() < w->gz_retry_at)
+            return sm_errf(err, errlen, SM_EIO, "%s: gzip output broken by a failed write; a new file is "
+                           "tried %" PRIu64 " ms from now", w->path, w->gz_retry_at - sm_now_ms());
         int rc = open_current(w, err, errlen);
-        if (rc)
+        if (rc) {
+            if (w->gz_broken)
+                w->gz_retry_at = sm_now_ms() + (w->conf.gz_retry_ms ? w->conf.gz_retry_ms : 10000);
             return rc;
+        }
     }
     size_t keylen = w->conf.with_key && key ? strlen(key) : 0;
     size_t need = keylen + 1 + sm_base64_enc_len(len) + 2;
@@ -336,6 +343,7 @@ int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_
             if (!w->is_stdout) {
                 close_current(w, NULL, 0);   /* the next write opens a new file */
                 w->gz_broken = true;
+                w->gz_retry_at = sm_now_ms() + (w->conf.gz_retry_ms ? w->conf.gz_retry_ms : 10000);
             }
             return rc;
         }
@@ -385,6 +393,7 @@ int sm_ts_writer_flush(struct sm_ts_writer *w, char *err, size_t errlen)
             if (!w->is_stdout) {
                 close_current(w, NULL, 0);
                 w->gz_broken = true;
+                w->gz_retry_at = sm_now_ms() + (w->conf.gz_retry_ms ? w->conf.gz_retry_ms : 10000);
             }
             return rc;
         }

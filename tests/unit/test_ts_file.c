@@ -558,7 +558,7 @@ static int test_write_failure(void)
     sm_ts_reader_close(r);
     SM_CHECK_EQ_INT(unlink(c.path), 0);
     /* gzip: what zlib held since the last flush is lost with the failed flush, counted */
-    struct sm_ts_writer_conf g = { .path = tmp("full.b64.gz"), .gzip = true };
+    struct sm_ts_writer_conf g = { .path = tmp("full.b64.gz"), .gzip = true, .gz_retry_ms = 200 };
     signal(SIGXFSZ, SIG_IGN);
     w = sm_ts_writer_open(&g, err, sizeof(err));
     SM_CHECK(w);
@@ -578,6 +578,11 @@ static int test_write_failure(void)
     SM_CHECK_EQ_INT(sm_ts_writer_lost(w), 5);
     SM_CHECK(strstr(err, "later records go to a new file"));
     SM_CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+    TrafficStream *t0 = make_rec(1, 99, 1000);   /* too soon after the break: refused, no new file */
+    SM_CHECK_EQ_INT(sm_ts_writer_write(w, t0, err, sizeof(err)), SM_EIO);
+    sm_ts_free(t0);
+    SM_CHECK(strstr(err, "a new file is tried"));
+    sm_sleep_ms(250);
     for (int i = 7; i <= 8; i++) {   /* room again: a new, readable file */
         TrafficStream *t = make_rec(1, i, 1000);
         SM_CHECK_EQ_INT(sm_ts_writer_write(w, t, err, sizeof(err)), SM_OK);

@@ -205,6 +205,9 @@ struct sm_ts_writer_conf {
      * final path, size on disk and record count. May be NULL. */
     void (*on_close)(void *arg, const char *path, uint64_t bytes, uint64_t records);
     void *arg;
+    /* gzip: after a failed write (the stream is broken) the next file is tried no
+     * sooner than this (0: 10 s); records written before that fail (SM_EIO). */
+    uint64_t gz_retry_ms;
 };
 /* Rotation: with rotate_bytes > 0 files are named <path>.<NNNNNN>, or with a
  * trailing ".gz" in path <stem>.<NNNNNN>.gz, NNNNNN counting from 000001; a
