@@ -1132,11 +1132,16 @@ int replay_tuple_dump_str(struct sm_buf *o, const char *s, size_t n)
 int replay_tuple_writer_write_line(struct replay_tuple_writer *w, const void *line, size_t n)
 {
     w->count++;   /* every tuple handed in: written ones = count - lost */
-    if (w->gzip && !w->gz && (sm_now_ms() < w->gz_retry_ms || open_next(w) != SM_OK)) {
-        tuples_lost(w, 1, errno ? errno : ENOSPC);   /* after a broken stream (below) */
-        if (!w->gz && w->gz_retry_ms <= sm_now_ms())
-            w->gz_retry_ms = sm_now_ms() + w->gz_retry_wait_ms;
-        return SM_EIO;
+    /* no file open (a broken gzip stream below, or a new file that could not be
+     * opened at rotation): a new one, tried at most once per gz_retry_wait_ms */
+    if (!w->to_stdout && !w->gz && w->fd < 0) {
+        int e = 0;
+        if (sm_now_ms() < w->gz_retry_ms || (open_next(w) != SM_OK && (e = errno ? errno : EIO))) {
+            tuples_lost(w, 1, e ? e : ENOSPC);
+            if (e)
+                w->gz_retry_ms = sm_now_ms() + w->gz_retry_wait_ms;
+            return SM_EIO;
+        }
     }
     if (w->gz) {
         if (gzwrite(w->gz, line, (unsigned)n) != (int)n || gzputc(w->gz, '\n') < 0) {
@@ -1174,7 +1179,11 @@ int replay_tuple_writer_write_line(struct replay_tuple_writer *w, const void *li
     if (w->rotate && !w->to_stdout && w->cur_bytes >= w->rotate) {
         int r2 = close_cur(w);
         int r3 = open_next(w);
-        return r2 ? r2 : r3;
+        if (r3) {   /* the next tuple tries again (not before the retry wait) */
+            sm_log_err("tuples: opening %s: %s", w->path, strerror(errno));
+            w->gz_retry_ms = sm_now_ms() + w->gz_retry_wait_ms;
+        }
+        return r2;   /* this tuple went out with the closed file (or is counted lost) */
     }
     return SM_OK;
 }

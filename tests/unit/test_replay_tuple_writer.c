@@ -153,4 +153,67 @@ static int test_full_disk_gzip(void)
     return 0;
 }
 
-SM_TEST_MAIN(SM_TC(test_full_disk), SM_TC(test_full_disk_gzip))
+/* The tuples directory disappears (a new file cannot be opened at rotation):
+ * tuples are counted lost until a new file can be opened, tried at most once
+ * per retry wait; then writing goes on. */
+static int test_dir_gone(void)
+{
+    char dir[] = "/tmp/sm_test_twdXXXXXX";
+    SM_CHECK(mkdtemp(dir) != NULL);
+    char err[256], path[300];
+    struct replay_tuple_writer *w = replay_tuple_writer_open(dir, false, 1000, err, sizeof(err));
+    SM_CHECK(w != NULL);
+    replay_tuple_writer_set_gz_retry(w, 200);
+    char line[100];
+    for (int i = 0; i < 30; i++) {   /* 30 x ~40 bytes: rotated once */
+        int n = snprintf(line, sizeof(line), "{\"n\":%d,\"pad\":\"%020d\"}", i, 0);
+        SM_CHECK_EQ_INT(replay_tuple_writer_write_line(w, line, (size_t)n), SM_OK);
+    }
+    SM_CHECK_EQ_INT(replay_tuple_writer_flush(w), SM_OK);
+    for (int k = 1; k <= 2; k++) {
+        snprintf(path, sizeof(path), "%s/tuples-%06d.log", dir, k);
+        unlink(path);
+    }
+    SM_CHECK_EQ_INT(rmdir(dir), 0);
+    int lost_calls = 0;
+    for (int i = 30; i < 80; i++) {   /* the next rotation cannot open a file */
+        int n = snprintf(line, sizeof(line), "{\"n\":%d,\"pad\":\"%020d\"}", i, 0);
+        lost_calls += replay_tuple_writer_write_line(w, line, (size_t)n) != SM_OK;
+    }
+    SM_CHECK(lost_calls > 0);
+    SM_CHECK(replay_tuple_writer_lost(w) > 0);
+    SM_CHECK_EQ_INT(mkdir(dir, 0700), 0);
+    sm_sleep_ms(250);
+    for (int i = 80; i < 90; i++) {
+        int n = snprintf(line, sizeof(line), "{\"n\":%d,\"pad\":\"%020d\"}", i, 0);
+        SM_CHECK_EQ_INT(replay_tuple_writer_write_line(w, line, (size_t)n), SM_OK);
+    }
+    replay_tuple_writer_close(w);
+    /* the tuples after the directory came back are in it, whole */
+    DIR *d = opendir(dir);
+    SM_CHECK(d != NULL);
+    struct dirent *de;
+    int lines = 0, last = -1;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "r");
+        SM_CHECK(f != NULL);
+        while (fgets(line, sizeof(line), f)) {
+            int got;
+            SM_CHECK_EQ_INT(sscanf(line, "{\"n\":%d,", &got), 1);
+            SM_CHECK(got >= 80 && got > last);
+            last = got;
+            lines++;
+        }
+        fclose(f);
+        unlink(path);
+    }
+    closedir(d);
+    SM_CHECK_EQ_INT(lines, 10);
+    SM_CHECK_EQ_INT(rmdir(dir), 0);
+    return 0;
+}
+
+SM_TEST_MAIN(SM_TC(test_full_disk), SM_TC(test_full_disk_gzip), SM_TC(test_dir_gone))
