@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -39,8 +40,6 @@ struct sm_ts_writer {
     char *line;          /* base64 line buffer; plain files: lines not yet written (line_len) */
     size_t line_cap, line_len;
     uint64_t line_recs;  /* records in line[0, line_len) (accepted, not yet written) */
-    bool regular;        /* plain regular file: a failed batch is cut off again */
-    off_t good_off;      /* its size after the last batch written whole */
     uint64_t lost;       /* records accepted and then lost by a failed write */
     uint64_t gz_pending; /* gzip: records accepted since the last successful flush */
     bool gz_broken;      /* a gzip write failed: the next record goes to a new file */
@@ -125,7 +124,6 @@ static int open_current(struct sm_ts_writer *w, char *err, size_t errlen)
          * (<name>.NNNNNN.gz): appended to the broken one it could not be read */
         if (w->gz_broken && !w->conf.rotate_bytes && !w->seq)
             w->seq = highest_seq(w->path);
-        w->gz_broken = false;
         sm_free(w->cur_path);
         w->cur_path = rotated_name(w->path, ++w->seq);
         if (!w->cur_path)
@@ -166,16 +164,13 @@ static int open_current(struct sm_ts_writer *w, char *err, size_t errlen)
             w->fp = fd >= 0 ? fdopen(fd, "ab") : NULL;
             if (!w->fp && fd >= 0)
                 close(fd);
-            if (w->fp) {
+            if (w->fp)
                 setvbuf(w->fp, NULL, _IONBF, 0);   /* we batch (WRITE_BATCH) */
-                struct stat st;
-                w->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-                w->good_off = w->regular ? st.st_size : 0;
-            }
         }
         if (!w->fp)
             return sm_errf(err, errlen, SM_EIO, "%s: cannot open for writing: %s", target, strerror(errno));
     }
+    w->gz_broken = false;   /* only once a new file is open: a failed open keeps waiting */
     sm_dbg(SM_DBG_SINK, "ts writer: writing %s", target);
     return SM_OK;
 }
@@ -194,28 +189,38 @@ static int batch_out_mine(struct sm_ts_writer *w, uint64_t mine, char *err, size
     uint64_t recs = w->line_recs;
     w->line_len = 0;
     w->line_recs = 0;
-    if (fwrite(w->line, 1, n, w->fp) == n) {
-        w->good_off += (off_t)n;
+    int cut;
+    struct iovec iov = { w->line, n };
+    int e = sm_fd_append_whole(fileno(w->fp), &iov, 1, &cut);
+    if (!e)
         return SM_OK;
-    }
-    int e = errno;
     w->lost += recs > mine ? recs - mine : 0;
     w->records -= w->records >= recs - mine ? recs - mine : w->records;   /* the file's own count */
-    clearerr(w->fp);
-    const char *cut = "";
-    if (w->regular) {
-        if (ftruncate(fileno(w->fp), w->good_off) == 0 && fseeko(w->fp, w->good_off, SEEK_SET) == 0)
-            cut = ", partial lines removed";
-        else
-            cut = ", partial lines could not be removed";
-    }
     return sm_errf(err, errlen, SM_EIO, "%s: write failed: %s (%" PRIu64 " record%s lost%s)",
-                   w->cur_path ? w->cur_path : "-", strerror(e), recs, recs == 1 ? "" : "s", cut);
+                   w->cur_path ? w->cur_path : "-", strerror(e), recs, recs == 1 ? "" : "s",
+                   cut > 0 ? ", partial lines removed" : cut < 0 ? ", partial lines could not be removed" : "");
 }
 
 static int batch_out(struct sm_ts_writer *w, char *err, size_t errlen)
 {
     return batch_out_mine(w, 0, err, errlen);
+}
+
+/* A gzip stream that failed to write is broken for good: what zlib held since
+ * the last flush is lost, and the file is closed; the next record opens a new
+ * file, not before conf.gz_retry_ms (one file per record while the disk stays
+ * full would be no better). */
+static int close_current(struct sm_ts_writer *w, char *err, size_t errlen);
+static void gz_abandon(struct sm_ts_writer *w)
+{
+    w->lost += w->gz_pending;
+    w->records -= w->records >= w->gz_pending ? w->gz_pending : w->records;
+    w->gz_pending = 0;
+    if (w->is_stdout)
+        return;
+    close_current(w, NULL, 0);
+    w->gz_broken = true;
+    w->gz_retry_at = sm_now_ms() + (w->conf.gz_retry_ms ? w->conf.gz_retry_ms : 10000);
 }
 
 uint64_t sm_ts_writer_lost(const struct sm_ts_writer *w)
@@ -298,7 +303,7 @@ int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_
                            "tried %" PRIu64 " ms from now", w->path, w->gz_retry_at - sm_now_ms());
         int rc = open_current(w, err, errlen);
         if (rc) {
-            if (w->gz_broken)
+            if (w->gz_broken)   /* still no room: wait again */
                 w->gz_retry_at = sm_now_ms() + (w->conf.gz_retry_ms ? w->conf.gz_retry_ms : 10000);
             return rc;
         }
@@ -334,17 +339,9 @@ int sm_ts_writer_write_raw(struct sm_ts_writer *w, const char *key, const uint8_
         if (gzwrite(w->gz, line, (unsigned)n) != (int)n) {
             int zerr;
             const char *m = gzerror(w->gz, &zerr);
-            /* what zlib held since the last flush is gone too (the stream is broken) */
             int rc = sm_errf(err, errlen, SM_EIO, "%s: write failed: %s (the gzip stream is broken: "
                              "later records go to a new file)", name, zerr == Z_ERRNO ? strerror(errno) : m);
-            w->lost += w->gz_pending;
-            w->records -= w->records >= w->gz_pending ? w->gz_pending : w->records;
-            w->gz_pending = 0;
-            if (!w->is_stdout) {
-                close_current(w, NULL, 0);   /* the next write opens a new file */
-                w->gz_broken = true;
-                w->gz_retry_at = sm_now_ms() + (w->conf.gz_retry_ms ? w->conf.gz_retry_ms : 10000);
-            }
+            gz_abandon(w);
             return rc;
         }
         w->gz_pending++;
@@ -388,13 +385,7 @@ int sm_ts_writer_flush(struct sm_ts_writer *w, char *err, size_t errlen)
         if (gzflush(w->gz, Z_SYNC_FLUSH) != Z_OK) {
             int rc = sm_errf(err, errlen, SM_EIO, "%s: flush failed (the gzip stream is broken: later records "
                              "go to a new file)", name);
-            w->lost += w->gz_pending;
-            w->gz_pending = 0;
-            if (!w->is_stdout) {
-                close_current(w, NULL, 0);
-                w->gz_broken = true;
-                w->gz_retry_at = sm_now_ms() + (w->conf.gz_retry_ms ? w->conf.gz_retry_ms : 10000);
-            }
+            gz_abandon(w);
             return rc;
         }
         w->gz_pending = 0;

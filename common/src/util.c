@@ -12,7 +12,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 #include <libdeflate.h>
 
 int sm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -429,6 +431,43 @@ void sm_hex(const void *p, size_t n, char *out)
         out[2 * i + 1] = hx[b[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+int sm_fd_append_whole(int fd, const struct iovec *iov, int iovcnt, int *cut)
+{
+    struct iovec v[8];
+    if (iovcnt < 0 || iovcnt > 8)
+        return EINVAL;
+    memcpy(v, iov, (size_t)iovcnt * sizeof(*v));
+    struct stat st;
+    off_t before = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : -1;
+    if (cut)
+        *cut = before < 0 ? 0 : 1;
+    int i = 0;
+    while (i < iovcnt) {
+        if (!v[i].iov_len) {
+            i++;
+            continue;
+        }
+        ssize_t k = writev(fd, v + i, iovcnt - i);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            int e = k < 0 ? errno : ENOSPC;
+            if (before >= 0 && (ftruncate(fd, before) != 0 || lseek(fd, before, SEEK_SET) < 0) && cut)
+                *cut = -1;
+            return e ? e : EIO;
+        }
+        for (size_t left = (size_t)k; i < iovcnt && left;) {
+            size_t take = left < v[i].iov_len ? left : v[i].iov_len;
+            v[i].iov_base = (char *)v[i].iov_base + take;
+            v[i].iov_len -= take;
+            left -= take;
+            if (!v[i].iov_len)
+                i++;
+        }
+    }
+    return 0;
 }
 
 int sm_read_file(const char *path, size_t max, uint8_t **out, size_t *outlen)

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAX_TOPICS 16
@@ -246,24 +247,24 @@ static bool dead_letter(struct replay_kafka *k, const rd_kafka_message_t *m, con
         sm_log_err("kafka input: out of memory writing a dead letter");
         return false;
     }
-    sm_base64_encode(m->payload, m->len, b64);
+    size_t b64n = sm_base64_encode(m->payload, m->len, b64);
     char reason[256];
     snprintf(reason, sizeof(reason), "%s", why);
     for (char *c = reason; *c; c++)
         if (*c == '|' || *c == '\n' || *c == '\r')
             *c = ' ';
-    /* "<coordinates>|<base64>": readable again with --input (key|base64 lines) */
-    off_t before = ftello(k->dlq);
-    int w = fprintf(k->dlq, "topic=%s partition=%d offset=%" PRId64 " error=%s|%s\n", topic, (int)m->partition,
-                    m->offset, reason, b64);
+    /* "<coordinates>|<base64>": readable again with --input (key|base64 lines); the
+     * line goes in whole or not at all (sm_fd_append_whole) */
+    char head[640];
+    int hl = snprintf(head, sizeof(head), "topic=%s partition=%d offset=%" PRId64 " error=%s|", topic,
+                      (int)m->partition, m->offset, reason);
+    struct iovec iov[3] = { { head, hl > 0 && (size_t)hl < sizeof(head) ? (size_t)hl : strlen(head) },
+                            { b64, b64n }, { (void *)"\n", 1 } };
+    int e = sm_fd_append_whole(fileno(k->dlq), iov, 3, NULL);
     sm_free(b64);
-    if (w < 0 || fflush(k->dlq) || fsync(fileno(k->dlq))) {
-        int e = errno;
-        clearerr(k->dlq);
-        fflush(k->dlq);
-        clearerr(k->dlq);
-        if (before >= 0 && ftruncate(fileno(k->dlq), before) == 0)   /* whole lines only */
-            fseeko(k->dlq, before, SEEK_SET);
+    if (!e && fsync(fileno(k->dlq)))
+        e = errno;
+    if (e) {
         sm_log_err("kafka input: cannot write the dead-letter file %s: %s: %s[%d] offset %" PRId64
                    " stays uncommitted (a restart meets it again)", k->cfg.dead_letter_path, strerror(e), topic,
                    (int)m->partition, m->offset);

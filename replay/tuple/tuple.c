@@ -165,8 +165,6 @@ struct replay_tuple_writer {
     FILE *f;                       /* stdout */
     gzFile gz;
     int fd;                        /* plain file, -1: none */
-    bool regular;                  /* a failed batch is cut off it again */
-    off_t good_off;                /* its size after the last batch written whole */
     struct sm_buf line;            /* one serialised tuple */
     char *fbuf;                    /* plain file: lines not yet written */
     size_t fbuf_len;
@@ -192,32 +190,29 @@ static void tuples_lost(struct replay_tuple_writer *w, uint64_t n, int e)
                    n == 1 ? "" : "s", w->lost, sup);
 }
 
-/* Writes the batched lines of a plain file (one write per ~1000 tuples). A
- * failed write loses the batch's tuples (counted, logged) and the part of it
- * that reached the file is cut off again, so the file holds whole lines. */
+/* Appends iov to the current plain file, whole or not at all
+ * (sm_fd_append_whole); a failure loses the tuples it held (counted, logged). */
+static int append_whole(struct replay_tuple_writer *w, const struct iovec *iov, int iovcnt, uint64_t recs)
+{
+    int cut, e = sm_fd_append_whole(w->fd, iov, iovcnt, &cut);
+    if (!e)
+        return SM_OK;
+    if (cut < 0)
+        sm_log_err("tuples: %s: cutting off a partial write: %s", w->path, strerror(errno));
+    tuples_lost(w, recs, e);
+    return SM_EIO;
+}
+
+/* Writes the batched lines of a plain file (one write per ~1000 tuples). */
 static int batch_out(struct replay_tuple_writer *w)
 {
     if (!w->fbuf_len || w->fd < 0)
         return SM_OK;
-    size_t n = w->fbuf_len, done = 0;
+    struct iovec iov = { w->fbuf, w->fbuf_len };
     uint64_t recs = w->fbuf_recs;
     w->fbuf_len = 0;
     w->fbuf_recs = 0;
-    while (done < n) {
-        ssize_t k = write(w->fd, w->fbuf + done, n - done);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            int e = k < 0 ? errno : ENOSPC;
-            if (w->regular && (ftruncate(w->fd, w->good_off) != 0 || lseek(w->fd, w->good_off, SEEK_SET) < 0))
-                sm_log_err("tuples: %s: cutting off a partial batch: %s", w->path, strerror(errno));
-            tuples_lost(w, recs, e);
-            return SM_EIO;
-        }
-        done += (size_t)k;
-    }
-    w->good_off += (off_t)n;
-    return SM_OK;
+    return append_whole(w, &iov, 1, recs);
 }
 
 static int open_next(struct replay_tuple_writer *w)
@@ -237,9 +232,6 @@ static int open_next(struct replay_tuple_writer *w)
         w->fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (w->fd < 0)
             return SM_EIO;
-        struct stat st;
-        w->regular = fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode);
-        w->good_off = 0;
         if (!w->fbuf && !(w->fbuf = sm_malloc(TUPLE_FILE_BUF))) {
             close(w->fd);
             w->fd = -1;
@@ -1156,15 +1148,8 @@ int replay_tuple_writer_write_line(struct replay_tuple_writer *w, const void *li
             batch_out(w);               /* a failure loses (and logs) the earlier lines, not this one */
         if (n + 1 > TUPLE_FILE_BUF) {   /* larger than the buffer: the line alone */
             struct iovec iv[2] = { { (void *)line, n }, { (void *)"\n", 1 } };
-            ssize_t k = writev(w->fd, iv, 2);
-            if (k != (ssize_t)(n + 1)) {
-                int e = k < 0 ? errno : ENOSPC;
-                if (w->regular && (ftruncate(w->fd, w->good_off) != 0 || lseek(w->fd, w->good_off, SEEK_SET) < 0))
-                    sm_log_err("tuples: %s: cutting off a partial line: %s", w->path, strerror(errno));
-                tuples_lost(w, 1, e);
+            if (append_whole(w, iv, 2, 1))
                 return SM_EIO;
-            }
-            w->good_off += (off_t)(n + 1);
         } else {
             memcpy(w->fbuf + w->fbuf_len, line, n);
             w->fbuf[w->fbuf_len + n] = '\n';

@@ -594,14 +594,7 @@ static void reject_local(struct bf_worker *w, const char *index, const struct rf
         json_t *rec = json_pack("{ss ss# si s{ss ss}}", "index", index, "id", d->id, d->id_len, "status", 0, "error",
                                 "type", "source_conversion", "reason", why);
         char *s = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        if (s) {
-            rfs_bulk_failures_put(fl, s, strlen(s));
-        } else {
-            pthread_mutex_lock(&fl->mu);
-            fl->unrecorded++;
-            fl->last_errno = ENOMEM;
-            pthread_mutex_unlock(&fl->mu);
-        }
+        rfs_bulk_failures_put(fl, s, s ? strlen(s) : 0);
         free(s);
         json_decref(rec);
     }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 void rfs_bulk_batch_init(struct rfs_bulk_batch *b)
@@ -197,23 +198,19 @@ static bool item_retryable(long status, const char *type)
 
 void rfs_bulk_failures_put(struct rfs_bulk_failures *fl, const char *line, size_t len)
 {
+    struct iovec iov[2] = { { (void *)line, len }, { (void *)"\n", 1 } };
     pthread_mutex_lock(&fl->mu);
-    off_t before = ftello(fl->f);
-    if (fwrite(line, 1, len, fl->f) == len && fputc('\n', fl->f) != EOF && fflush(fl->f) == 0) {
+    int e = line ? sm_fd_append_whole(fileno(fl->f), iov, 2, NULL) : ENOMEM;
+    if (!e) {
         fl->written++;
     } else {
-        fl->last_errno = errno ? errno : EIO;
+        fl->last_errno = e;
         fl->unrecorded++;
-        clearerr(fl->f);
-        fflush(fl->f);   /* what stdio still holds goes now or never */
-        clearerr(fl->f);
-        if (before >= 0 && ftruncate(fileno(fl->f), before) == 0)
-            fseeko(fl->f, before, SEEK_SET);
         static struct sm_ratelimit rl;
         uint64_t sup;
         if (sm_log_ratelimited(&rl, 10000, &sup))
             sm_log_err("failures file: write failed: %s: %" PRIu64 " rejected document(s) not recorded so far "
-                       "(%" PRIu64 " messages suppressed)", strerror(fl->last_errno), fl->unrecorded, sup);
+                       "(%" PRIu64 " messages suppressed)", strerror(e), fl->unrecorded, sup);
     }
     pthread_mutex_unlock(&fl->mu);
 }
@@ -266,16 +263,11 @@ static void write_failure(struct rfs_bulk_failures *fl, const struct rfs_bulk_ba
             struct sm_buf line;
             sm_buf_init(&line, (size_t)1 << 31);
             size_t hl = strlen(head);
-            if (sm_buf_append(&line, head, hl - 1) == SM_OK && sm_buf_append_str(&line, ",\"source\":") == SM_OK &&
-                (slen ? sm_buf_append(&line, src, slen) : sm_buf_append_str(&line, "null")) == SM_OK &&
-                sm_buf_append_str(&line, "}") == SM_OK) {
-                rfs_bulk_failures_put(fl, (const char *)line.data, line.len);
-            } else {
-                pthread_mutex_lock(&fl->mu);
-                fl->unrecorded++;
-                fl->last_errno = ENOMEM;
-                pthread_mutex_unlock(&fl->mu);
-            }
+            bool built = sm_buf_append(&line, head, hl - 1) == SM_OK &&
+                         sm_buf_append_str(&line, ",\"source\":") == SM_OK &&
+                         (slen ? sm_buf_append(&line, src, slen) : sm_buf_append_str(&line, "null")) == SM_OK &&
+                         sm_buf_append_str(&line, "}") == SM_OK;
+            rfs_bulk_failures_put(fl, built ? (const char *)line.data : NULL, line.len);
             sm_buf_free(&line);
         }
         free(head);

@@ -39,8 +39,9 @@ struct rfs_bulk_failures {
 };
 
 /* Appends one line (len bytes, '\n' added) to the failures file under its
- * lock. A write that fails is counted in unrecorded, logged (at most once per
- * 10 s) and cut off the file again, so the file holds whole lines. */
+ * lock, whole or not at all (sm_fd_append_whole). A write that fails, or a
+ * line that could not be built (NULL: out of memory), is counted in
+ * unrecorded and logged (at most once per 10 s). */
 void rfs_bulk_failures_put(struct rfs_bulk_failures *fl, const char *line, size_t len);
 
 struct rfs_bulk_batch {

@@ -47,6 +47,14 @@ void sm_hex(const void *p, size_t n, char *out);
 
 /* Reads a whole file (at most max bytes) into a NUL-terminated sm_malloc'd buffer. */
 int sm_read_file(const char *path, size_t max, uint8_t **out, size_t *outlen);
+/* Appends all of iov[0..iovcnt) (at most 8 pieces) to fd, a file only ever
+ * written at its end, or none of it: when a write fails (disk full, I/O error)
+ * after part of it reached a regular file, the file is cut back to its size
+ * before the call (ftruncate, offset moved back), so it keeps whole records.
+ * 0, or the failure's errno. *cut (may be NULL): 1 the file was cut back (or
+ * nothing had reached it), 0 not a regular file, -1 cutting it back failed. */
+struct iovec;
+int sm_fd_append_whole(int fd, const struct iovec *iov, int iovcnt, int *cut);
 /* Shell-style glob match for index patterns ("logs-*,metrics-?"); comma lists,
  * a leading '-' excludes. */
 bool sm_pattern_match(const char *patterns, const char *name);
