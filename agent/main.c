@@ -368,8 +368,7 @@ static int build_capture_cfg(const struct agent_config *cfg, struct agent_captur
         return sm_errf(err, errlen, SM_ECONFIG, "nothing to capture: give --interface IF (engine %s) or --pcap FILE",
                        cc->engine);
     cc->iface = cfg->iface;
-    if (cfg->tc_attach && strcmp(cfg->tc_attach, "auto") && strcmp(cfg->tc_attach, "tcx") &&
-        strcmp(cfg->tc_attach, "tc"))
+    if (agent_tc_attach_mode(cfg->tc_attach) < 0)
         return sm_errf(err, errlen, SM_ECONFIG, "--tc-attach '%s': auto, tcx or tc", cfg->tc_attach);
     cc->tc_attach = cfg->tc_attach;
     cc->pcap_path = cfg->pcap;

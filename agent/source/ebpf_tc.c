@@ -267,14 +267,6 @@ static int tcx_link(int prog_fd, int ifindex, bool egress)
     return fd >= 0 ? fd : -errno;
 }
 
-/* "auto" (default) | "tcx" | "tc": 0 auto, 1 tcx, 2 tc, -1 unknown. */
-static int tc_attach_mode(const char *s)
-{
-    if (!s || !*s || !strcmp(s, "auto"))
-        return 0;
-    return !strcmp(s, "tcx") ? 1 : !strcmp(s, "tc") ? 2 : -1;
-}
-
 static int detach_ours(int ifindex, enum bpf_tc_attach_point ap)
 {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap);
@@ -414,7 +406,7 @@ static int tc_open(struct agent_source *src, const struct agent_source_cfg *cfg,
                        "supported: TC programs attach to named interfaces)");
     if (cfg->nports > 64)
         return sm_errf(err, errlen, SM_ECONFIG, "%s: at most 64 ports", src->name);
-    int mode = tc_attach_mode(cfg->tc_attach);
+    int mode = agent_tc_attach_mode(cfg->tc_attach);
     if (mode < 0)
         return sm_errf(err, errlen, SM_ECONFIG, "%s: --tc-attach '%s': auto, tcx or tc", src->name, cfg->tc_attach);
     if ((rc = agent_ebpf_precheck(src->name, need, err, errlen)) != SM_OK)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "flow/stream.h"
@@ -79,6 +80,14 @@ struct agent_source_cfg {
     const char *tc_attach;     /* ebpf-tc: "auto" (NULL: tcx links where the kernel has them,
                                 * else classic clsact filters), "tcx", "tc" */
 };
+
+/* --tc-attach: "auto" (or NULL/"") 0, "tcx" 1, "tc" 2, anything else -1. */
+static inline int agent_tc_attach_mode(const char *s)
+{
+    if (!s || !*s || !strcmp(s, "auto"))
+        return 0;
+    return !strcmp(s, "tcx") ? 1 : !strcmp(s, "tc") ? 2 : -1;
+}
 
 struct agent_source;
 
