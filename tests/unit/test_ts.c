@@ -461,6 +461,85 @@ static int test_decode_arena(void)
     return 0;
 }
 
+/* The arena's fast path takes every fixture record (protoc's bytes, all
+ * observation kinds) and gives protobuf-c's record, its bytes values pointing
+ * into the input; encodings with a repeated singular field, a second oneof
+ * member, an unknown field or field number 0 are left to protobuf-c, whose
+ * verdict sm_ts_decode_in() then returns. */
+static int test_decode_fast(void)
+{
+    char err[256] = "";
+    struct sm_ts_arena *a = sm_ts_arena_new();
+    SM_CHECK(a);
+    size_t with_data = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t blen;
+        uint8_t *bin = slurp(fixture(cases[i].name, "bin"), &blen);
+        SM_CHECK(bin);
+        TrafficStream *f = NULL, *p = NULL;
+        SM_CHECK_EQ_INT(sm_ts_decode_fast(a, bin, blen, &f), SM_OK);
+        SM_CHECK_EQ_INT(sm_ts_decode(bin, blen, &p, err, sizeof(err)), SM_OK);
+        uint8_t *ef, *ep;
+        size_t lf, lp;
+        SM_CHECK_EQ_INT(sm_ts_encode_alloc(f, &ef, &lf), SM_OK);
+        SM_CHECK_EQ_INT(sm_ts_encode_alloc(p, &ep, &lp), SM_OK);
+        SM_CHECK(lf == blen && lp == blen && !memcmp(ef, bin, blen) && !memcmp(ep, bin, blen));
+        for (size_t k = 0; k < f->n_substream; k++) {
+            const uint8_t *d;
+            size_t dl;
+            if (sm_ts_obs_kind(f->substream[k]) != SM_TS_CONNECTION_EXCEPTION && sm_ts_obs_data(f->substream[k], &d, &dl) && dl) {
+                SM_CHECK(d > bin && d + dl <= bin + blen);   /* not copied */
+                with_data++;
+            }
+        }
+        sm_free(ef);
+        sm_free(ep);
+        sm_ts_free(p);
+        sm_free(bin);
+    }
+    SM_CHECK(with_data > 2);
+    /* field 1 (connectionId) twice: protobuf-c's last one wins */
+    static const uint8_t dup[] = { 0x0a, 0x01, 'a', 0x0a, 0x01, 'b', 0x18, 0x01 };
+    /* number (3) and numberOfThisLastChunk (4): protobuf-c keeps the last */
+    static const uint8_t two_of[] = { 0x0a, 0x01, 'c', 0x18, 0x01, 0x20, 0x02 };
+    /* an unknown field 9 (varint): protobuf-c keeps it aside */
+    static const uint8_t unknown[] = { 0x0a, 0x01, 'c', 0x48, 0x05, 0x18, 0x01 };
+    /* the observation's ts twice: protobuf-c's rules (it keeps the last) */
+    static const uint8_t merge[] = { 0x0a, 0x01, 'c', 0x12, 0x08, 0x0a, 0x02, 0x08, 0x05, 0x0a, 0x02, 0x10, 0x07 };
+    TrafficStream *x = NULL;
+    SM_CHECK_EQ_INT(sm_ts_decode_fast(a, dup, sizeof(dup), &x), SM_EAGAIN);
+    SM_CHECK(!x);
+    SM_CHECK_EQ_INT(sm_ts_decode_in(a, dup, sizeof(dup), SM_TS_DECODE_MAX, &x, err, sizeof(err)), SM_OK);
+    SM_CHECK(!strcmp(x->connectionid, "b"));
+    SM_CHECK_EQ_INT(sm_ts_decode_fast(a, two_of, sizeof(two_of), &x), SM_EAGAIN);
+    SM_CHECK_EQ_INT(sm_ts_decode_in(a, two_of, sizeof(two_of), SM_TS_DECODE_MAX, &x, err, sizeof(err)), SM_OK);
+    SM_CHECK(x->index_case == TRAFFIC_STREAM__INDEX_NUMBER_OF_THIS_LAST_CHUNK && x->numberofthislastchunk == 2);
+    SM_CHECK_EQ_INT(sm_ts_decode_fast(a, unknown, sizeof(unknown), &x), SM_EAGAIN);
+    SM_CHECK_EQ_INT(sm_ts_decode_in(a, unknown, sizeof(unknown), SM_TS_DECODE_MAX, &x, err, sizeof(err)), SM_OK);
+    SM_CHECK(x->base.n_unknown_fields == 1 && x->number == 1);
+    SM_CHECK_EQ_INT(sm_ts_decode_fast(a, merge, sizeof(merge), &x), SM_EAGAIN);
+    SM_CHECK_EQ_INT(sm_ts_decode_in(a, merge, sizeof(merge), SM_TS_DECODE_MAX, &x, err, sizeof(err)), SM_OK);
+    SM_CHECK(x->n_substream == 1 && x->substream[0]->ts);
+    /* (whatever protobuf-c makes of it: the same as sm_ts_decode()) */
+    TrafficStream *y = NULL;
+    SM_CHECK_EQ_INT(sm_ts_decode(merge, sizeof(merge), &y, err, sizeof(err)), SM_OK);
+    SM_CHECK(x->substream[0]->ts->seconds == y->substream[0]->ts->seconds &&
+             x->substream[0]->ts->nanos == y->substream[0]->ts->nanos && x->substream[0]->ts->nanos == 7);
+    sm_ts_free(y);
+    /* field number 0 and a truncated value: refused by protobuf-c, not taken here */
+    static const uint8_t zero[] = { 0x80, 0x00, 0x0a };
+    static const uint8_t cut[] = { 0x0a, 0x05, 'a' };
+    SM_CHECK_EQ_INT(sm_ts_decode_fast(a, zero, sizeof(zero), &x), SM_EAGAIN);
+    SM_CHECK_EQ_INT(sm_ts_decode_in(a, zero, sizeof(zero), SM_TS_DECODE_MAX, &x, err, sizeof(err)), SM_ECORRUPT);
+    SM_CHECK_EQ_INT(sm_ts_decode_fast(a, cut, sizeof(cut), &x), SM_EAGAIN);
+    SM_CHECK_EQ_INT(sm_ts_decode_in(a, cut, sizeof(cut), SM_TS_DECODE_MAX, &x, err, sizeof(err)), SM_ECORRUPT);
+    /* an empty record is a valid, empty TrafficStream both ways */
+    SM_CHECK_EQ_INT(sm_ts_decode_fast(a, dup, 0, &x), SM_OK);
+    SM_CHECK(x && !x->connectionid && !x->n_substream && !x->substream);
+    sm_ts_arena_free(a);
+    return 0;
+}
+
 static int test_builder_alloc_failures(void)
 {
     /* every allocation failure inside the builder is reported, nothing leaks (ASan) */
@@ -717,6 +796,6 @@ static int test_enc_matches_builder(void)
 
 SM_TEST_MAIN(SM_TC(test_encode_matches_protoc_fixture), SM_TC(test_decode_protoc_bytes),
              SM_TC(test_dump_matches_text), SM_TC(test_protoc_both_directions),
-             SM_TC(test_decode_errors), SM_TC(test_decode_arena), SM_TC(test_builder_alloc_failures),
+             SM_TC(test_decode_errors), SM_TC(test_decode_arena), SM_TC(test_decode_fast), SM_TC(test_builder_alloc_failures),
              SM_TC(test_obs_size_bound_and_time), SM_TC(test_enc_matches_protoc_fixture),
              SM_TC(test_enc_matches_builder))

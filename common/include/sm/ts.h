@@ -107,9 +107,16 @@ int sm_ts_decode_max(const uint8_t *data, size_t len, size_t max, TrafficStream 
 struct sm_ts_arena;
 struct sm_ts_arena *sm_ts_arena_new(void);
 void sm_ts_arena_free(struct sm_ts_arena *a);
-/* sm_ts_decode_max() into a (errors alike; *out NULL on error). */
+/* sm_ts_decode_max() into a (errors alike; *out NULL on error). Bytes values
+ * (the observations' data) may point into data: keep data unchanged while
+ * the record is in use. */
 int sm_ts_decode_in(struct sm_ts_arena *a, const uint8_t *data, size_t len, size_t max, TrafficStream **out,
                     char *err, size_t errlen);
+/* The fast path sm_ts_decode_in() tries first: records as writers make them
+ * (each singular field at most once, no unknown fields) in one pass. SM_OK;
+ * SM_EAGAIN when the record needs protobuf-c (nothing decoded, no verdict on
+ * its validity); SM_ENOMEM. */
+int sm_ts_decode_fast(struct sm_ts_arena *a, const uint8_t *data, size_t len, TrafficStream **out);
 
 /* ---- streaming encoder ----------------------------------------------------- */
 
