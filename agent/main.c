@@ -293,7 +293,11 @@ static void *ticker_main(void *arg)
 struct metrics_ctx {
     struct agent_pipeline *pl;
     struct agent_capture *cap;
+    uint64_t spool_max;                      /* Kafka output: --spool-max; 0 otherwise */
+    struct sm_recent_growth lost, drops;     /* /ready: the metrics thread's own */
 };
+
+#define READY_WINDOW_NS (60ull * 1000000000u)
 
 static void render_metrics(void *arg, struct sm_buf *out)
 {
@@ -343,6 +347,39 @@ static bool health(void *arg, char *why, size_t whylen)
     (void)arg;
     if (g_stop) {
         snprintf(why, whylen, "stopping");
+        return false;
+    }
+    snprintf(why, whylen, "ok");
+    return true;
+}
+
+/* /ready: healthy, and doing its job: no record lost (refused by a full
+ * spool or lost by the sink, e.g. a full disk) and no packet dropped by the
+ * kernel or the interface in the last minute, and the Kafka spool below 90 %
+ * of --spool-max. /health stays 200 through these: a restart would not help. */
+static bool ready(void *arg, char *why, size_t whylen)
+{
+    struct metrics_ctx *mc = arg;
+    if (!health(arg, why, whylen))
+        return false;
+    struct agent_capture_stats cs;
+    struct agent_pipeline_stats ps;
+    agent_capture_stats(mc->cap, &cs);
+    agent_pipeline_stats(mc->pl, &ps);
+    uint64_t now = sm_now_ns();
+    uint64_t lost = ps.records_dropped + ps.sink.failed, drops = cs.kernel_drops + cs.iface_drops;
+    if (sm_recent_growth(&mc->lost, lost, now, READY_WINDOW_NS)) {
+        snprintf(why, whylen, "losing records: %" PRIu64 " lost so far (%" PRIu64 " refused, %" PRIu64
+                 " failed in the sink), the last within 60 s", lost, ps.records_dropped, ps.sink.failed);
+        return false;
+    }
+    if (mc->spool_max && ps.sink.spool_bytes >= mc->spool_max / 10 * 9) {
+        snprintf(why, whylen, "spool %" PRIu64 " of %" PRIu64 " bytes (Kafka not taking records)",
+                 ps.sink.spool_bytes, mc->spool_max);
+        return false;
+    }
+    if (sm_recent_growth(&mc->drops, drops, now, READY_WINDOW_NS)) {
+        snprintf(why, whylen, "capture dropping packets: %" PRIu64 " dropped so far, the last within 60 s", drops);
         return false;
     }
     snprintf(why, whylen, "ok");
@@ -560,7 +597,8 @@ int main(int argc, char **argv)
     if (cfg.metrics_listen && *cfg.metrics_listen) {
         mctx.pl = pl;
         mctx.cap = cap;
-        if (!(metrics = sm_metrics_start(cfg.metrics_listen, render_metrics, health, &mctx, err,
+        mctx.spool_max = cfg.kafka.brokers ? cfg.spool_max : 0;
+        if (!(metrics = sm_metrics_start(cfg.metrics_listen, render_metrics, health, ready, &mctx, err,
                                          sizeof(err)))) {
             sm_log_err("%s", err);
             goto out;

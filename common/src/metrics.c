@@ -28,7 +28,7 @@ struct sm_metrics {
     uint16_t port;
     pthread_t thread;
     sm_metrics_render_fn render;
-    sm_metrics_health_fn health;
+    sm_metrics_health_fn health, ready;
     void *arg;
 };
 
@@ -110,9 +110,10 @@ static void serve(struct sm_metrics *m, int fd)
         m->render(m->arg, &out);
         respond(fd, head, 200, "OK", "text/plain; version=0.0.4", out.data, out.len);
         sm_buf_free(&out);
-    } else if (!strcmp(path, "/health")) {
+    } else if (!strcmp(path, "/health") || !strcmp(path, "/ready")) {
         char why[200] = "ok";
-        bool ok = m->health ? m->health(m->arg, why, sizeof(why)) : true;
+        sm_metrics_health_fn fn = path[1] == 'r' && m->ready ? m->ready : m->health;
+        bool ok = fn ? fn(m->arg, why, sizeof(why)) : true;
         char body[256];
         int n = snprintf(body, sizeof(body), "%s\n", why);
         respond(fd, head, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", (const uint8_t *)body,
@@ -163,7 +164,8 @@ static int parse_listen(const char *addr, char *host, size_t hostlen, char *port
 }
 
 struct sm_metrics *sm_metrics_start(const char *addr, sm_metrics_render_fn render,
-                                    sm_metrics_health_fn health, void *arg, char *err, size_t errlen)
+                                    sm_metrics_health_fn health, sm_metrics_health_fn ready, void *arg,
+                                    char *err, size_t errlen)
 {
     char host[128], port[16];
     if (!addr || parse_listen(addr, host, sizeof(host), port, sizeof(port))) {
@@ -187,6 +189,7 @@ struct sm_metrics *sm_metrics_start(const char *addr, sm_metrics_render_fn rende
     m->wake[0] = m->wake[1] = -1;
     m->render = render;
     m->health = health;
+    m->ready = ready;
     m->arg = arg;
     int one = 1;
     m->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -22,6 +22,8 @@ struct replay_monitor {
     struct sm_ts_reader_stats rs;
     struct replay_kafka_stats ks;
 
+    struct sm_recent_growth tuples_lost;   /* /ready: the metrics thread's own */
+
     pthread_cond_t cv;               /* CLOCK_MONOTONIC: wakes the summary thread on stop */
     bool stopping;
     bool thread_started;
@@ -119,6 +121,24 @@ static bool health(void *arg, char *why, size_t whylen)
     return true;
 }
 
+/* /ready: healthy, and no result tuple lost to write errors (a full disk)
+ * in the last minute; /health stays 200 through that. */
+static bool ready(void *arg, char *why, size_t whylen)
+{
+    struct replay_monitor *mon = arg;
+    if (!health(arg, why, whylen))
+        return false;
+    struct replay_engine_stats es;
+    replay_engine_stats(mon->cfg.eng, &es);
+    if (sm_recent_growth(&mon->tuples_lost, es.tuples_lost, sm_now_ns(), 60ull * 1000000000u)) {
+        snprintf(why, whylen, "losing result tuples: %" PRIu64 " lost to write errors so far, the last within 60 s",
+                 es.tuples_lost);
+        return false;
+    }
+    snprintf(why, whylen, "ok");
+    return true;
+}
+
 /* ---- summary ---- */
 
 /* The summary line for two engine snapshots interval_ms apart. */
@@ -198,7 +218,7 @@ struct replay_monitor *replay_monitor_start(const struct replay_monitor_cfg *cfg
     pthread_cond_init(&mon->cv, &ca);
     pthread_condattr_destroy(&ca);
     if (cfg->metrics_listen && *cfg->metrics_listen) {
-        mon->metrics = sm_metrics_start(cfg->metrics_listen, render, health, mon, err, errlen);
+        mon->metrics = sm_metrics_start(cfg->metrics_listen, render, health, ready, mon, err, errlen);
         if (!mon->metrics) {
             replay_monitor_stop(mon);
             return NULL;

@@ -28,6 +28,15 @@ static bool health(void *arg, char *why, size_t whylen)
     return healthy;
 }
 
+static bool is_ready = true;
+
+static bool ready(void *arg, char *why, size_t whylen)
+{
+    (void)arg;
+    snprintf(why, whylen, "%s", is_ready ? "ok" : "losing records: 3 lost");
+    return is_ready;
+}
+
 static int get(uint16_t port, const char *req, char *resp, size_t cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -51,7 +60,7 @@ static int test_metrics_and_health(void)
 {
     char err[256];
     healthy = true;
-    struct sm_metrics *m = sm_metrics_start("127.0.0.1:0", render, health, NULL, err, sizeof(err));
+    struct sm_metrics *m = sm_metrics_start("127.0.0.1:0", render, health, ready, NULL, err, sizeof(err));
     if (!m)
         SM_SKIP("cannot listen on loopback: %s", err);
     uint16_t port = sm_metrics_port(m);
@@ -74,6 +83,15 @@ static int test_metrics_and_health(void)
     SM_CHECK_EQ_STR(strstr(resp, "\r\n\r\n"), "\r\n\r\n");
     SM_CHECK(get(port, "GET /health HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
     SM_CHECK(!strncmp(resp, "HTTP/1.1 200 OK", 15) && strstr(resp, "\r\n\r\nok\n"));
+    /* /ready has its own answer: not ready while still healthy */
+    SM_CHECK(get(port, "GET /ready HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
+    SM_CHECK(!strncmp(resp, "HTTP/1.1 200 OK", 15) && strstr(resp, "\r\n\r\nok\n"));
+    is_ready = false;
+    SM_CHECK(get(port, "GET /ready HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
+    SM_CHECK(!strncmp(resp, "HTTP/1.1 503", 12) && strstr(resp, "\r\n\r\nlosing records: 3 lost\n"));
+    SM_CHECK(get(port, "GET /health HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
+    SM_CHECK(!strncmp(resp, "HTTP/1.1 200 OK", 15));
+    is_ready = true;
     healthy = false;
     SM_CHECK(get(port, "GET /health HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
     SM_CHECK(!strncmp(resp, "HTTP/1.1 503", 12) && strstr(resp, "stopping"));
@@ -88,24 +106,50 @@ static int test_metrics_and_health(void)
 static int test_no_health_callback(void)
 {
     char err[256];
-    struct sm_metrics *m = sm_metrics_start("127.0.0.1:0", render, NULL, NULL, err, sizeof(err));
+    struct sm_metrics *m = sm_metrics_start("127.0.0.1:0", render, NULL, NULL, NULL, err, sizeof(err));
     if (!m)
         SM_SKIP("cannot listen on loopback: %s", err);
     char resp[4096];
     SM_CHECK(get(sm_metrics_port(m), "GET /health HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
     SM_CHECK(!strncmp(resp, "HTTP/1.1 200 OK", 15) && strstr(resp, "\r\n\r\nok\n"));
+    SM_CHECK(get(sm_metrics_port(m), "GET /ready HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
+    SM_CHECK(!strncmp(resp, "HTTP/1.1 200 OK", 15) && strstr(resp, "\r\n\r\nok\n"));
     sm_metrics_stop(m);
     sm_metrics_stop(NULL);
+    /* without a ready callback /ready answers as /health */
+    healthy = false;
+    m = sm_metrics_start("127.0.0.1:0", render, health, NULL, NULL, err, sizeof(err));
+    SM_CHECK(m);
+    SM_CHECK(get(sm_metrics_port(m), "GET /ready HTTP/1.1\r\n\r\n", resp, sizeof(resp)) == 0);
+    SM_CHECK(!strncmp(resp, "HTTP/1.1 503", 12) && strstr(resp, "stopping"));
+    sm_metrics_stop(m);
+    healthy = true;
+    return 0;
+}
+
+/* A loss counter is "recent" for the window after the first call that sees
+ * it grow, and not before any growth. */
+static int test_recent_growth(void)
+{
+    struct sm_recent_growth g = { 0, 0 };
+    const uint64_t w = 60;
+    SM_CHECK(!sm_recent_growth(&g, 0, 1000, w));
+    SM_CHECK(sm_recent_growth(&g, 2, 1010, w));
+    SM_CHECK(sm_recent_growth(&g, 2, 1069, w));
+    SM_CHECK(!sm_recent_growth(&g, 2, 1070, w));
+    SM_CHECK(sm_recent_growth(&g, 3, 5000, w));
+    SM_CHECK(!sm_recent_growth(&g, 3, 5060, w));
     return 0;
 }
 
 static int test_bad_listen(void)
 {
     char err[256] = "";
-    SM_CHECK(sm_metrics_start("nonsense", render, health, NULL, err, sizeof(err)) == NULL);
+    SM_CHECK(sm_metrics_start("nonsense", render, health, NULL, NULL, err, sizeof(err)) == NULL);
     SM_CHECK(strstr(err, "nonsense") != NULL);
-    SM_CHECK(sm_metrics_start("127.0.0.1:", render, health, NULL, err, sizeof(err)) == NULL);
+    SM_CHECK(sm_metrics_start("127.0.0.1:", render, health, NULL, NULL, err, sizeof(err)) == NULL);
     return 0;
 }
 
-SM_TEST_MAIN(SM_TC(test_metrics_and_health), SM_TC(test_no_health_callback), SM_TC(test_bad_listen))
+SM_TEST_MAIN(SM_TC(test_metrics_and_health), SM_TC(test_no_health_callback), SM_TC(test_recent_growth),
+             SM_TC(test_bad_listen))

@@ -307,6 +307,70 @@ def check_live_sigterm(tmp):
     print("live: SIGTERM flushed and closed the open connection (%d requests)" % len(reqs))
 
 
+def check_ready_full_disk(tmp):
+    """/ready turns 503 with the reason once the file output loses records
+    (a full disk, here RLIMIT_FSIZE), while /health stays 200: a restart would
+    not help."""
+    import resource
+    port, mport = free_port(), free_port()
+    echo = start_echo(port)
+    out = os.path.join(tmp, "full.log")
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # write() fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (48 << 10, 48 << 10))
+
+    agent = subprocess.Popen([AGENT, "--interface", "lo", "--port", str(port), "--output", out,
+                              "--stats-interval", "0", "--idle-flush", "100ms",
+                              "--metrics-listen", "127.0.0.1:%d" % mport],
+                             stderr=subprocess.PIPE, text=True, preexec_fn=small_disk)
+
+    def get(path):
+        r = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:%d%s" % (mport, path)],
+                           capture_output=True, text=True, timeout=10).stdout
+        body, _, code = r.rpartition("\n")
+        return int(code), body
+    try:
+        seen = []
+        while True:
+            line = agent.stderr.readline()
+            seen.append(line)
+            if "capturing" in line:
+                break
+            if not line or len(seen) > 20:
+                agent.kill()
+                raise AssertionError("live capture did not start: " + "".join(seen).strip())
+        time.sleep(0.3)
+        assert get("/ready") == (200, "ok\n"), get("/ready")
+        # ~200 KB of request bodies: the records cannot all fit 48 KiB
+        for i in range(20):
+            s = socket.create_connection(("127.0.0.1", port))
+            body = b"x" * 10000
+            s.sendall(b"POST /full/%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                      % (i, len(body), body))
+            while s.recv(65536):
+                pass
+            s.close()
+        deadline = time.time() + 20
+        code, why = get("/ready")
+        while code == 200 and time.time() < deadline:
+            time.sleep(0.2)
+            code, why = get("/ready")
+        assert code == 503 and why.startswith("losing records: ") and "failed in the sink" in why, (code, why)
+        assert get("/health") == (200, "ok\n"), get("/health")
+        metrics = get("/metrics")[1]
+        failed = [ln for ln in metrics.splitlines() if ln.startswith("searchmig_agent_sink_failed_total ")]
+        assert failed and int(failed[0].split()[1]) > 0, failed
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=30)
+        assert "records_failed=" in err and "records_failed=0" not in err, err[-500:]
+    finally:
+        echo.shutdown()
+        if agent.poll() is None:
+            agent.kill()
+    print("ready: 503 '%s' once records were lost, /health 200" % why.strip())
+
+
 def start_live(engine, what, args, log=None):
     """Starts searchmig-agent --engine engine (on lo unless ebpf-socket) with args and waits
     for its "capturing" line. Returns the process, or None when an eBPF engine is not
@@ -548,6 +612,7 @@ def main():
     try:
         check_offline(tmp)
         check_live_sigterm(tmp)
+        check_ready_full_disk(tmp)
         check_reload_custom_filter(tmp)
         check_tc_attach(tmp)
         for engine in ("pcap", "ebpf-tc", "ebpf-socket"):

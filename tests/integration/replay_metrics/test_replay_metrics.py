@@ -237,6 +237,45 @@ class ReplayMetrics(unittest.TestCase):
                           s["status_differ"], s["tuples"], s["dropped_by_rules"], s["requests_dropped"]),
                          (5, 1, 6, 8, 5, 1, 6, 1, 1))
 
+    def test_ready_when_tuples_are_lost(self):
+        """/ready turns 503 with the reason once result tuples are lost to write
+        errors (a full disk: RLIMIT_FSIZE), /health stays 200, exit code 1."""
+        import resource
+
+        def small_disk():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # write() fails with EFBIG instead
+            resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
+        log = os.path.join(TMP, "replay-ready.log")
+        with open(log, "w") as err:
+            p = subprocess.Popen([REPLAY, "--input", "-", "--target", self.url, "--speedup-factor", "0",
+                                  "--tuples-dir", os.path.join(TMP, "tuples-ready"),
+                                  "--metrics-listen", "127.0.0.1:0"],
+                                 stdin=subprocess.PIPE, stderr=err, stdout=subprocess.DEVNULL, text=True,
+                                 preexec_fn=small_disk)
+        try:
+            port = int(self.wait_log(log, r"metrics: http://127\.0\.0\.1:0/metrics \(port (\d+)\)", "the port")[1])
+            self.assertEqual(self.curl(port, "/ready"), (200, "ok\n"))
+            # ~3 MB of tuples (long URLs): more than one 1 MiB batch, more than the 256 KiB allowed
+            q = "q=" + "x" * 3000
+            for i in range(100):
+                p.stdin.write(conn(f"r{i}", i * 0.01, [("GET", f"/ready/{i}?{q}", 200)] * 3) + "\n")
+            p.stdin.flush()
+            end = time.time() + DEADLINE
+            code, why = self.curl(port, "/ready")
+            while code == 200 and time.time() < end:
+                time.sleep(0.05)
+                code, why = self.curl(port, "/ready")
+            self.assertEqual(code, 503, why)
+            self.assertRegex(why, r"^losing result tuples: \d+ lost to write errors so far, the last within 60 s\n$")
+            self.assertEqual(self.curl(port, "/health"), (200, "ok\n"))
+            self.assertGreater(self.scrape(port)["searchmig_replay_tuples_lost_total"], 0)
+            p.stdin.close()
+            self.assertEqual(p.wait(timeout=DEADLINE), 1)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
     def test_terminal_status_line(self):
         self.standin("DELETE", "/_standin/faults")
         inp = os.path.join(TMP, "tty-records.log")
