@@ -92,6 +92,7 @@ struct rconn {
     struct job *jobs, *jobs_tail;  /* all unfinished jobs, index order */
     struct job *to_send;           /* next job to send (NULL: none queued) */
     struct tconn *tc;              /* its target connection (1:1); set by the loop while busy */
+    struct sloop *loop;            /* the sender loop that owns tc */
     bool busy, in_heap, closed;
     size_t heap_pos;
 };
@@ -123,10 +124,34 @@ struct tconn {
 
 #define INC_POOL 64   /* response parsers kept for reuse by the loop thread */
 
+/* One sender loop: a thread with its epoll set and the target connections
+ * of its source connections. Several loops share the engine (its lock, the
+ * job lists); each has its share of the in-flight requests (--workers). */
+struct sloop {
+    struct replay_engine *e;
+    pthread_t thread;
+    bool started;
+    /* under the engine lock */
+    bool sleeping;                 /* in epoll_wait: submitters write evfd */
+    struct rconn **heap;           /* its source connections ready to send, by due time */
+    size_t heap_len, heap_cap;
+    size_t inflight, quota;        /* connections popped and not finished (<= quota) */
+    struct tconn *close_list;      /* orphaned tconns to close */
+    struct tconn *fin_head;        /* finished in this turn, applied under the lock */
+    struct job *fail_head;         /* could not start (out of memory) */
+    /* loop thread only */
+    int epfd, evfd;
+    struct replay_http_inc *inc_pool[INC_POOL];
+    size_t n_inc_pool;
+    struct tconn *idle_head, *idle_tail, *busy_head;
+    size_t open_fds, fd_budget;
+    uint64_t rng;
+    uint8_t *rbuf;                 /* read buffer */
+    struct sm_buf gz;
+};
+
 struct replay_engine {
     struct replay_engine_cfg cfg;
-    struct replay_http_inc *inc_pool[INC_POOL];   /* loop thread only */
-    size_t n_inc_pool;
     pthread_mutex_t lock;
     pthread_cond_t space_cv;
     size_t low_water;              /* input resumes once pending is down to this */
@@ -139,8 +164,6 @@ struct replay_engine {
 
     struct rconn **tab;
     size_t tab_size, nconns;
-    struct rconn **heap;
-    size_t heap_len, heap_cap;
 
     /* Finished jobs wait here (still linked in their connection) while the
      * tuple thread builds and writes their tuples outside the engine lock;
@@ -158,20 +181,10 @@ struct replay_engine {
     pthread_t tuple_thread;
     bool tuple_started;
 
-    /* event loop */
-    pthread_t loop_thread;
-    bool loop_started;
-    bool loop_sleeping;            /* in epoll_wait: submitters write evfd */
-    int epfd, evfd;
-    size_t inflight;               /* connections popped and not finished (<= workers) */
-    struct tconn *close_list;      /* orphaned tconns to close (under lock) */
-    /* loop-thread only */
-    struct tconn *idle_head, *idle_tail, *busy_head, *fin_head;
-    struct job *fail_head;         /* could not start (out of memory) */
-    size_t open_fds, fd_budget;
-    uint64_t rng;
-    uint8_t *rbuf;                 /* shared read buffer */
-    struct sm_buf gz;
+    /* sender loops: each source connection belongs to one (round robin) */
+    struct sloop *loops;
+    unsigned nloops, next_loop;
+    size_t fd_budget;              /* descriptors for target connections, all loops */
 
     /* target */
     struct sm_http_client *client;   /* parses and checks the target options; not used to send */
@@ -194,12 +207,12 @@ struct replay_engine {
     uint64_t lag_max;
 };
 
-static void wake_loop(struct replay_engine *e)
+static void wake_loop(struct sloop *L)
 {
-    if (e->loop_sleeping) {
-        e->loop_sleeping = false;
+    if (L->sleeping) {
+        L->sleeping = false;
         uint64_t one = 1;
-        ssize_t w = write(e->evfd, &one, sizeof(one));
+        ssize_t w = write(L->evfd, &one, sizeof(one));
         (void)w;
     }
 }
@@ -250,11 +263,12 @@ static void conn_maybe_free(struct replay_engine *e, struct rconn *c)
     if (*pp)
         *pp = c->hnext;
     e->nconns--;
-    if (c->tc) {        /* the loop closes and frees it */
+    if (c->tc) {        /* its loop closes and frees it */
+        struct sloop *L = c->loop;
         c->tc->rc = NULL;
-        c->tc->fnext = e->close_list;
-        e->close_list = c->tc;
-        wake_loop(e);
+        c->tc->fnext = L->close_list;
+        L->close_list = c->tc;
+        wake_loop(L);
     }
     sm_free(c->key);
     sm_free(c->conn_id);
@@ -268,70 +282,71 @@ static uint64_t cdue(const struct rconn *c)
     return c->to_send ? c->to_send->due_ns : UINT64_MAX;
 }
 
-static void heap_swap(struct replay_engine *e, size_t a, size_t b)
+static void heap_swap(struct sloop *L, size_t a, size_t b)
 {
-    struct rconn *t = e->heap[a];
-    e->heap[a] = e->heap[b];
-    e->heap[b] = t;
-    e->heap[a]->heap_pos = a;
-    e->heap[b]->heap_pos = b;
+    struct rconn *t = L->heap[a];
+    L->heap[a] = L->heap[b];
+    L->heap[b] = t;
+    L->heap[a]->heap_pos = a;
+    L->heap[b]->heap_pos = b;
 }
 
-static void heap_up(struct replay_engine *e, size_t i)
+static void heap_up(struct sloop *L, size_t i)
 {
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (cdue(e->heap[p]) <= cdue(e->heap[i]))
+        if (cdue(L->heap[p]) <= cdue(L->heap[i]))
             break;
-        heap_swap(e, p, i);
+        heap_swap(L, p, i);
         i = p;
     }
 }
 
-static void heap_down(struct replay_engine *e, size_t i)
+static void heap_down(struct sloop *L, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < e->heap_len && cdue(e->heap[l]) < cdue(e->heap[m]))
+        if (l < L->heap_len && cdue(L->heap[l]) < cdue(L->heap[m]))
             m = l;
-        if (r < e->heap_len && cdue(e->heap[r]) < cdue(e->heap[m]))
+        if (r < L->heap_len && cdue(L->heap[r]) < cdue(L->heap[m]))
             m = r;
         if (m == i)
             break;
-        heap_swap(e, i, m);
+        heap_swap(L, i, m);
         i = m;
     }
 }
 
 /* wake: signal an idle worker (not needed when the caller is a worker that
  * goes back to the heap itself right away). */
-static int heap_push(struct replay_engine *e, struct rconn *c, bool wake)
+static int heap_push(struct rconn *c, bool wake)
 {
+    struct sloop *L = c->loop;
     if (c->in_heap || c->busy || !c->to_send)
         return SM_OK;
-    if (sm_grow(&e->heap, &e->heap_cap, e->heap_len, sizeof(*e->heap), 1024))
+    if (sm_grow(&L->heap, &L->heap_cap, L->heap_len, sizeof(*L->heap), 1024))
         return SM_ENOMEM;
     c->in_heap = true;
-    c->heap_pos = e->heap_len;
-    e->heap[e->heap_len++] = c;
-    heap_up(e, c->heap_pos);
+    c->heap_pos = L->heap_len;
+    L->heap[L->heap_len++] = c;
+    heap_up(L, c->heap_pos);
     /* only when the loop would not get to c by itself: c is now the earliest
      * (a later one is covered by the loop's timer for the earliest) and a
      * worker is free (else the loop starts it when a response frees one).
      * An eventfd write and a wakeup per request showed in profiles. */
-    if (wake && c->heap_pos == 0 && e->inflight < e->cfg.workers)
-        wake_loop(e);
+    if (wake && c->heap_pos == 0 && L->inflight < L->quota)
+        wake_loop(L);
     return SM_OK;
 }
 
-static struct rconn *heap_pop(struct replay_engine *e)
+static struct rconn *heap_pop(struct sloop *L)
 {
-    struct rconn *c = e->heap[0];
-    e->heap_len--;
-    if (e->heap_len) {
-        e->heap[0] = e->heap[e->heap_len];
-        e->heap[0]->heap_pos = 0;
-        heap_down(e, 0);
+    struct rconn *c = L->heap[0];
+    L->heap_len--;
+    if (L->heap_len) {
+        L->heap[0] = L->heap[L->heap_len];
+        L->heap[0]->heap_pos = 0;
+        heap_down(L, 0);
     }
     c->in_heap = false;
     return c;
@@ -691,10 +706,11 @@ out:
     return rc;
 }
 
-/* ---- sending: one event-loop thread ----
+/* ---- sending: the sender loops ----
  *
- * The loop owns every target connection (struct tconn): non-blocking
- * sockets in one epoll set, requests written by hand, responses framed with
+ * Each loop (struct sloop, one thread) owns the target connections
+ * (struct tconn) of its source connections: non-blocking sockets in its own
+ * epoll set, requests written by hand, responses framed with
  * http_parser, TLS through OpenSSL memory-less SSL objects on the sockets.
  * Due times and retry backoffs are the epoll timeout (epoll_pwait2, ns). */
 
@@ -711,25 +727,26 @@ static bool skip_header(const char *n, bool drop_auth)
     return drop_auth && !strcasecmp(n, "authorization");
 }
 
-static uint64_t rnd(struct replay_engine *e)
+static uint64_t rnd(struct sloop *L)
 {
-    uint64_t x = e->rng;      /* xorshift64* */
+    uint64_t x = L->rng;      /* xorshift64* */
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
-    e->rng = x;
+    L->rng = x;
     return x * 0x2545F4914F6CDD1Dull;
 }
 
 /* capped exponential backoff with full jitter, as the common client */
-static uint64_t backoff_ms(struct replay_engine *e, unsigned retry)
+static uint64_t backoff_ms(struct sloop *L, unsigned retry)
 {
+    struct replay_engine *e = L->e;
     const struct sm_http_opts *o = e->cfg.target;
     uint64_t cap = o->backoff_cap_ms, d = o->backoff_base_ms;
     for (unsigned i = 1; i < retry && d < cap; i++)
         d *= 2;
     d = SM_MIN(d, cap);
-    return d ? rnd(e) % (d + 1) : 0;
+    return d ? rnd(L) % (d + 1) : 0;
 }
 
 static uint64_t retry_after_ms(const struct replay_http_msg *m)
@@ -774,8 +791,9 @@ static int gzip_into(struct sm_buf *out, const void *body, size_t len)
  * URL's path prefix, Host of the target, the request's own headers (minus
  * hop-by-hop ones and, when the client authenticates, Authorization), the
  * client's auth (Basic header, or SigV4 signed now), Content-Length. */
-static int build_request(struct replay_engine *e, struct tconn *tc, struct job *j, char *err, size_t errlen)
+static int build_request(struct sloop *L, struct tconn *tc, struct job *j, char *err, size_t errlen)
 {
+    struct replay_engine *e = L->e;
     const struct replay_http_msg *q = &j->tgt_req;
     const struct sm_http_opts *o = e->cfg.target;
     struct sm_buf *b = &tc->out;
@@ -785,10 +803,10 @@ static int build_request(struct replay_engine *e, struct tconn *tc, struct job *
     size_t blen = j->body_len;
     bool gz = false;
     if (o->gzip && blen && !replay_http_header(q, "content-encoding")) {
-        if (gzip_into(&e->gz, body, blen))
+        if (gzip_into(&L->gz, body, blen))
             return sm_errf(err, errlen, SM_ENOMEM, "gzip failed");
-        body = e->gz.data;
-        blen = e->gz.len;
+        body = L->gz.data;
+        blen = L->gz.len;
         gz = true;
     }
     const char *uri = q->uri && *q->uri ? q->uri : "/";
@@ -877,59 +895,59 @@ static int build_request(struct replay_engine *e, struct tconn *tc, struct job *
 
 /* -- lists (loop thread) -- */
 
-static void idle_remove(struct replay_engine *e, struct tconn *tc)
+static void idle_remove(struct sloop *L, struct tconn *tc)
 {
     if (!tc->in_idle)
         return;
     if (tc->iprev)
         tc->iprev->inext = tc->inext;
     else
-        e->idle_head = tc->inext;
+        L->idle_head = tc->inext;
     if (tc->inext)
         tc->inext->iprev = tc->iprev;
     else
-        e->idle_tail = tc->iprev;
+        L->idle_tail = tc->iprev;
     tc->iprev = tc->inext = NULL;
     tc->in_idle = false;
 }
 
-static void idle_add(struct replay_engine *e, struct tconn *tc)
+static void idle_add(struct sloop *L, struct tconn *tc)
 {
-    tc->iprev = e->idle_tail;
+    tc->iprev = L->idle_tail;
     tc->inext = NULL;
-    if (e->idle_tail)
-        e->idle_tail->inext = tc;
+    if (L->idle_tail)
+        L->idle_tail->inext = tc;
     else
-        e->idle_head = tc;
-    e->idle_tail = tc;
+        L->idle_head = tc;
+    L->idle_tail = tc;
     tc->in_idle = true;
 }
 
-static void busy_remove(struct replay_engine *e, struct tconn *tc)
+static void busy_remove(struct sloop *L, struct tconn *tc)
 {
     if (!tc->in_busy)
         return;
     if (tc->bprev)
         tc->bprev->bnext = tc->bnext;
     else
-        e->busy_head = tc->bnext;
+        L->busy_head = tc->bnext;
     if (tc->bnext)
         tc->bnext->bprev = tc->bprev;
     tc->bprev = tc->bnext = NULL;
     tc->in_busy = false;
 }
 
-static void busy_add(struct replay_engine *e, struct tconn *tc)
+static void busy_add(struct sloop *L, struct tconn *tc)
 {
     tc->bprev = NULL;
-    tc->bnext = e->busy_head;
-    if (e->busy_head)
-        e->busy_head->bprev = tc;
-    e->busy_head = tc;
+    tc->bnext = L->busy_head;
+    if (L->busy_head)
+        L->busy_head->bprev = tc;
+    L->busy_head = tc;
     tc->in_busy = true;
 }
 
-static void tc_close(struct replay_engine *e, struct tconn *tc)
+static void tc_close(struct sloop *L, struct tconn *tc)
 {
     if (tc->ssl) {
         SSL_free(tc->ssl);
@@ -938,58 +956,58 @@ static void tc_close(struct replay_engine *e, struct tconn *tc)
     if (tc->fd >= 0) {
         close(tc->fd);     /* also leaves the epoll set */
         tc->fd = -1;
-        e->open_fds--;
+        L->open_fds--;
     }
-    idle_remove(e, tc);
+    idle_remove(L, tc);
     tc->want_out = false;
     tc->reused = false;
 }
 
 /* A response parser for an attempt (they are per job, not per target
  * connection: 10k open connections would hold 10k of them otherwise). */
-static struct replay_http_inc *inc_get(struct replay_engine *e)
+static struct replay_http_inc *inc_get(struct sloop *L)
 {
-    return e->n_inc_pool ? e->inc_pool[--e->n_inc_pool] : replay_http_inc_new();
+    return L->n_inc_pool ? L->inc_pool[--L->n_inc_pool] : replay_http_inc_new();
 }
 
-static void inc_put(struct replay_engine *e, struct replay_http_inc *h)
+static void inc_put(struct sloop *L, struct replay_http_inc *h)
 {
     if (!h)
         return;
-    if (e->n_inc_pool < INC_POOL && replay_http_inc_begin(h, false, NULL) == SM_OK)
-        e->inc_pool[e->n_inc_pool++] = h;   /* begin: whatever it held is freed */
+    if (L->n_inc_pool < INC_POOL && replay_http_inc_begin(h, false, NULL) == SM_OK)
+        L->inc_pool[L->n_inc_pool++] = h;   /* begin: whatever it held is freed */
     else
         replay_http_inc_free(h);
 }
 
-static void tc_free(struct replay_engine *e, struct tconn *tc)
+static void tc_free(struct sloop *L, struct tconn *tc)
 {
-    tc_close(e, tc);
-    busy_remove(e, tc);
+    tc_close(L, tc);
+    busy_remove(L, tc);
     sm_buf_free(&tc->out);
-    inc_put(e, tc->inc);
+    inc_put(L, tc->inc);
     sm_free(tc);
 }
 
-static void tc_want_out(struct replay_engine *e, struct tconn *tc, bool want)
+static void tc_want_out(struct sloop *L, struct tconn *tc, bool want)
 {
     if (tc->want_out == want || tc->fd < 0)
         return;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0), .data.ptr = tc };
-    epoll_ctl(e->epfd, EPOLL_CTL_MOD, tc->fd, &ev);
+    epoll_ctl(L->epfd, EPOLL_CTL_MOD, tc->fd, &ev);
     tc->want_out = want;
 }
 
 /* -- finishing attempts -- */
 
-static void attempt_begin(struct replay_engine *e, struct tconn *tc);
+static void attempt_begin(struct sloop *L, struct tconn *tc);
 
 /* The job is done (response or final error): it goes to the finished list,
  * applied under the engine lock at the next loop turn. */
-static void job_done(struct replay_engine *e, struct tconn *tc)
+static void job_done(struct sloop *L, struct tconn *tc)
 {
     struct job *j = tc->job;
-    busy_remove(e, tc);
+    busy_remove(L, tc);
     if (j->bulk_merged && j->nresps > 1) {
         /* the response as if the retried items had succeeded the first time */
         size_t n = json_array_size(json_object_get(j->bulk_merged, "items"));
@@ -1019,22 +1037,22 @@ static void job_done(struct replay_engine *e, struct tconn *tc)
         j->have_merged = true;
     }
     j->have_tgt_resp = j->nresps > 0;
-    tc->fnext = e->fin_head;
-    e->fin_head = tc;
+    tc->fnext = L->fin_head;
+    L->fin_head = tc;
     sm_buf_free(&tc->out);
-    inc_put(e, tc->inc);
+    inc_put(L, tc->inc);
     tc->inc = NULL;
     if (tc->fd >= 0) {
         tc->state = TC_IDLE;
-        idle_add(e, tc);
+        idle_add(L, tc);
     } else {
         tc->state = TC_CLOSED;
     }
 }
 
-static void schedule_retry(struct replay_engine *e, struct tconn *tc, uint64_t extra_ms)
+static void schedule_retry(struct sloop *L, struct tconn *tc, uint64_t extra_ms)
 {
-    uint64_t d = SM_MAX(backoff_ms(e, tc->job->attempts), extra_ms);
+    uint64_t d = SM_MAX(backoff_ms(L, tc->job->attempts), extra_ms);
     tc->retry_at = sm_now_ns() + d * 1000000ull;
     tc->state = TC_BACKOFF;
     sm_dbg(SM_DBG_HTTP, "replay: %s: retry in %llu ms", tc->job->tgt_req.uri, (unsigned long long)d);
@@ -1046,28 +1064,29 @@ static bool attempts_left(struct replay_engine *e, const struct job *j)
 }
 
 /* A transport error on the attempt in flight. */
-static void conn_error(struct replay_engine *e, struct tconn *tc, const char *what, bool retryable)
+static void conn_error(struct sloop *L, struct tconn *tc, const char *what, bool retryable)
 {
+    struct replay_engine *e = L->e;
     struct job *j = tc->job;
     bool fresh = tc->reused && !tc->resent && tc->resp_len == 0 &&
                  (tc->state == TC_SEND || tc->state == TC_RECV);
-    tc_close(e, tc);
+    tc_close(L, tc);
     if (fresh && retryable) {
         /* a kept-alive connection the target closed while idle: resend on a
          * new one without counting an attempt (as curl does) */
         tc->resent = true;
         j->attempts--;
-        attempt_begin(e, tc);
+        attempt_begin(L, tc);
         return;
     }
     if (retryable && attempts_left(e, j)) {
         sm_dbg(SM_DBG_HTTP, "replay: %s %s: attempt %u: %s", j->tgt_req.method, j->tgt_req.uri, j->attempts, what);
-        schedule_retry(e, tc, 0);
+        schedule_retry(L, tc, 0);
         return;
     }
     snprintf(j->error, sizeof(j->error), "%s %.200s%s%.160s: %.100s after %u attempt%s", j->tgt_req.method, e->ep.base,
              j->tgt_req.uri[0] == '/' ? "" : "/", j->tgt_req.uri, what, j->attempts, j->attempts == 1 ? "" : "s");
-    job_done(e, tc);
+    job_done(L, tc);
 }
 
 static void ssl_error_text(struct tconn *tc, int ret, char *out, size_t n, bool *retryable)
@@ -1243,27 +1262,28 @@ static bool bulk_prepare_retry(struct replay_engine *e, struct job *j, const str
 }
 
 /* A complete response of len bytes in data. */
-static void response_done(struct replay_engine *e, struct tconn *tc, bool keep)
+static void response_done(struct sloop *L, struct tconn *tc, bool keep)
 {
+    struct replay_engine *e = L->e;
     struct job *j = tc->job;
     struct replay_http_msg m;
     char err[256];
     uint64_t now = sm_now_ns();
     if (!keep)
-        tc_close(e, tc);
+        tc_close(L, tc);
     tc->reused = tc->fd >= 0;
     tc->resent = false;
     if (replay_http_inc_take(tc->inc, &m, err, sizeof(err)) != SM_OK) {
-        tc_close(e, tc);
+        tc_close(L, tc);
         snprintf(j->error, sizeof(j->error), "bad response from the target: %s", err);
-        job_done(e, tc);
+        job_done(L, tc);
         return;
     }
     struct attempt_resp *nr = sm_realloc(j->resps, (j->nresps + 1) * sizeof(*nr));
     if (!nr) {
         replay_http_msg_free(&m);
         snprintf(j->error, sizeof(j->error), "out of memory");
-        job_done(e, tc);
+        job_done(L, tc);
         return;
     }
     j->resps = nr;
@@ -1272,51 +1292,52 @@ static void response_done(struct replay_engine *e, struct tconn *tc, bool keep)
     j->nresps++;
     const struct replay_http_msg *r = &nr[j->nresps - 1].msg;
     if (sm_http_status_retriable(r->status) && attempts_left(e, j)) {
-        schedule_retry(e, tc, retry_after_ms(r));
+        schedule_retry(L, tc, retry_after_ms(r));
         return;
     }
     if (r->status == 200 && is_bulk(j->tgt_req.uri) && bulk_prepare_retry(e, j, r)) {
-        schedule_retry(e, tc, 0);
+        schedule_retry(L, tc, 0);
         return;
     }
-    job_done(e, tc);
+    job_done(L, tc);
 }
 
 /* -- I/O -- */
 
-static void tc_flush(struct replay_engine *e, struct tconn *tc);
+static void tc_flush(struct sloop *L, struct tconn *tc);
 
-static void tc_handshake(struct replay_engine *e, struct tconn *tc)
+static void tc_handshake(struct sloop *L, struct tconn *tc)
 {
     int r = SSL_connect(tc->ssl);
     if (r == 1) {
         tc->state = TC_SEND;
-        tc_flush(e, tc);
+        tc_flush(L, tc);
         return;
     }
     int se = SSL_get_error(tc->ssl, r);
     if (se == SSL_ERROR_WANT_READ) {
-        tc_want_out(e, tc, false);
+        tc_want_out(L, tc, false);
     } else if (se == SSL_ERROR_WANT_WRITE) {
-        tc_want_out(e, tc, true);
+        tc_want_out(L, tc, true);
     } else {
         char msg[320];
         bool retryable;
         ssl_error_text(tc, r, msg, sizeof(msg), &retryable);
-        conn_error(e, tc, msg, retryable);
+        conn_error(L, tc, msg, retryable);
     }
 }
 
-static void tc_connected(struct replay_engine *e, struct tconn *tc)
+static void tc_connected(struct sloop *L, struct tconn *tc)
 {
+    struct replay_engine *e = L->e;
     if (!e->ep.tls) {
         tc->state = TC_SEND;
-        tc_flush(e, tc);
+        tc_flush(L, tc);
         return;
     }
     tc->ssl = SSL_new(e->ssl_ctx);
     if (!tc->ssl || SSL_set_fd(tc->ssl, tc->fd) != 1) {
-        conn_error(e, tc, "TLS: cannot create the session", false);
+        conn_error(L, tc, "TLS: cannot create the session", false);
         return;
     }
     if (!e->host_is_ip)
@@ -1330,44 +1351,46 @@ static void tc_connected(struct replay_engine *e, struct tconn *tc)
     }
     tc->state = TC_HANDSHAKE;
     tc->deadline = tc->t_attempt + e->cfg.target->connect_timeout_ms * 1000000ull;
-    tc_handshake(e, tc);
+    tc_handshake(L, tc);
 }
 
-static void tc_connect(struct replay_engine *e, struct tconn *tc)
+static void tc_connect(struct sloop *L, struct tconn *tc)
 {
-    while (e->open_fds >= e->fd_budget && e->idle_head)
-        tc_close(e, e->idle_head);   /* least recently used idle connection */
-    if (e->open_fds >= e->fd_budget) {
-        conn_error(e, tc, "too many open target connections", true);
+    struct replay_engine *e = L->e;
+    while (L->open_fds >= L->fd_budget && L->idle_head)
+        tc_close(L, L->idle_head);   /* least recently used idle connection */
+    if (L->open_fds >= L->fd_budget) {
+        conn_error(L, tc, "too many open target connections", true);
         return;
     }
     int fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        conn_error(e, tc, strerror(errno), true);
+        conn_error(L, tc, strerror(errno), true);
         return;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     tc->fd = fd;
-    e->open_fds++;
+    L->open_fds++;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = tc };
-    epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+    epoll_ctl(L->epfd, EPOLL_CTL_ADD, fd, &ev);
     tc->want_out = true;
     tc->deadline = tc->t_attempt + e->cfg.target->connect_timeout_ms * 1000000ull;
     if (connect(fd, (struct sockaddr *)&e->addr, e->addrlen) == 0) {
-        tc_connected(e, tc);
+        tc_connected(L, tc);
     } else if (errno == EINPROGRESS) {
         tc->state = TC_CONNECTING;
     } else {
         char m[160];
         snprintf(m, sizeof(m), "%s", strerror(errno));
         m[0] = (char)tolower((unsigned char)m[0]);
-        conn_error(e, tc, m, true);
+        conn_error(L, tc, m, true);
     }
 }
 
-static void tc_flush(struct replay_engine *e, struct tconn *tc)
+static void tc_flush(struct sloop *L, struct tconn *tc)
 {
+    struct replay_engine *e = L->e;
     while (tc->out_off < tc->out.len) {
         size_t n = tc->out.len - tc->out_off;
         ssize_t w;
@@ -1376,13 +1399,13 @@ static void tc_flush(struct replay_engine *e, struct tconn *tc)
             if (r <= 0) {
                 int se = SSL_get_error(tc->ssl, r);
                 if (se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ) {
-                    tc_want_out(e, tc, se == SSL_ERROR_WANT_WRITE);
+                    tc_want_out(L, tc, se == SSL_ERROR_WANT_WRITE);
                     return;
                 }
                 char msg[320];
                 bool retryable;
                 ssl_error_text(tc, r, msg, sizeof(msg), &retryable);
-                conn_error(e, tc, msg, true);
+                conn_error(L, tc, msg, true);
                 return;
             }
             w = r;
@@ -1390,29 +1413,30 @@ static void tc_flush(struct replay_engine *e, struct tconn *tc)
             w = send(tc->fd, tc->out.data + tc->out_off, n, MSG_NOSIGNAL);
             if (w < 0) {
                 if (errno == EAGAIN || errno == EINTR) {
-                    tc_want_out(e, tc, true);
+                    tc_want_out(L, tc, true);
                     return;
                 }
-                conn_error(e, tc, errno == EPIPE || errno == ECONNRESET ? "connection reset" : strerror(errno), true);
+                conn_error(L, tc, errno == EPIPE || errno == ECONNRESET ? "connection reset" : strerror(errno), true);
                 return;
             }
         }
         tc->out_off += (size_t)w;
     }
-    tc_want_out(e, tc, false);
+    tc_want_out(L, tc, false);
     tc->state = TC_RECV;
     tc->deadline = tc->t_attempt + e->cfg.target->timeout_ms * 1000000ull;
     tc->resp_done = false;
     tc->resp_len = 0;
-    inc_put(e, tc->inc);   /* a parser is taken when the first response bytes come */
+    inc_put(L, tc->inc);   /* a parser is taken when the first response bytes come */
     tc->inc = NULL;
 }
 
 /* Feeds the n bytes just read at p (n = 0: the connection ended) to the
  * response parser: the message is built as it arrives, no byte is kept or
  * parsed twice. Returns true when the attempt ended. */
-static bool tc_feed(struct replay_engine *e, struct tconn *tc, const uint8_t *p, size_t n, bool eof)
+static bool tc_feed(struct sloop *L, struct tconn *tc, const uint8_t *p, size_t n, bool eof)
 {
+    struct replay_engine *e = L->e;
     size_t used;
     bool done;
     char m[300];
@@ -1420,48 +1444,48 @@ static bool tc_feed(struct replay_engine *e, struct tconn *tc, const uint8_t *p,
         /* taken here, not when the request is sent: thousands of requests may
          * wait for their responses, each parser is ~1 KiB */
         if (eof) {
-            conn_error(e, tc, "connection closed without a response", true);
+            conn_error(L, tc, "connection closed without a response", true);
             return true;
         }
-        if (!(tc->inc = inc_get(e)) || replay_http_inc_begin(tc->inc, false, tc->job->tgt_req.method) != SM_OK) {
-            conn_error(e, tc, "out of memory", false);
+        if (!(tc->inc = inc_get(L)) || replay_http_inc_begin(tc->inc, false, tc->job->tgt_req.method) != SM_OK) {
+            conn_error(L, tc, "out of memory", false);
             return true;
         }
     }
     if (replay_http_inc_feed(tc->inc, p, eof ? 0 : n, &used, &done, m, sizeof(m)) != SM_OK) {
         char b[320];
         snprintf(b, sizeof(b), "bad response: %s", m);
-        conn_error(e, tc, b, false);
+        conn_error(L, tc, b, false);
         return true;
     }
     if (done) {
         tc->resp_done = true;
-        response_done(e, tc, !eof && replay_http_inc_keep_alive(tc->inc));
+        response_done(L, tc, !eof && replay_http_inc_keep_alive(tc->inc));
         return true;
     }
     if (eof) {
-        conn_error(e, tc, tc->resp_len ? "connection closed in the middle of the response"
+        conn_error(L, tc, tc->resp_len ? "connection closed in the middle of the response"
                                        : "connection closed without a response", true);
         return true;
     }
     tc->resp_len += used;
     if (tc->resp_len > e->cfg.target->max_response + (64u << 10)) {
-        conn_error(e, tc, "response over the size cap", false);
+        conn_error(L, tc, "response over the size cap", false);
         return true;
     }
     return false;
 }
 
-static void tc_read(struct replay_engine *e, struct tconn *tc)
+static void tc_read(struct sloop *L, struct tconn *tc)
 {
     for (;;) {
         ssize_t r;
         if (tc->ssl) {
-            int sr = SSL_read(tc->ssl, e->rbuf, RBUF_SIZE);
+            int sr = SSL_read(tc->ssl, L->rbuf, RBUF_SIZE);
             if (sr <= 0) {
                 int se = SSL_get_error(tc->ssl, sr);
                 if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
-                    tc_want_out(e, tc, se == SSL_ERROR_WANT_WRITE);
+                    tc_want_out(L, tc, se == SSL_ERROR_WANT_WRITE);
                     return;
                 }
                 if (se == SSL_ERROR_ZERO_RETURN || (se == SSL_ERROR_SYSCALL && sr == 0)) {
@@ -1471,26 +1495,26 @@ static void tc_read(struct replay_engine *e, struct tconn *tc)
                     char msg[320];
                     bool retryable;
                     ssl_error_text(tc, sr, msg, sizeof(msg), &retryable);
-                    conn_error(e, tc, msg, true);
+                    conn_error(L, tc, msg, true);
                     return;
                 }
             } else {
                 r = sr;
             }
         } else {
-            r = recv(tc->fd, e->rbuf, RBUF_SIZE, 0);
+            r = recv(tc->fd, L->rbuf, RBUF_SIZE, 0);
             if (r < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                     return;
-                conn_error(e, tc, errno == ECONNRESET ? "connection reset" : strerror(errno), true);
+                conn_error(L, tc, errno == ECONNRESET ? "connection reset" : strerror(errno), true);
                 return;
             }
         }
         if (r == 0) {
-            tc_feed(e, tc, e->rbuf, 0, true);
+            tc_feed(L, tc, L->rbuf, 0, true);
             return;
         }
-        if (tc_feed(e, tc, e->rbuf, (size_t)r, false))
+        if (tc_feed(L, tc, L->rbuf, (size_t)r, false))
             return;
         if (!tc->ssl && (size_t)r < RBUF_SIZE)
             return;      /* drained: wait for the next readiness */
@@ -1498,35 +1522,35 @@ static void tc_read(struct replay_engine *e, struct tconn *tc)
 }
 
 /* Starts (or restarts) an attempt of tc->job. */
-static void attempt_begin(struct replay_engine *e, struct tconn *tc)
+static void attempt_begin(struct sloop *L, struct tconn *tc)
 {
     struct job *j = tc->job;
     char err[256] = "";
     j->attempts++;
     tc->t_attempt = sm_now_ns();
-    if (build_request(e, tc, j, err, sizeof(err))) {
+    if (build_request(L, tc, j, err, sizeof(err))) {
         snprintf(j->error, sizeof(j->error), "%s", err);
-        job_done(e, tc);
+        job_done(L, tc);
         return;
     }
-    idle_remove(e, tc);
+    idle_remove(L, tc);
     if (tc->fd < 0) {
-        tc_connect(e, tc);
+        tc_connect(L, tc);
     } else {
         tc->state = TC_SEND;
-        tc_flush(e, tc);
+        tc_flush(L, tc);
     }
 }
 
-static void job_start(struct replay_engine *e, struct rconn *c, struct job *j)
+static void job_start(struct sloop *L, struct rconn *c, struct job *j)
 {
     struct tconn *tc = c->tc;
     if (!tc) {
         tc = sm_calloc(1, sizeof(*tc));
         if (!tc) {
             snprintf(j->error, sizeof(j->error), "out of memory");
-            j->done_next = e->fail_head;
-            e->fail_head = j;
+            j->done_next = L->fail_head;
+            L->fail_head = j;
             return;
         }
         tc->fd = -1;
@@ -1538,11 +1562,11 @@ static void job_start(struct replay_engine *e, struct rconn *c, struct job *j)
     j->body = j->tgt_req.body;
     j->body_len = j->tgt_req.body_len;
     j->attempts = 0;
-    busy_add(e, tc);
-    attempt_begin(e, tc);
+    busy_add(L, tc);
+    attempt_begin(L, tc);
 }
 
-static void tc_event(struct replay_engine *e, struct tconn *tc, uint32_t ev)
+static void tc_event(struct sloop *L, struct tconn *tc, uint32_t ev)
 {
     switch (tc->state) {
     case TC_CONNECTING: {
@@ -1554,42 +1578,43 @@ static void tc_event(struct replay_engine *e, struct tconn *tc, uint32_t ev)
             char m[160];
             snprintf(m, sizeof(m), "%s", strerror(soerr));
             m[0] = (char)tolower((unsigned char)m[0]);
-            conn_error(e, tc, m, true);
+            conn_error(L, tc, m, true);
         } else if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-            tc_connected(e, tc);
+            tc_connected(L, tc);
         }
         break;
     }
     case TC_HANDSHAKE:
-        tc_handshake(e, tc);
+        tc_handshake(L, tc);
         break;
     case TC_SEND:
-        tc_flush(e, tc);
+        tc_flush(L, tc);
         break;
     case TC_RECV:
-        tc_read(e, tc);
+        tc_read(L, tc);
         break;
     default: {
         /* idle (or in backoff): the target closed it, or sent garbage */
         char b[256];
         ssize_t r = tc->ssl ? 0 : recv(tc->fd, b, sizeof(b), MSG_DONTWAIT);
         if (tc->ssl || r >= 0 || (errno != EAGAIN && errno != EINTR))
-            tc_close(e, tc);
+            tc_close(L, tc);
         break;
     }
     }
 }
 
 /* Retries due and timeouts; returns the next instant something is due. */
-static uint64_t busy_scan(struct replay_engine *e, uint64_t now)
+static uint64_t busy_scan(struct sloop *L, uint64_t now)
 {
+    struct replay_engine *e = L->e;
     uint64_t next = UINT64_MAX;
-    struct tconn *tc = e->busy_head, *tn;
+    struct tconn *tc = L->busy_head, *tn;
     for (; tc; tc = tn) {
         tn = tc->bnext;
         if (tc->state == TC_BACKOFF) {
             if (now >= tc->retry_at)
-                attempt_begin(e, tc);
+                attempt_begin(L, tc);
             else
                 next = SM_MIN(next, tc->retry_at);
             continue;
@@ -1601,7 +1626,7 @@ static uint64_t busy_scan(struct replay_engine *e, uint64_t now)
             bool conn = tc->state == TC_CONNECTING || tc->state == TC_HANDSHAKE;
             snprintf(m, sizeof(m), "%s timed out after %llu ms", conn ? "connect" : "request",
                      (unsigned long long)(conn ? e->cfg.target->connect_timeout_ms : e->cfg.target->timeout_ms));
-            conn_error(e, tc, m, true);
+            conn_error(L, tc, m, true);
         } else {
             next = SM_MIN(next, tc->deadline);
         }
@@ -1622,7 +1647,7 @@ static void record_lag(struct replay_engine *e, uint64_t lag_ns)
 static void finish_locked(struct replay_engine *e, struct job *j)
 {
     struct rconn *c = j->conn;
-    e->inflight--;
+    c->loop->inflight--;
     e->st.attempts += j->attempts;
     if (j->have_tgt_resp)
         e->st.sent++;
@@ -1634,15 +1659,16 @@ static void finish_locked(struct replay_engine *e, struct job *j)
     while (n && n->target_done)
         n = n->next;
     c->to_send = n;
-    heap_push(e, c, false);
+    heap_push(c, false);
     job_maybe_finish(e, j);
 }
 
 /* Under the lock: applies the jobs the loop finished since the last turn. */
-static void apply_finished(struct replay_engine *e)
+static void apply_finished(struct sloop *L)
 {
-    struct tconn *tc = e->fin_head, *tn;
-    e->fin_head = NULL;
+    struct replay_engine *e = L->e;
+    struct tconn *tc = L->fin_head, *tn;
+    L->fin_head = NULL;
     for (; tc; tc = tn) {
         tn = tc->fnext;
         tc->fnext = NULL;
@@ -1650,8 +1676,8 @@ static void apply_finished(struct replay_engine *e)
         tc->job = NULL;
         finish_locked(e, j);
     }
-    struct job *j = e->fail_head, *jn;
-    e->fail_head = NULL;
+    struct job *j = L->fail_head, *jn;
+    L->fail_head = NULL;
     for (; j; j = jn) {
         jn = j->done_next;
         j->done_next = NULL;
@@ -1663,30 +1689,31 @@ struct start_item { struct rconn *c; struct job *j; };
 
 static void *loop_main(void *arg)
 {
-    struct replay_engine *e = arg;
+    struct sloop *L = arg;
+    struct replay_engine *e = L->e;
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);   /* due times to the microsecond, not 50 us */
     enum { MAXEV = 256 };
     struct epoll_event evs[MAXEV];
-    size_t scap = e->cfg.workers < 4096 ? e->cfg.workers : 4096;
+    size_t scap = L->quota < 4096 ? L->quota : 4096;
     struct start_item *start = sm_calloc(scap, sizeof(*start));
     bool have_pwait2 = true;
     pthread_mutex_lock(&e->lock);
     for (;;) {
-        apply_finished(e);
-        while (e->close_list) {
-            struct tconn *tc = e->close_list;
-            e->close_list = tc->fnext;
-            tc_free(e, tc);
+        apply_finished(L);
+        while (L->close_list) {
+            struct tconn *tc = L->close_list;
+            L->close_list = tc->fnext;
+            tc_free(L, tc);
         }
         if (e->stopping)
             break;
         uint64_t now = sm_now_ns();
         size_t ns = 0;
-        while (start && ns < scap && e->heap_len && e->inflight < e->cfg.workers && cdue(e->heap[0]) <= now) {
-            struct rconn *c = heap_pop(e);
+        while (start && ns < scap && L->heap_len && L->inflight < L->quota && cdue(L->heap[0]) <= now) {
+            struct rconn *c = heap_pop(L);
             struct job *j = c->to_send;
             c->busy = true;
-            e->inflight++;
+            L->inflight++;
             if (j->due_ns)
                 record_lag(e, now > j->due_ns ? now - j->due_ns : 0);
             start[ns].c = c;
@@ -1694,16 +1721,16 @@ static void *loop_main(void *arg)
             ns++;
         }
         uint64_t next = UINT64_MAX;
-        if (e->heap_len && e->inflight < e->cfg.workers)
-            next = cdue(e->heap[0]);
-        e->loop_sleeping = !ns && !e->fin_head;
+        if (L->heap_len && L->inflight < L->quota)
+            next = cdue(L->heap[0]);
+        L->sleeping = !ns && !L->fin_head;
         pthread_mutex_unlock(&e->lock);
 
         for (size_t i = 0; i < ns; i++)
-            job_start(e, start[i].c, start[i].j);
+            job_start(L, start[i].c, start[i].j);
         now = sm_now_ns();
-        next = SM_MIN(next, busy_scan(e, now));
-        if (e->fin_head || e->fail_head || ns)
+        next = SM_MIN(next, busy_scan(L, now));
+        if (L->fin_head || L->fail_head || ns)
             next = now;   /* apply them first (the loop's lock turn is cheap) */
         struct timespec ts, *tsp = NULL;
         if (next != UINT64_MAX) {
@@ -1714,7 +1741,7 @@ static void *loop_main(void *arg)
         }
         int n;
         if (have_pwait2) {
-            n = epoll_pwait2(e->epfd, evs, MAXEV, tsp, NULL);
+            n = epoll_pwait2(L->epfd, evs, MAXEV, tsp, NULL);
             if (n < 0 && errno == ENOSYS) {
                 have_pwait2 = false;
                 n = 0;
@@ -1722,21 +1749,21 @@ static void *loop_main(void *arg)
         } else {
             int ms = tsp ? (int)SM_MIN((uint64_t)ts.tv_sec * 1000 + ((uint64_t)ts.tv_nsec + 999999) / 1000000,
                                        (uint64_t)INT32_MAX) : -1;
-            n = epoll_wait(e->epfd, evs, MAXEV, ms);
+            n = epoll_wait(L->epfd, evs, MAXEV, ms);
         }
         for (int i = 0; i < n; i++) {
             struct tconn *tc = evs[i].data.ptr;
             if (!tc) {
                 uint64_t v;
-                ssize_t r = read(e->evfd, &v, sizeof(v));
+                ssize_t r = read(L->evfd, &v, sizeof(v));
                 (void)r;
                 continue;
             }
             if (tc->fd >= 0)
-                tc_event(e, tc, evs[i].events);
+                tc_event(L, tc, evs[i].events);
         }
         pthread_mutex_lock(&e->lock);
-        e->loop_sleeping = false;
+        L->sleeping = false;
     }
     pthread_mutex_unlock(&e->lock);
     sm_free(start);
@@ -1751,16 +1778,22 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
     if (!e)
         return NULL;
     e->cfg = *cfg;
-    e->epfd = e->evfd = -1;
     if (!e->cfg.workers)
         e->cfg.workers = 256;
     if (!e->cfg.max_pending)
         e->cfg.max_pending = 10000;
+    unsigned nl = e->cfg.send_threads;
+    if (!nl) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        nl = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
+    }
+    e->nloops = SM_MIN(nl, e->cfg.workers);
     e->tab_size = 1u << 14;
     e->tab = sm_calloc(e->tab_size, sizeof(*e->tab));
     e->lags = sm_calloc(LAG_SAMPLES, sizeof(*e->lags));
-    e->rbuf = sm_malloc(RBUF_SIZE);
-    sm_buf_init(&e->gz, SIZE_MAX / 2);
+    e->loops = sm_calloc(e->nloops, sizeof(*e->loops));
+    for (unsigned i = 0; e->loops && i < e->nloops; i++)
+        e->loops[i].epfd = e->loops[i].evfd = -1;
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->tlock, NULL);
     pthread_cond_init(&e->space_cv, NULL);
@@ -1770,13 +1803,25 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
     pthread_cond_init(&e->done_cv, &ca);
     pthread_condattr_destroy(&ca);
     e->low_water = e->cfg.max_pending - 1 - e->cfg.max_pending / 8;
-    e->rng = sm_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)e;
-    if (!e->rng)
-        e->rng = 0x9e3779b97f4a7c15ull;
-    if (!e->tab || !e->lags || !e->rbuf) {
+    if (!e->tab || !e->lags || !e->loops) {
         sm_errf(err, errlen, SM_ENOMEM, "out of memory");
         replay_engine_free(e);
         return NULL;
+    }
+    uint64_t seed = sm_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)e;
+    for (unsigned i = 0; i < e->nloops; i++) {
+        struct sloop *L = &e->loops[i];
+        L->e = e;
+        /* the in-flight requests shared out: every loop at least one (nloops <= workers) */
+        L->quota = e->cfg.workers / e->nloops + (i < e->cfg.workers % e->nloops);
+        L->rng = (seed + i * 0x9e3779b97f4a7c15ull) | 1;
+        L->rbuf = sm_malloc(RBUF_SIZE);
+        sm_buf_init(&L->gz, SIZE_MAX / 2);
+        if (!L->rbuf) {
+            sm_errf(err, errlen, SM_ENOMEM, "out of memory");
+            replay_engine_free(e);
+            return NULL;
+        }
     }
     if (parse_target(e, err, errlen)) {
         replay_engine_free(e);
@@ -1797,19 +1842,27 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
     } else {
         e->fd_budget = 512;
     }
-    e->epfd = epoll_create1(EPOLL_CLOEXEC);
-    e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-    if (e->epfd < 0 || e->evfd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev)) {
-        sm_errf(err, errlen, SM_EIO, "epoll: %s", strerror(errno));
-        replay_engine_free(e);
-        return NULL;
+    for (unsigned i = 0; i < e->nloops; i++) {
+        struct sloop *L = &e->loops[i];
+        L->fd_budget = SM_MAX(e->fd_budget / e->nloops, (size_t)1);
+        L->epfd = epoll_create1(EPOLL_CLOEXEC);
+        L->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+        if (L->epfd < 0 || L->evfd < 0 || epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->evfd, &ev)) {
+            sm_errf(err, errlen, SM_EIO, "epoll: %s", strerror(errno));
+            replay_engine_free(e);
+            return NULL;
+        }
     }
     if (!pthread_create(&e->tuple_thread, NULL, tuple_worker, e))
         e->tuple_started = true;
-    if (e->tuple_started && !pthread_create(&e->loop_thread, NULL, loop_main, e))
-        e->loop_started = true;
-    if (!e->loop_started) {
+    for (unsigned i = 0; i < e->nloops && e->tuple_started; i++) {
+        struct sloop *L = &e->loops[i];
+        if (pthread_create(&L->thread, NULL, loop_main, L))
+            break;
+        L->started = true;
+    }
+    if (!e->tuple_started || !e->loops[e->nloops - 1].started) {
         sm_errf(err, errlen, SM_ENOMEM, "cannot start the sender threads");
         replay_engine_free(e);
         return NULL;
@@ -1886,6 +1939,8 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
         job_free(j);
         return;
     }
+    if (!c->loop)
+        c->loop = &e->loops[e->next_loop++ % e->nloops];
     j->conn = c;
     e->st.submitted++;
     e->st.pending++;
@@ -1913,7 +1968,7 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
         set_target_done(e, j);
     } else if (!c->to_send) {
         c->to_send = j;
-        heap_push(e, c, true);
+        heap_push(c, true);
     }
     pthread_mutex_unlock(&e->lock);
 }
@@ -2073,20 +2128,24 @@ void replay_engine_free(struct replay_engine *e)
         return;
     pthread_mutex_lock(&e->lock);
     e->stopping = true;
-    e->loop_sleeping = true;
-    wake_loop(e);
+    for (unsigned i = 0; e->loops && i < e->nloops; i++) {
+        e->loops[i].sleeping = e->loops[i].evfd >= 0;
+        wake_loop(&e->loops[i]);
+    }
     pthread_cond_broadcast(&e->space_cv);
     pthread_cond_broadcast(&e->done_cv);
     pthread_mutex_unlock(&e->lock);
-    if (e->loop_started)
-        pthread_join(e->loop_thread, NULL);
+    for (unsigned i = 0; e->loops && i < e->nloops; i++)
+        if (e->loops[i].started)
+            pthread_join(e->loops[i].thread, NULL);
     if (e->tuple_started)
         pthread_join(e->tuple_thread, NULL);
-    while (e->close_list) {
-        struct tconn *tc = e->close_list;
-        e->close_list = tc->fnext;
-        tc_free(e, tc);
-    }
+    for (unsigned i = 0; e->loops && i < e->nloops; i++)
+        while (e->loops[i].close_list) {
+            struct tconn *tc = e->loops[i].close_list;
+            e->loops[i].close_list = tc->fnext;
+            tc_free(&e->loops[i], tc);
+        }
     for (size_t i = 0; e->tab && i < e->tab_size; i++) {
         struct rconn *c = e->tab[i], *cn;
         for (; c; c = cn) {
@@ -2097,32 +2156,36 @@ void replay_engine_free(struct replay_engine *e)
                 job_free(j);
             }
             if (c->tc)
-                tc_free(e, c->tc);
+                tc_free(c->loop, c->tc);
             sm_free(c->key);
             sm_free(c->conn_id);
             sm_free(c);
         }
     }
-    if (e->epfd >= 0)
-        close(e->epfd);
-    if (e->evfd >= 0)
-        close(e->evfd);
+    for (unsigned i = 0; e->loops && i < e->nloops; i++) {
+        struct sloop *L = &e->loops[i];
+        if (L->epfd >= 0)
+            close(L->epfd);
+        if (L->evfd >= 0)
+            close(L->evfd);
+        sm_free(L->rbuf);
+        sm_buf_free(&L->gz);
+        sm_free(L->heap);
+        for (size_t k = 0; k < L->n_inc_pool; k++)
+            replay_http_inc_free(L->inc_pool[k]);
+    }
+    sm_free(e->loops);
     if (e->ssl_ctx)
         SSL_CTX_free(e->ssl_ctx);
     if (e->basic_line)
         memset(e->basic_line, 0, strlen(e->basic_line));
     sm_free(e->basic_line);
     sm_http_client_free(e->client);   /* owns the strings of e->ep */
-    sm_free(e->rbuf);
-    sm_buf_free(&e->gz);
     sm_free(e->tab);
-    sm_free(e->heap);
     sm_free(e->lags);
     pthread_cond_destroy(&e->space_cv);
     pthread_cond_destroy(&e->done_cv);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->tlock);
-    for (size_t i = 0; i < e->n_inc_pool; i++)
-        replay_http_inc_free(e->inc_pool[i]);
     sm_free(e);
 }

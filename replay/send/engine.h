@@ -3,9 +3,11 @@
  * request goes only after the previous one's response), pairs each with its
  * source response and writes the result tuple.
  *
- * Sending: one event-loop thread owns every target connection (non-blocking
- * sockets in one epoll set, TLS with OpenSSL, requests serialised by hand,
- * responses framed with http_parser). Each source connection gets a target
+ * Sending: sender loops (cfg.send_threads event-loop threads) each own the
+ * target connections of their source connections, given out round robin
+ * (non-blocking sockets in the loop's epoll set, TLS with OpenSSL, requests
+ * serialised by hand, responses framed with http_parser); each loop has its
+ * share of `workers`. Each source connection gets a target
  * connection of its own, opened when its first request is sent and closed
  * when the source connection ends (connection mirroring). At most `workers`
  * requests are in flight at once. Retries: connection errors, timeouts and
@@ -40,6 +42,7 @@
 struct replay_engine_cfg {
     const struct sm_http_opts *target;   /* target URL, TLS, auth, timeouts, retries (borrowed) */
     unsigned workers;                    /* requests in flight at once; default 256 */
+    unsigned send_threads;               /* sender loops; 0: the online CPUs, at most 4 (never more than workers) */
     double speedup;                      /* 0: unlimited */
     size_t max_pending;                  /* queued + in flight; default 10000 */
     struct replay_transform *transform;  /* borrowed; may be NULL */
