@@ -1,12 +1,11 @@
-/* HTTP/1.1 framing per connection on libhttp-parser (see framer.h).
+/* HTTP/1.1 framing per connection on llhttp (see framer.h).
  *
- * libhttp-parser is driven with pauses: on_headers_complete and
- * on_message_complete pause it, so http_parser_execute() returns at those
- * points and the framer knows exactly which bytes belong to the head, the body
- * and the next message. A pause in on_headers_complete stops *before* the
- * head's final LF (the parser re-reads it when resumed), hence `lag`: the
- * number of bytes at the start of the next parser input that were already
- * delivered as part of the head. */
+ * llhttp is driven with pauses: on_headers_complete and on_message_complete
+ * return HPE_PAUSED, so llhttp_execute() returns at those points and
+ * llhttp_get_error_pos() tells exactly which bytes belong to the head (up to
+ * and including its final LF), the body and the next message. After a head,
+ * the parser is run once over no bytes: a message without a body completes
+ * there, without waiting for the next packet. */
 #include "http/framer.h"
 
 #include <sm/buf.h>
@@ -14,8 +13,8 @@
 #include <sm/mem.h>
 #include <sm/util.h>
 
-#include <http_parser.h>
 #include <inttypes.h>
+#include <llhttp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,20 +30,19 @@ enum st {
 enum pev { PEV_NONE, PEV_HEADERS, PEV_MESSAGE, PEV_ERROR };
 
 struct pending {
-    int8_t method;    /* enum http_method, -1 unknown */
+    int8_t method;    /* llhttp_method_t, -1 unknown */
     bool skip;
 };
 
 struct hdir {
     struct agent_http_framer *fr;
     enum agent_dir dir;
-    http_parser parser;
-    http_parser fresh;        /* parser as http_parser_init() leaves it, .data = this */
+    llhttp_t parser;
+    llhttp_t fresh;           /* parser as llhttp_init() leaves it, .data = this */
     enum st st;
     struct sm_buf head;       /* partial head */
     struct sm_buf sync;       /* bytes kept while resynchronising */
     uint64_t head_ts;
-    size_t lag;
     bool skip_cur;            /* current message is not delivered */
     bool interim_cur;         /* current response is 1xx (not 101) */
     int req_method_cur;       /* responses: method of the paired request */
@@ -261,58 +259,75 @@ static void account(struct agent_http_framer *fr)
     fr->accounted = total;
 }
 
-static int on_headers_complete(http_parser *hp)
+/* Pauses after the head. A callback that pauses cannot also return llhttp's
+ * "no body" (1) or "upgrade" (2), so those are set the way llhttp sets them
+ * for such a return: F_SKIPBODY, and upgrade for a tunnel. */
+static int on_headers_complete(llhttp_t *hp)
 {
     struct hdir *h = hp->data;
     h->ev = PEV_HEADERS;
-    http_parser_pause(hp, 1);
     if (h->dir == AGENT_C2S)
-        return 0;
+        return HPE_PAUSED;
     struct pending *e = q_front(h->fr);
     int m = e ? e->method : -1;
     h->req_method_cur = m;
     unsigned st = hp->status_code;
     if (m == HTTP_HEAD || st == 204 || st == 304 || (st >= 100 && st < 200))
-        return 1;                     /* no body whatever the headers say */
-    if (m == HTTP_CONNECT && st >= 200 && st < 300)
-        return 2;                     /* tunnel: no body, no further responses */
-    return 0;
+        hp->flags |= F_SKIPBODY;      /* no body whatever the headers say */
+    if (m == HTTP_CONNECT && st >= 200 && st < 300) {
+        hp->flags |= F_SKIPBODY;      /* tunnel: no body, no further responses */
+        hp->upgrade = 1;
+    }
+    return HPE_PAUSED;
 }
 
-static int on_message_complete(http_parser *hp)
+static int on_message_complete(llhttp_t *hp)
 {
     struct hdir *h = hp->data;
     h->ev = PEV_MESSAGE;
-    http_parser_pause(hp, 1);
-    return 0;
+    return HPE_PAUSED;
 }
 
-static const http_parser_settings parser_settings = {
+static const llhttp_settings_t parser_settings = {
     .on_headers_complete = on_headers_complete,
     .on_message_complete = on_message_complete,
 };
 
 /* A fresh parser per message: a copy of one initialised once per direction
- * (http_parser_init() per message was 3% of the agent's CPU: a call into the
- * library, a memset and the partial-store stalls that follow it). */
+ * (initialising one per message was 3% of the agent's CPU with http_parser:
+ * a call into the library, a memset and the partial-store stalls that follow
+ * it). */
 static void parser_reset(struct hdir *h)
 {
     h->parser = h->fresh;
 }
 
-static enum pev run(struct hdir *h, const uint8_t *p, size_t n, size_t *used)
+/* Runs the parser over n bytes (n may be 0: the parser moves on as far as it
+ * can without input) or, with eof, over the end of the stream. *used: bytes
+ * taken, up to the pause or the error. */
+static enum pev run(struct hdir *h, const uint8_t *p, size_t n, size_t *used, bool eof)
 {
+    static const uint8_t none[1];
     h->ev = PEV_NONE;
-    size_t c = http_parser_execute(&h->parser, &parser_settings, (const char *)p, n);
-    enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
-    *used = c;
-    if (e == HPE_PAUSED) {
-        http_parser_pause(&h->parser, 0);
+    llhttp_errno_t e = eof ? llhttp_finish(&h->parser) : llhttp_execute(&h->parser, (const char *)(p ? p : none), n);
+    *used = e == HPE_OK || eof ? n : (size_t)((const uint8_t *)llhttp_get_error_pos(&h->parser) - (p ? p : none));
+    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+        if (e == HPE_PAUSED)
+            llhttp_resume(&h->parser);
+        else
+            llhttp_resume_after_upgrade(&h->parser);
         return h->ev;
     }
     if (e != HPE_OK)
         return PEV_ERROR;
-    return PEV_NONE;
+    return h->ev;   /* llhttp_finish() may have ended a close-delimited message */
+}
+
+/* why the parser stopped, for the broken-message report */
+static const char *perr(const struct hdir *h)
+{
+    const char *r = llhttp_get_error_reason(&h->parser);
+    return r ? r : llhttp_errno_name(llhttp_get_errno(&h->parser));
 }
 
 /* ---- state changes --------------------------------------------------------- */
@@ -327,7 +342,6 @@ static void to_sync(struct hdir *h)
     sm_buf_reset(&h->head);
     sm_buf_reset(&h->sync);
     parser_reset(h);
-    h->lag = 0;
     h->skip_cur = false;
     h->interim_cur = false;
     h->st = ST_SYNC;
@@ -375,7 +389,7 @@ static void deliver_head(struct hdir *h, const uint8_t *data, size_t len)
     hd.req_method = -1;
     if (h->dir == AGENT_C2S) {
         hd.method = h->parser.method;
-        hd.method_name = http_method_str((enum http_method)h->parser.method);
+        hd.method_name = llhttp_method_name((llhttp_method_t)h->parser.method);
         const uint8_t *sp = memchr(hd.data, ' ', hd.first_line_len);
         if (sp) {
             const uint8_t *t = sp + 1;
@@ -555,7 +569,7 @@ static void feed_dir(struct agent_http_framer *fr, struct hdir *h, const uint8_t
                 h->head_ts = ts;
             }
             size_t c;
-            enum pev ev = run(h, q, qn, &c);
+            enum pev ev = run(h, q, qn, &c, false);
             if (ev == PEV_NONE) {
                 if (!budget_ok(fr, qn)) {
                     broken(h, "HTTP buffer budget for all connections exhausted (--max-http-buffered)", ts);
@@ -572,8 +586,7 @@ static void feed_dir(struct agent_http_framer *fr, struct hdir *h, const uint8_t
             if (ev == PEV_ERROR) {
                 char why[160];
                 fr->stats.parse_errors++;
-                snprintf(why, sizeof(why), "HTTP %s parse error: %s", req ? "request" : "response",
-                         http_errno_description(HTTP_PARSER_ERRNO(&h->parser)));
+                snprintf(why, sizeof(why), "HTTP %s parse error: %s", req ? "request" : "response", perr(h));
                 bool had = h->head.len > 0;
                 broken(h, why, ts);
                 used = c;
@@ -588,8 +601,8 @@ static void feed_dir(struct agent_http_framer *fr, struct hdir *h, const uint8_t
                 message_end(h, ts);
                 break;
             }
-            /* PEV_HEADERS: the head ends at q[c] (the final LF) */
-            size_t hend = c + 1;
+            /* PEV_HEADERS: the head is q[0..c) (up to its final LF) */
+            size_t hend = c;
             if (!budget_ok(fr, hend)) {
                 broken(h, "HTTP buffer budget for all connections exhausted (--max-http-buffered)", ts);
                 used = hend;
@@ -608,25 +621,36 @@ static void feed_dir(struct agent_http_framer *fr, struct hdir *h, const uint8_t
                 break;
             }
             h->st = ST_BODY;
-            h->lag = 1;
             if (direct)
                 deliver_head(h, q, hend);
             else
                 deliver_head(h, h->head.data, h->head.len);
             if (fr->upgraded)
                 goto out;
-            used = c;   /* the LF is fed again to the parser */
+            used = hend;
+            /* no body (HEAD, 204, a request without length...): the message
+             * ends here, not when the next bytes come */
+            size_t c0;
+            enum pev ev0 = run(h, q + hend, 0, &c0, false);
+            if (ev0 == PEV_MESSAGE) {
+                message_end(h, ts);
+                if (fr->upgraded)
+                    goto out;
+            } else if (ev0 == PEV_ERROR) {
+                char why[160];
+                fr->stats.parse_errors++;
+                snprintf(why, sizeof(why), "HTTP %s body framing error: %s", req ? "request" : "response", perr(h));
+                broken(h, why, ts);
+            }
             break;
         }
         case ST_BODY: {
-            size_t lag = h->lag;
-            h->lag = 0;
             size_t c;
-            enum pev ev = run(h, q, qn, &c);
+            enum pev ev = run(h, q, qn, &c, false);
             size_t end = ev == PEV_NONE ? qn : c;
-            if (end > lag && !h->skip_cur && fr->cb.body)
-                fr->cb.body(fr->cb.arg, h->dir, q + lag, end - lag, ts);
-            used = end > lag ? end : lag;
+            if (end && !h->skip_cur && fr->cb.body)
+                fr->cb.body(fr->cb.arg, h->dir, q, end, ts);
+            used = end;
             if (ev == PEV_MESSAGE) {
                 message_end(h, ts);
                 if (fr->upgraded)
@@ -635,8 +659,7 @@ static void feed_dir(struct agent_http_framer *fr, struct hdir *h, const uint8_t
                 char why[160];
                 fr->stats.parse_errors++;
                 snprintf(why, sizeof(why), "HTTP %s body framing error: %s",
-                         req ? "request" : "response",
-                         http_errno_description(HTTP_PARSER_ERRNO(&h->parser)));
+                         req ? "request" : "response", perr(h));
                 broken(h, why, ts);
                 if (used == 0) {
                     used = 1;
@@ -677,7 +700,10 @@ struct agent_http_framer *agent_http_framer_new(const struct agent_http_limits *
         h->dir = (enum agent_dir)i;
         sm_buf_init(&h->head, fr->max_header);
         sm_buf_init(&h->sync, AGENT_HTTP_SYNC_MAX);
-        http_parser_init(&h->fresh, h->dir == AGENT_C2S ? HTTP_REQUEST : HTTP_RESPONSE);
+        llhttp_init(&h->fresh, h->dir == AGENT_C2S ? HTTP_REQUEST : HTTP_RESPONSE, &parser_settings);
+        /* the server took it: header values with bytes RFC 9110 does not
+         * allow, and bare LF line ends, are framed as http_parser did */
+        llhttp_set_lenient_headers(&h->fresh, 1);
         h->fresh.data = h;
         parser_reset(h);
         h->req_method_cur = -1;
@@ -743,7 +769,7 @@ void agent_http_framer_eof(struct agent_http_framer *fr, uint64_t ts_ns)
     if (h->st != ST_BODY && !(h->st == ST_HEAD && h->head.len))
         return;
     size_t c;
-    enum pev ev = run(h, NULL, 0, &c);
+    enum pev ev = run(h, NULL, 0, &c, true);
     if (ev == PEV_MESSAGE && h->st == ST_BODY)
         message_end(h, ts_ns);
     account(fr);

@@ -1,7 +1,7 @@
 /* HTTP/1.1 message framing on reassembled bytes, one framer per connection.
  *
- * The framer finds message boundaries in both directions (with Debian's
- * libhttp-parser) and reports them through callbacks; it never changes the
+ * The framer finds message boundaries in both directions (with llhttp, from
+ * Debian's node-llhttp sources) and reports them through callbacks; it never changes the
  * bytes: chunked bodies stay chunked, compressed bodies compressed. Handled:
  * keep-alive, pipelining (responses paired with requests in order),
  * Content-Length, chunked bodies with extensions and trailers,
@@ -51,7 +51,7 @@ struct agent_http_head {
     size_t len;
     uint32_t first_line_len;    /* start line incl. its CRLF (or LF) */
     /* requests */
-    int method;                 /* enum http_method */
+    int method;                 /* llhttp_method_t */
     const char *method_name;    /* "GET" */
     const char *target;         /* request-target inside data (not NUL-terminated) */
     size_t target_len;

@@ -6,8 +6,8 @@
 #include <sm/mem.h>
 #include <sm/util.h>
 
-#include <http_parser.h>
 #include <inttypes.h>
+#include <llhttp.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/random.h>

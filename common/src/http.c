@@ -9,7 +9,7 @@
 #include <sm/util.h>
 
 #include <curl/curl.h>
-#include <http_parser.h>
+#include <llhttp.h>
 #include <zlib.h>
 
 #include <ctype.h>
@@ -741,7 +741,7 @@ static void describe(struct sm_http_client *c, CURL *h, CURLcode cc, char *out, 
  * connect-only handle lets curl connect (TCP, TLS with the same options) and
  * the client write the request head and the caller's body itself with
  * curl_easy_send(), which sends from the given buffer; the response is read
- * with curl_easy_recv() and framed by http_parser (no Content-Encoding is
+ * with curl_easy_recv() and framed by llhttp (no Content-Encoding is
  * asked for). Retries, signing, stats and callbacks are sm_http_send()'s. */
 
 static void raw_close(struct sm_http_client *c)
@@ -824,7 +824,7 @@ static int raw_recv(struct sm_http_client *c, void *buf, size_t cap, uint64_t de
     }
 }
 
-/* http_parser callbacks filling a response: headers as "Name: value\r\n"
+/* llhttp callbacks filling a response: headers as "Name: value\r\n"
  * lines (like curl's header callback, trailers included), interim 1xx
  * responses dropped. A callback failing sets rc and the reason. */
 struct raw_rx {
@@ -860,7 +860,7 @@ static int rx_append(struct raw_rx *rx, struct sm_buf *b, const char *p, size_t 
 }
 
 /* Header bytes: ": " between a name and its value, CRLF before the next name. */
-static int rx_header(http_parser *p, bool value, const char *s, size_t n)
+static int rx_header(llhttp_t *p, bool value, const char *s, size_t n)
 {
     struct raw_rx *rx = p->data;
     if (rx->value != value && rx_append(rx, &rx->out->headers, value ? ": " : "\r\n", 2))
@@ -869,16 +869,16 @@ static int rx_header(http_parser *p, bool value, const char *s, size_t n)
     return rx_append(rx, &rx->out->headers, s, n);
 }
 
-static int rx_field(http_parser *p, const char *s, size_t n) { return rx_header(p, false, s, n); }
-static int rx_value(http_parser *p, const char *s, size_t n) { return rx_header(p, true, s, n); }
+static int rx_field(llhttp_t *p, const char *s, size_t n) { return rx_header(p, false, s, n); }
+static int rx_value(llhttp_t *p, const char *s, size_t n) { return rx_header(p, true, s, n); }
 
-static int rx_body(http_parser *p, const char *s, size_t n)
+static int rx_body(llhttp_t *p, const char *s, size_t n)
 {
     struct raw_rx *rx = p->data;
     return rx_append(rx, &rx->out->body, s, n);
 }
 
-static int rx_begin(http_parser *p)
+static int rx_begin(llhttp_t *p)
 {
     struct raw_rx *rx = p->data;
     sm_buf_reset(&rx->out->headers);
@@ -886,7 +886,7 @@ static int rx_begin(http_parser *p)
     return 0;
 }
 
-static int rx_headers_done(http_parser *p)
+static int rx_headers_done(llhttp_t *p)
 {
     struct raw_rx *rx = p->data;
     if (rx_header(p, false, "\r\n", 2))        /* ends the last line, then the empty one */
@@ -898,25 +898,25 @@ static int rx_headers_done(http_parser *p)
     char v[64];
     if (sm_http_response_header(rx->out, "Content-Encoding", v, sizeof(v)) && strcasecmp(v, "identity"))
         return rx_fail(rx, SM_EPROTO, "unexpected Content-Encoding %s in the response", v);
-    if (p->content_length != UINT64_MAX && p->content_length > rx->out->body.max)
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > rx->out->body.max)
         return rx_fail(rx, SM_EFULL, "response body over the %llu byte cap", (unsigned long long)rx->out->body.max);
     rx->head = true;
     return 0;
 }
 
-static int rx_complete(http_parser *p)
+static int rx_complete(llhttp_t *p)
 {
     struct raw_rx *rx = p->data;
     if (p->status_code >= 200) {
         if (rx->value && rx_append(rx, &rx->out->headers, "\r\n", 2))   /* after trailers */
             return -1;
         rx->done = true;
-        http_parser_pause(p, 1);                 /* bytes after it are not ours */
+        return HPE_PAUSED;                       /* bytes after it are not ours */
     }
     return 0;
 }
 
-static const http_parser_settings rx_settings = {
+static const llhttp_settings_t rx_settings = {
     .on_message_begin = rx_begin, .on_header_field = rx_field, .on_header_value = rx_value,
     .on_headers_complete = rx_headers_done, .on_body = rx_body, .on_message_complete = rx_complete,
 };
@@ -968,8 +968,8 @@ static int direct_attempt(struct sm_http_client *c, const char *method, const ch
 
         /* response, read into c->dhead */
         struct raw_rx rx = { .out = out, .reason = reason, .rlen = rlen };
-        http_parser p;
-        http_parser_init(&p, HTTP_RESPONSE);
+        llhttp_t p;
+        llhttp_init(&p, HTTP_RESPONSE, &rx_settings);
         p.data = &rx;
         size_t total = 0;
         bool keep = false;
@@ -981,17 +981,20 @@ static int direct_attempt(struct sm_http_client *c, const char *method, const ch
             if ((rc = raw_recv(c, h->data, h->cap, deadline, &n)))
                 break;
             total += n;
-            size_t used = http_parser_execute(&p, &rx_settings, (const char *)h->data, n);   /* n 0: EOF */
+            /* n 0: EOF, which ends a close-delimited response */
+            llhttp_errno_t e = n ? llhttp_execute(&p, (const char *)h->data, n) : llhttp_finish(&p);
+            size_t used = e == HPE_PAUSED ? (size_t)((const uint8_t *)llhttp_get_error_pos(&p) - h->data) : n;
             if (rx.done) {
-                keep = n && used == n && http_should_keep_alive(&p);
+                keep = n && used == n && llhttp_should_keep_alive(&p);
                 break;
             }
             if (rx.rc)
                 rc = rx.rc;
             else if (!n)
                 rc = SM_EIO;                        /* closed before the end of the response */
-            else if (HTTP_PARSER_ERRNO(&p) != HPE_OK || used != n) {
-                snprintf(reason, rlen, "malformed response (%s)", http_errno_description(HTTP_PARSER_ERRNO(&p)));
+            else if (e != HPE_OK) {
+                snprintf(reason, rlen, "malformed response (%s)",
+                         llhttp_get_error_reason(&p) ? llhttp_get_error_reason(&p) : llhttp_errno_name(e));
                 rc = SM_EPROTO;
             }
         }

@@ -2,9 +2,10 @@
 
 #include <sm/err.h>
 #include <sm/mem.h>
+#include <sm/util.h>
 
-#include <http_parser.h>
 #include <limits.h>
+#include <llhttp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,18 +27,31 @@ struct pstate {
     size_t (*hoff)[2];           /* name and value offsets: hsmall, or allocated past 32 */
     size_t hsmall[32][2];
     bool head;       /* response to a HEAD request: no body */
+    bool bad_version;            /* not HTTP/1.x (llhttp takes 0.9 and 2.0 lines too) */
     size_t block_body_cap;       /* > 0: the body goes into the string block, at most this many bytes */
 };
 
 /* A body of a known length up to this size is kept in the message's string
  * block (one allocation for the message); longer ones get their own. */
 #define BLOCK_BODY_MAX ((size_t)16 << 10)
+#define BODY_RESERVE_MAX ((size_t)4 << 20)
 
 static int close_start(struct pstate *ps)
 {
     if (!ps->start_open)
         return 0;
     ps->start_open = false;
+    return sm_buf_append(&ps->text, "", 1) ? -1 : 0;
+}
+
+/* ends the header name in the text: whitespace before the colon, which the
+ * lenient parse lets through ("Content-Length : 5"), is not part of it, so
+ * the name matches (and the serialiser replaces, not repeats, the header) */
+static int end_name(struct pstate *ps)
+{
+    while (ps->text.len > ps->hoff[ps->nh][0] &&
+           (ps->text.data[ps->text.len - 1] == ' ' || ps->text.data[ps->text.len - 1] == '\t'))
+        ps->text.len--;
     return sm_buf_append(&ps->text, "", 1) ? -1 : 0;
 }
 
@@ -48,7 +62,7 @@ static int end_header(struct pstate *ps)
     if (!ps->hstate)
         return 0;
     if (ps->hstate == 1) {
-        if (sm_buf_append(&ps->text, "", 1))
+        if (end_name(ps))
             return -1;
         ps->hoff[ps->nh][1] = ps->text.len;
     }
@@ -60,11 +74,14 @@ static int end_header(struct pstate *ps)
     return 0;
 }
 
-/* the former per-part caps: request target and header name 64 KiB,
- * reason phrase 1 KiB, header value 1 MiB */
+/* Per-part caps: request target and header name 64 KiB, reason phrase
+ * 1 KiB, header value 1 MiB; and the whole head (its strings) 2 MiB, as
+ * llhttp has no limit of its own (http_parser stopped at 80 KiB). */
+#define HEAD_MAX ((size_t)2 << 20)
+
 static int append_capped(struct pstate *ps, size_t from, size_t cap, const char *at, size_t n)
 {
-    if (ps->text.len - from + n > cap)
+    if (ps->text.len - from + n > cap || ps->text.len + n > HEAD_MAX)
         return -1;
     return sm_buf_append(&ps->text, at, n) ? -1 : 0;
 }
@@ -78,17 +95,17 @@ static int on_start(struct pstate *ps, const char *at, size_t n)
     return append_capped(ps, ps->start_off, ps->msg->is_request ? 64 << 10 : 1 << 10, at, n);
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+static int on_url(llhttp_t *p, const char *at, size_t n)
 {
     return on_start(p->data, at, n);
 }
 
-static int on_status(http_parser *p, const char *at, size_t n)
+static int on_status(llhttp_t *p, const char *at, size_t n)
 {
     return on_start(p->data, at, n);
 }
 
-static int on_field(http_parser *p, const char *at, size_t n)
+static int on_field(llhttp_t *p, const char *at, size_t n)
 {
     struct pstate *ps = p->data;
     if (ps->hstate != 1) {
@@ -111,11 +128,11 @@ static int on_field(http_parser *p, const char *at, size_t n)
     return append_capped(ps, ps->hoff[ps->nh][0], 64 << 10, at, n);
 }
 
-static int on_value(http_parser *p, const char *at, size_t n)
+static int on_value(llhttp_t *p, const char *at, size_t n)
 {
     struct pstate *ps = p->data;
     if (ps->hstate == 1) {
-        if (sm_buf_append(&ps->text, "", 1))
+        if (end_name(ps))
             return -1;
         ps->hoff[ps->nh][1] = ps->text.len;
         ps->hstate = 2;
@@ -123,19 +140,23 @@ static int on_value(http_parser *p, const char *at, size_t n)
     return append_capped(ps, ps->hoff[ps->nh][1], 1 << 20, at, n);
 }
 
-static int on_headers_complete(http_parser *p)
+static int on_headers_complete(llhttp_t *p)
 {
     struct pstate *ps = p->data;
     struct replay_http_msg *m = ps->msg;
     if (close_start(ps) || end_header(ps))
         return -1;
+    if (p->http_major != 1) {
+        ps->bad_version = true;
+        return -1;
+    }
     if (!ps->start_seen) {             /* "" when the parser gave none */
         ps->start_off = ps->text.len;
         if (sm_buf_append(&ps->text, "", 1))
             return -1;
     }
     size_t method_off = ps->text.len;   /* the method in the block too */
-    if (m->is_request && sm_buf_append_str(&ps->text, http_method_str((enum http_method)p->method)))
+    if (m->is_request && sm_buf_append_str(&ps->text, llhttp_method_name((llhttp_method_t)p->method)))
         return -1;
     if (m->is_request && sm_buf_append(&ps->text, "", 1))
         return -1;
@@ -143,8 +164,10 @@ static int on_headers_complete(http_parser *p)
      * a body of a known, small length: one allocation */
     size_t hoff = 0, boff = 0, bcap = 0;
     bool bodyless = !m->is_request && ps->head;
-    if (!bodyless && p->content_length > 0 && p->content_length != ULLONG_MAX &&
-        p->content_length <= BLOCK_BODY_MAX && !(p->flags & F_CHUNKED))
+    /* llhttp: content_length is the Content-Length value when F_CONTENT_LENGTH
+     * is set (0 otherwise); a message with both it and chunked is refused */
+    bool has_len = (p->flags & F_CONTENT_LENGTH) && !(p->flags & F_CHUNKED);
+    if (!bodyless && has_len && p->content_length > 0 && p->content_length <= BLOCK_BODY_MAX)
         bcap = (size_t)p->content_length;
     size_t pad = (0 - ps->text.len) & (_Alignof(struct replay_header) - 1);
     if ((ps->nh || bcap) && sm_buf_reserve(&ps->text, pad + ps->nh * sizeof(*m->headers) + bcap + 1))
@@ -183,20 +206,21 @@ static int on_headers_complete(http_parser *p)
         if (ps->head)
             return 1;
     }
-    /* the body in one allocation when its length is known */
-    if (!bcap && p->content_length > 0 && p->content_length != ULLONG_MAX &&
-        p->content_length < ((uint64_t)1 << 31) && sm_buf_reserve(&ps->body, (size_t)p->content_length + 1))
+    /* the body in one allocation when its length is known (up to 4 MiB up
+     * front: a length the bytes never back must not allocate gigabytes) */
+    if (!bcap && has_len && p->content_length > 0 &&
+        sm_buf_reserve(&ps->body, (size_t)SM_MIN(p->content_length, (uint64_t)BODY_RESERVE_MAX) + 1))
         return -1;
     return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t n)
+static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     struct pstate *ps = p->data;
     if (ps->block_body_cap) {
         struct replay_http_msg *m = ps->msg;
         if (n > ps->block_body_cap - m->body_len)
-            return -1;                              /* more than Content-Length: not from http_parser */
+            return -1;                              /* more than Content-Length: not from llhttp */
         memcpy(m->body + m->body_len, at, n);
         m->body_len += n;
         return 0;
@@ -204,13 +228,12 @@ static int on_body(http_parser *p, const char *at, size_t n)
     return sm_buf_append(&ps->body, at, n) ? -1 : 0;
 }
 
-static int on_complete(http_parser *p)
+static int on_complete(llhttp_t *p)
 {
     struct pstate *ps = p->data;
     ps->msg->complete = true;
     ps->msg->was_chunked = (p->flags & F_CHUNKED) != 0;
-    http_parser_pause(p, 1);   /* one message only */
-    return 0;
+    return HPE_PAUSED;   /* one message only */
 }
 
 static bool in_block(const struct replay_http_msg *msg, const void *p)
@@ -242,13 +265,22 @@ void replay_http_msg_free(struct replay_http_msg *msg)
     memset(msg, 0, sizeof(*msg));
 }
 
+static const llhttp_settings_t parser_settings = {
+    .on_url = on_url,
+    .on_status = on_status,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+};
+
 /* One message being parsed: replay_http_parse() runs it over a whole buffer,
  * replay_http_inc_* over pieces as they arrive. */
 struct replay_http_inc {
     struct pstate ps;
     struct replay_http_msg msg;
-    http_parser p;
-    http_parser_settings s;
+    llhttp_t p;
     bool started;
     bool reserved;               /* the string block's first allocation made */
     size_t used;                 /* bytes consumed, for error messages */
@@ -287,6 +319,7 @@ static int inc_start(struct replay_http_inc *h, bool is_request, const char *req
     ps->hcap = sizeof(ps->hsmall) / sizeof(ps->hsmall[0]);
     ps->hoff = ps->hsmall;
     ps->head = !is_request && req_method && !strcasecmp(req_method, "HEAD");
+    ps->bad_version = false;
     ps->block_body_cap = 0;
     sm_buf_init(&ps->text, (size_t)1 << 31);    /* parts capped in append_capped() */
     sm_buf_init(&ps->body, (size_t)1 << 31);
@@ -295,15 +328,10 @@ static int inc_start(struct replay_http_inc *h, bool is_request, const char *req
     h->used = 0;
     if (size_hint && reserve_text(h, size_hint))   /* else at the first piece */
         return SM_ENOMEM;
-    http_parser_settings_init(&h->s);
-    h->s.on_url = on_url;
-    h->s.on_status = on_status;
-    h->s.on_header_field = on_field;
-    h->s.on_header_value = on_value;
-    h->s.on_headers_complete = on_headers_complete;
-    h->s.on_body = on_body;
-    h->s.on_message_complete = on_complete;
-    http_parser_init(&h->p, is_request ? HTTP_REQUEST : HTTP_RESPONSE);
+    llhttp_init(&h->p, is_request ? HTTP_REQUEST : HTTP_RESPONSE, &parser_settings);
+    /* what the source accepted is replayed: header values with characters
+     * RFC 9110 does not allow are kept, as http_parser did */
+    llhttp_set_lenient_headers(&h->p, 1);
     h->p.data = ps;
     return SM_OK;
 }
@@ -312,13 +340,24 @@ static int inc_start(struct replay_http_inc *h, bool is_request, const char *req
 static int inc_feed(struct replay_http_inc *h, const uint8_t *data, size_t n, size_t *used, char *err,
                     size_t errlen)
 {
-    size_t u = http_parser_execute(&h->p, &h->s, (const char *)data, n);
+    llhttp_errno_t e;
+    size_t u = n;
+    if (n) {
+        e = llhttp_execute(&h->p, (const char *)data, n);
+        if (e != HPE_OK)   /* paused after the message, or the error's place */
+            u = (size_t)(llhttp_get_error_pos(&h->p) - (const char *)data);
+    } else {
+        e = llhttp_finish(&h->p);   /* EOF: ends a close-delimited response */
+    }
     h->used += u;
     *used = u;
-    enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
-    if (e != HPE_OK && e != HPE_PAUSED)
+    if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE && h->ps.bad_version)
+        return sm_errf(err, errlen, SM_EPROTO, "HTTP %s: version %d.%d, only HTTP/1.x is replayed",
+                       h->msg.is_request ? "request" : "response", h->p.http_major, h->p.http_minor);
+    if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE)
         return sm_errf(err, errlen, SM_EPROTO, "HTTP %s: %s at byte %zu", h->msg.is_request ? "request" : "response",
-                       http_errno_description(e), h->used);
+                       llhttp_get_error_reason(&h->p) ? llhttp_get_error_reason(&h->p) : llhttp_errno_name(e),
+                       h->used);
     return SM_OK;
 }
 
@@ -422,7 +461,7 @@ int replay_http_inc_feed(struct replay_http_inc *h, const uint8_t *data, size_t 
 
 bool replay_http_inc_keep_alive(const struct replay_http_inc *h)
 {
-    return http_should_keep_alive(&h->p) != 0;
+    return llhttp_should_keep_alive(&h->p) != 0;
 }
 
 int replay_http_inc_take(struct replay_http_inc *h, struct replay_http_msg *msg, char *err, size_t errlen)

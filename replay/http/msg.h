@@ -1,5 +1,5 @@
 /* HTTP/1.1 messages as the replayer needs them: parsed from the raw captured
- * bytes (http_parser), edited by transformations, and serialised again with a
+ * bytes (llhttp), edited by transformations, and serialised again with a
  * recomputed Content-Length. Bodies are kept de-chunked; compressed bodies
  * stay compressed (replay_http_body_decoded() inflates gzip/deflate for
  * comparison). */

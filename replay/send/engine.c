@@ -15,7 +15,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <http_parser.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -711,7 +710,7 @@ out:
  * Each loop (struct sloop, one thread) owns the target connections
  * (struct tconn) of its source connections: non-blocking sockets in its own
  * epoll set, requests written by hand, responses framed with
- * http_parser, TLS through OpenSSL memory-less SSL objects on the sockets.
+ * llhttp, TLS through OpenSSL memory-less SSL objects on the sockets.
  * Due times and retry backoffs are the epoll timeout (epoll_pwait2, ns). */
 
 #define RBUF_SIZE (64u << 10)

@@ -6,7 +6,7 @@
  * Sending: sender loops (cfg.send_threads event-loop threads) each own the
  * target connections of their source connections, given out round robin
  * (non-blocking sockets in the loop's epoll set, TLS with OpenSSL, requests
- * serialised by hand, responses framed with http_parser); each loop has its
+ * serialised by hand, responses framed with llhttp); each loop has its
  * share of `workers`. Each source connection gets a target
  * connection of its own, opened when its first request is sent and closed
  * when the source connection ends (connection mirroring). At most `workers`

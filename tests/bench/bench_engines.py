@@ -21,6 +21,8 @@ throughput over the median) is printed, since other work on a shared machine
 moves the ratios more than the capture does.
 Env: BENCH_SECONDS (default 6), BENCH_CONNS (32), BENCH_THREADS (2),
 BENCH_ROUNDS (5: engines interleaved, the median round kept);
+BENCH_ENGINES (comma list, default pcap,ebpf-tc,ebpf-socket; "none" always runs);
+BENCH_AGENT (another searchmig-agent binary, e.g. a build of an older tree, for A/B);
 BENCH_TRAFFIC_CPUS and BENCH_AGENT_CPUS (taskset lists, e.g. 0 and 1): wrk +
 server on some cores, the agent on others, which leaves in the throughput
 ratio only what capture costs the traffic itself (the kernel hook and copy),
@@ -40,7 +42,7 @@ import tempfile
 import time
 
 BIN = os.environ.get("SM_BINARY_DIR", ".")
-AGENT = os.path.join(BIN, "agent", "searchmig-agent")
+AGENT = os.environ.get("BENCH_AGENT") or os.path.join(BIN, "agent", "searchmig-agent")
 HTTPD = os.path.join(BIN, "tests", "bench_engines_httpd")
 SECS = int(os.environ.get("BENCH_SECONDS", "6"))
 CONNS = int(os.environ.get("BENCH_CONNS", "32"))
@@ -236,7 +238,8 @@ def main():
         return 77
     # records on tmpfs: the disk is not what is measured
     work = tempfile.mkdtemp(prefix="bench-engines-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    engines = ["none", "pcap", "ebpf-tc", "ebpf-socket"]
+    engines = ["none"] + [e for e in os.environ.get("BENCH_ENGINES", "pcap,ebpf-tc,ebpf-socket").split(",")
+                          if e in ("pcap", "ebpf-tc", "ebpf-socket")]
     runs = {e: [] for e in engines}
     try:
         for _ in range(ROUNDS):

@@ -400,7 +400,7 @@ static int test_parse_error_resync(void)
         S(0, "\x16\x03\x01\x02\x00garbage GET /x HTTP/1.1\r\n\r\n"),
     };
     return check_steps(s, SM_ARRAY_LEN(s), false, 0,
-        "! > HTTP request parse error: invalid HTTP method;> GET /x 17/2;> end 0;", NULL, NULL);
+        "! > HTTP request parse error: Invalid method encountered;> GET /x 17/2;> end 0;", NULL, NULL);
 }
 
 static int test_skip_request_and_its_response(void)

@@ -59,6 +59,52 @@ static int test_parse_head_response_and_errors(void)
     const char *bad = "GARBAGE\r\n\r\n";
     SM_CHECK_EQ_INT(replay_http_parse((const uint8_t *)bad, strlen(bad), true, NULL, &m, err, sizeof(err)), SM_EPROTO);
     SM_CHECK(strstr(err, "HTTP request"));
+    /* only HTTP/1.x: an HTTP/0.9-style line (llhttp takes it) is refused, not
+     * replayed as "HTTP/0.9" */
+    const char *v09 = "GET /x\r\nHost: a\r\n\r\n";
+    SM_CHECK_EQ_INT(replay_http_parse((const uint8_t *)v09, strlen(v09), true, NULL, &m, err, sizeof(err)), SM_EPROTO);
+    SM_CHECK(strstr(err, "only HTTP/1.x"));
+    /* whitespace before the colon (the lenient parse lets it through) is
+     * not part of the name: the header is found and serialised as usual */
+    const char *ws = "POST /x HTTP/1.1\r\nX-A : b\r\nContent-Length: 2\r\n\r\nok";
+    SM_CHECK_EQ_INT(replay_http_parse((const uint8_t *)ws, strlen(ws), true, NULL, &m, err, sizeof(err)), SM_OK);
+    SM_CHECK(m.complete && m.body_len == 2);
+    SM_CHECK_EQ_STR(replay_http_header(&m, "x-a"), "b");
+    struct sm_buf ser;
+    sm_buf_init(&ser, 1 << 20);
+    SM_CHECK_EQ_INT(replay_http_serialize(&m, &ser), SM_OK);
+    SM_CHECK_EQ_STR((char *)ser.data, "POST /x HTTP/1.1\r\nX-A: b\r\nContent-Length: 2\r\n\r\nok");
+    sm_buf_free(&ser);
+    replay_http_msg_free(&m);
+    /* the head is bounded (2 MiB of strings): three 900 KiB values are
+     * refused, two are taken; a bare LF ends lines as CRLF does */
+    struct sm_buf big;
+    sm_buf_init(&big, 8u << 20);
+    SM_CHECK_EQ_INT(sm_buf_append_str(&big, "GET / HTTP/1.1\r\n"), SM_OK);
+    for (int i = 0; i < 3; i++) {
+        SM_CHECK_EQ_INT(sm_buf_printf(&big, "X-%d: ", i), SM_OK);
+        SM_CHECK_EQ_INT(sm_buf_reserve(&big, 900u << 10), SM_OK);
+        memset(big.data + big.len, 'v', 900u << 10);
+        big.len += 900u << 10;
+        SM_CHECK_EQ_INT(sm_buf_append_str(&big, "\r\n"), SM_OK);
+        if (i == 1) {
+            struct sm_buf two;
+            sm_buf_init(&two, 8u << 20);
+            SM_CHECK_EQ_INT(sm_buf_append(&two, big.data, big.len), SM_OK);
+            SM_CHECK_EQ_INT(sm_buf_append_str(&two, "\r\n"), SM_OK);
+            SM_CHECK_EQ_INT(replay_http_parse(two.data, two.len, true, NULL, &m, err, sizeof(err)), SM_OK);
+            SM_CHECK(m.complete && m.n_headers == 2 && strlen(m.headers[1].value) == (900u << 10));
+            replay_http_msg_free(&m);
+            sm_buf_free(&two);
+        }
+    }
+    SM_CHECK_EQ_INT(sm_buf_append_str(&big, "\r\n"), SM_OK);
+    SM_CHECK_EQ_INT(replay_http_parse(big.data, big.len, true, NULL, &m, err, sizeof(err)), SM_EPROTO);
+    sm_buf_free(&big);
+    const char *lf = "HTTP/1.1 200 OK\nContent-Length: 2\n\nok";
+    SM_CHECK_EQ_INT(replay_http_parse((const uint8_t *)lf, strlen(lf), false, "GET", &m, err, sizeof(err)), SM_OK);
+    SM_CHECK(m.complete && m.status == 200 && m.body_len == 2);
+    replay_http_msg_free(&m);
     return 0;
 }
 
