@@ -187,6 +187,9 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
         json_object_set_new(j, "duplicates", json_integer((json_int_t)ks->duplicates));
         json_object_set_new(j, "commits", json_integer((json_int_t)ks->commits));
         json_object_set_new(j, "commit_errors", json_integer((json_int_t)ks->commit_errors));
+        json_object_set_new(j, "kafka_partitions_assigned", json_integer((json_int_t)ks->assigned));
+        json_object_set_new(j, "kafka_partitions_revoked", json_integer((json_int_t)ks->revoked));
+        json_object_set_new(j, "kafka_pauses", json_integer((json_int_t)ks->pauses));
         json_object_set_new(j, "source_waits_expired", json_integer((json_int_t)es->source_waits_expired));
     }
     if (j && json_dump_file(j, cfg->summary_json, JSON_INDENT(2)))
@@ -266,6 +269,7 @@ int main(int argc, char **argv)
             ec.release = replay_offsets_release;
             ec.release_arg = replay_kafka_offsets(kin);
             ec.source_wait_ms = 2 * cfg.source_wait_ms;   /* backstop; the accumulator ends idle responses first */
+            ec.input_never_blocks = true;   /* the input pauses its partitions instead (input/kafka.c) */
         }
         if (replay_live_compare_init(&live_cmp, cfg.compare_rules, &cfg.index_renames, err, sizeof(err)) == SM_OK) {
             ec.compare = replay_live_compare_hook;

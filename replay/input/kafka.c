@@ -38,6 +38,8 @@ struct replay_kafka {
     struct assigned *asg;
     size_t nasg, casg;
     bool closing;
+    bool paused;                 /* the engine is full: assigned partitions paused */
+    uint64_t paused_at_ms;
     uint64_t *dups;
     uint64_t next_commit_ms;
     struct replay_kafka_stats st;
@@ -199,6 +201,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
+        if (k->paused)   /* taken over while the engine is full: wait like the others */
+            rd_kafka_pause_partitions(rk, parts);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -379,12 +383,47 @@ struct replay_kafka *replay_kafka_new(const struct replay_kafka_cfg *cfg, char *
     return k;
 }
 
+/* Backpressure without leaving the group: while the engine is full (the
+ * target slower than the traffic, or stalled), the assigned partitions are
+ * paused and the loop goes on polling - rebalances, heartbeats and
+ * max.poll.interval.ms are served, no record is delivered - instead of
+ * blocking in the engine, which past max.poll.interval.ms (default 300 s)
+ * would make librdkafka leave the group (a rebalance, and duplicates).
+ * Resumed fetching starts at the next record not yet consumed. */
+static void hold_input(struct replay_kafka *k, bool hold)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_assignment(k->rk, &l);
+    if (!e && l) {
+        e = hold ? rd_kafka_pause_partitions(k->rk, l) : rd_kafka_resume_partitions(k->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (e)
+        sm_log_warn("kafka input: %s partitions: %s", hold ? "pausing" : "resuming", rd_kafka_err2str(e));
+    uint64_t now = sm_now_ms();
+    if (hold) {
+        k->st.pauses++;
+        k->paused_at_ms = now;
+        sm_dbg(SM_DBG_REPLAY, "kafka input: engine full (%" PRIu64 " requests pending): partitions paused",
+               replay_engine_pending(k->eng));
+    } else {
+        k->st.paused_ms += now - k->paused_at_ms;
+        if (now - k->paused_at_ms >= 10000)
+            sm_log_info("kafka input: partitions resumed after %.1f s paused (target slower than the input)",
+                        (double)(now - k->paused_at_ms) / 1000.0);
+    }
+    k->paused = hold;
+}
+
 int replay_kafka_run(struct replay_kafka *k, volatile sig_atomic_t *stop)
 {
     k->next_commit_ms = sm_now_ms() + k->cfg.commit_interval_ms;
     uint64_t next_tick = 0;
     while (!*stop) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 100);
+        bool room = replay_engine_has_room(k->eng);
+        if (room == k->paused)
+            hold_input(k, !room);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, k->paused ? 20 : 100);
         if (m) {
             handle(k, m);
             rd_kafka_message_destroy(m);

@@ -47,6 +47,8 @@ struct replay_kafka_stats {
     uint64_t assigned, revoked;  /* partitions, over all rebalances */
     uint64_t duplicates;         /* requests seen again in this process (same id) */
     uint64_t consumer_errors;
+    uint64_t pauses;             /* times the partitions were paused (engine full) */
+    uint64_t paused_ms;          /* time spent paused (closed pauses) */
 };
 
 struct replay_kafka;

@@ -103,6 +103,10 @@ static void render(void *arg, struct sm_buf *out)
         C("kafka_partitions_assigned_total", "Partitions assigned, over all rebalances.", ks.assigned);
         C("kafka_partitions_revoked_total", "Partitions revoked, over all rebalances.", ks.revoked);
         C("kafka_consumer_errors_total", "Consumer errors reported by librdkafka.", ks.consumer_errors);
+        C("kafka_input_pauses_total", "Times the partitions were paused because the engine was full (--max-pending).",
+          ks.pauses);
+        sm_metrics_put_double(out, "searchmig_replay_kafka_input_paused_seconds_total", "counter",
+                              "Time the partitions spent paused (ended pauses).", (double)ks.paused_ms / 1e3);
         C("duplicate_requests_total", "Requests seen again (redelivered after a restart or rebalance).", ks.duplicates);
     }
 #undef C

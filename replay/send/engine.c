@@ -154,6 +154,7 @@ struct replay_engine {
     pthread_mutex_t lock;
     pthread_cond_t space_cv;
     size_t low_water;              /* input resumes once pending is down to this */
+    bool input_held;               /* has_room() said no; until low_water */
     /* Sent requests whose source response has not come yet: they can only
      * finish with more input (the response ends with the connection's next
      * request or close), so they do not count against max_pending - holding
@@ -1925,7 +1926,7 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
     }
 
     pthread_mutex_lock(&e->lock);
-    if (e->st.pending - e->awaiting_source >= e->cfg.max_pending)
+    if (!e->cfg.input_never_blocks && e->st.pending - e->awaiting_source >= e->cfg.max_pending)
         while (e->st.pending - e->awaiting_source > e->low_water && !e->stopping)
             pthread_cond_wait(&e->space_cv, &e->lock);
     char key[512];
@@ -2079,6 +2080,19 @@ uint64_t replay_engine_pending(struct replay_engine *e)
     uint64_t n = e->st.pending;
     pthread_mutex_unlock(&e->lock);
     return n;
+}
+
+bool replay_engine_has_room(struct replay_engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    uint64_t p = e->st.pending - e->awaiting_source;
+    if (p >= e->cfg.max_pending)
+        e->input_held = true;
+    else if (p <= e->low_water)
+        e->input_held = false;
+    bool room = !e->input_held;
+    pthread_mutex_unlock(&e->lock);
+    return room;
 }
 
 void replay_engine_drain(struct replay_engine *e)

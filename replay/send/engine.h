@@ -45,6 +45,11 @@ struct replay_engine_cfg {
     unsigned send_threads;               /* sender loops; 0: the online CPUs, at most 4 (never more than workers) */
     double speedup;                      /* 0: unlimited */
     size_t max_pending;                  /* queued + in flight; default 10000 */
+    /* Kafka: submitting never waits for room (the input thread must keep
+     * polling to stay in its consumer group); the input asks
+     * replay_engine_has_room() before each record instead, so one record's
+     * requests may go past max_pending. */
+    bool input_never_blocks;
     struct replay_transform *transform;  /* borrowed; may be NULL */
     struct replay_tuple_writer *tuples;  /* borrowed; may be NULL */
     /* Optional comparison hook: line holds the tuple serialised so far, a
@@ -97,6 +102,10 @@ void replay_engine_expire_source_waits(struct replay_engine *eng, bool all);
 int replay_engine_flush_tuples(struct replay_engine *eng);
 /* Requests queued or in flight. */
 uint64_t replay_engine_pending(struct replay_engine *eng);
+/* Whether the input may read more (input_never_blocks): false from the
+ * moment max_pending is reached until pending is back down to 7/8 of it,
+ * as a blocking submit would wait. */
+bool replay_engine_has_room(struct replay_engine *eng);
 /* Waits until every submitted request is sent and its tuple written. */
 void replay_engine_drain(struct replay_engine *eng);
 void replay_engine_stats(struct replay_engine *eng, struct replay_engine_stats *out);

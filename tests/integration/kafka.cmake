@@ -11,6 +11,10 @@ set_tests_properties(test_replay_kafka_group PROPERTIES LABELS integration TIMEO
 add_test(NAME test_replay_kafka_dlq COMMAND test_replay_kafka test_replay_kafka_dlq_unwritable)
 set_tests_properties(test_replay_kafka_dlq PROPERTIES LABELS integration TIMEOUT 120 SKIP_RETURN_CODE 77
   ENVIRONMENT "SM_SOURCE_DIR=${CMAKE_SOURCE_DIR};SM_BINARY_DIR=${CMAKE_BINARY_DIR};SM_KAFKA_STANDIN=$<TARGET_FILE:sm-kafka-standin>;SM_REPLAY=$<TARGET_FILE:searchmig-replay>")
+# a target stalled past max.poll.interval.ms with the engine full: partitions paused, no rebalance
+add_test(NAME test_replay_kafka_stall COMMAND test_replay_kafka test_replay_kafka_stall)
+set_tests_properties(test_replay_kafka_stall PROPERTIES LABELS integration TIMEOUT 120 SKIP_RETURN_CODE 77
+  ENVIRONMENT "SM_SOURCE_DIR=${CMAKE_SOURCE_DIR};SM_BINARY_DIR=${CMAKE_BINARY_DIR};SM_KAFKA_STANDIN=$<TARGET_FILE:sm-kafka-standin>;SM_REPLAY=$<TARGET_FILE:searchmig-replay>")
 # at-least-once bookkeeping (no Kafka needed)
 sm_test(test_replay_offsets SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/kafka/test_replay_offsets.c
         LIBS replay_core LABELS unit)

@@ -9,6 +9,10 @@
  *    partitions; one is SIGKILLed mid-stream; the other takes over its
  *    partitions from the last commit: every request reaches the target,
  *    duplicates are bounded, and the survivor's duplicate count is consistent.
+ *  test_replay_kafka_stall: the target stalls one request for longer than
+ *    max.poll.interval.ms while the engine is full (--max-pending): the
+ *    replayer pauses its partitions and keeps polling, so it stays in its
+ *    group (no revocation) and every request reaches the target exactly once.
  *
  * Env: SM_KAFKA_STANDIN, SM_REPLAY (binaries), SM_SOURCE_DIR (target stand-in). */
 #include <sm/err.h>
@@ -40,6 +44,9 @@ static char work[256];
 static pid_t target_pid;
 static int target_port;
 static char target_log[300];
+
+/* more arguments for the next start_replayer() (NULL-terminated) */
+static const char *more_args[12];
 
 /* Replayers started by a test; a failed check returns early, so cleanup()
  * (also run at exit and before the next test) ends whatever is still alive. */
@@ -180,7 +187,7 @@ static pid_t start_replayer(const char *tag, const char *group, const char *extr
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        const char *argv[40];
+        const char *argv[64];
         int n = 0;
         argv[n++] = "searchmig-replay";
         argv[n++] = "--kafka-brokers"; argv[n++] = ks.bootstrap;
@@ -201,6 +208,8 @@ static pid_t start_replayer(const char *tag, const char *group, const char *extr
             argv[n++] = extra1;
         if (extra2)
             argv[n++] = extra2;
+        for (int i = 0; more_args[i] && n < 62; i++)
+            argv[n++] = more_args[i];
         argv[n] = NULL;
         execv(getenv("SM_REPLAY"), (char *const *)argv);
         _exit(127);
@@ -562,4 +571,53 @@ static int test_replay_kafka_dlq_unwritable(void)
     return 0;
 }
 
-SM_TEST_MAIN(SM_TC(test_replay_kafka_single), SM_TC(test_replay_kafka_group), SM_TC(test_replay_kafka_dlq_unwritable))
+static int test_replay_kafka_stall(void)
+{
+    if (setup("stall"))
+        return 1;
+    enum { NC = 4, NR = 12 };
+    /* connection 0's first request is answered after 7 s; its other 11 queue
+     * behind it (per-connection order) and fill --max-pending 6 */
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd),
+             "curl -sf -o /dev/null -X PUT -H 'Content-Type: application/json' "
+             "-d '[{\"path\":\"^/kt/_doc/c0_r0$\",\"latency_ms\":7000,\"count\":1}]' "
+             "http://127.0.0.1:%d/_standin/faults", target_port);
+    SM_CHECK_EQ_INT(system(cmd), 0);
+    rd_kafka_t *rk = producer();
+    SM_CHECK(rk);
+    static const char *args[] = { "--max-pending", "6", "--kafka-property", "max.poll.interval.ms=2500",
+                                  "--kafka-property", "session.timeout.ms=2500", NULL };
+    memcpy(more_args, args, sizeof(args));
+    pid_t rp = start_replayer("st", "g-stall", NULL, NULL);
+    more_args[0] = NULL;
+    for (int r = 0; r < NR; r++)
+        for (int c = 0; c < NC; c++)
+            SM_CHECK(produce_req(rk, c, r, r == NR - 1) == 0);
+    SM_CHECK_EQ_INT(rd_kafka_flush(rk, 10000), 0);
+    rd_kafka_destroy(rk);
+    SM_CHECK_EQ_INT(wait_distinct(NC * NR, 40000), NC * NR);
+    sm_sleep_ms(1500);   /* commits, and time for a late rebalance to show */
+    SM_CHECK_EQ_INT(stop_replayer(rp), 0);
+    int counts[MAXC][MAXR], total;
+    count_target(counts, &total);
+    SM_CHECK_EQ_INT(total, NC * NR);                   /* exactly once: no rebalance redelivered */
+    json_t *s = load_summary("st");
+    SM_CHECK(s);
+    SM_CHECK(jint(s, "kafka_pauses") >= 1);            /* the engine filled up and the input paused */
+    /* one assignment of the 4 partitions (leaving the group and rejoining
+     * would assign them again; the close at SIGTERM revokes them once) */
+    SM_CHECK_EQ_INT(jint(s, "kafka_partitions_assigned"), 4);
+    SM_CHECK_EQ_INT(jint(s, "kafka_partitions_revoked"), 4);
+    SM_CHECK_EQ_INT(jint(s, "duplicates"), 0);
+    SM_CHECK_EQ_INT(jint(s, "tuples"), NC * NR);
+    json_decref(s);
+    SM_CHECK(!log_has("st", "maximum poll interval"));
+    int with_data = 0;
+    SM_CHECK_EQ_INT(check_committed("g-stall", &with_data), 0);
+    cleanup();
+    return 0;
+}
+
+SM_TEST_MAIN(SM_TC(test_replay_kafka_single), SM_TC(test_replay_kafka_group), SM_TC(test_replay_kafka_dlq_unwritable),
+             SM_TC(test_replay_kafka_stall))
