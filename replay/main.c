@@ -141,13 +141,15 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
                 "searchmig-replay kafka input\n"
                 "  records consumed    %llu (malformed %llu, dead letters %llu (not writable %llu), retries %llu)\n"
                 "  commits             %llu (errors %llu); partitions assigned %llu, revoked %llu\n"
-                "  duplicate requests  %llu; tuples without source response %llu\n",
+                "  duplicate requests  %llu; tuples without source response %llu\n"
+                "  input paused        %llu times, %.1f s (engine full: target slower than the traffic)\n",
                 (unsigned long long)ks->records, (unsigned long long)ks->malformed,
                 (unsigned long long)ks->dead_letters, (unsigned long long)ks->dead_letter_errors,
                 (unsigned long long)ks->retries,
                 (unsigned long long)ks->commits, (unsigned long long)ks->commit_errors,
                 (unsigned long long)ks->assigned, (unsigned long long)ks->revoked,
-                (unsigned long long)ks->duplicates, (unsigned long long)es->source_waits_expired);
+                (unsigned long long)ks->duplicates, (unsigned long long)es->source_waits_expired,
+                (unsigned long long)ks->pauses, (double)ks->paused_ms / 1000.0);
     fprintf(stderr,
             "searchmig-replay summary\n"
             "  records read        %llu (malformed lines %llu)\n"

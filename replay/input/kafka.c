@@ -469,6 +469,10 @@ void replay_kafka_shutdown(struct replay_kafka *k, uint64_t deadline_ms)
         sm_log_warn("kafka input: shutdown deadline: %" PRIu64 " requests unfinished (not committed)",
                     replay_engine_pending(k->eng));
     commit(k, NULL);
+    if (k->paused) {   /* the time of a pause still open counts too */
+        k->st.paused_ms += sm_now_ms() - k->paused_at_ms;
+        k->paused = false;
+    }
     k->closing = true;
     rd_kafka_consumer_close(k->rk);
 }
