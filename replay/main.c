@@ -30,6 +30,7 @@ struct replay_cfg {
     double speedup;
     int64_t workers, send_threads;
     int64_t max_pending;
+    uint64_t target_down_wait_ms;
     uint64_t expiry_ms;
     char *tuples_dir;
     bool tuples_gzip;
@@ -68,6 +69,7 @@ static const struct sm_opt replay_opts[] = {
     { "workers", SM_OPT_INT, OFF(workers), "256", "requests in flight at once (each source connection has its own target connection)", NULL, 0, NULL },
     { "send-threads", SM_OPT_INT, OFF(send_threads), "0", "threads sending to the target, each with its share of --workers and of the source connections (0: one per CPU, at most 4)", NULL, 0, "N" },
     { "max-pending", SM_OPT_INT, OFF(max_pending), "10000", "requests queued or in flight before input reading pauses", NULL, 0, NULL },
+    { "target-down-wait", SM_OPT_DURATION, OFF(target_down_wait_ms), "5m", "an unreachable target (connect refused, unreachable, connect timeout) is retried past --target-max-retries for up to this long per request, so a short outage loses nothing (0: off)", NULL, 0, "D" },
     { "expiry", SM_OPT_DURATION, OFF(expiry_ms), "360s", "source connections idle this long (source time) are ended", NULL, 0, NULL },
     { "tuples-dir", SM_OPT_STR, OFF(tuples_dir), "tuples", "directory for result tuples (- = stdout)", NULL, 0, "DIR" },
     { "tuples-gzip", SM_OPT_BOOL, OFF(tuples_gzip), "false", "gzip tuple files", NULL, 0, NULL },
@@ -155,7 +157,7 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
             "  records read        %llu (malformed lines %llu)\n"
             "  requests rebuilt    %llu (dropped by capture %llu, broken %llu)\n"
             "  requests sent       %llu (target errors %llu, dropped by rules %llu, unparsable %llu)\n"
-            "  attempts            %llu (_bulk items resent %llu)\n"
+            "  attempts            %llu (_bulk items resent %llu, retries while the target was unreachable %llu)\n"
             "  status match        %llu of %llu compared\n"
             "  tuples written      %llu (lost to write errors %llu)\n"
             "  schedule lag        p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
@@ -164,7 +166,8 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
             (unsigned long long)as->requests_broken, (unsigned long long)es->sent,
             (unsigned long long)es->target_errors, (unsigned long long)es->dropped,
             (unsigned long long)es->unparsable, (unsigned long long)es->attempts,
-            (unsigned long long)es->bulk_item_retries, (unsigned long long)es->status_match,
+            (unsigned long long)es->bulk_item_retries, (unsigned long long)es->down_retries,
+            (unsigned long long)es->status_match,
             (unsigned long long)(es->status_match + es->status_differ), (unsigned long long)tuples,
             (unsigned long long)tuples_lost,
             es->lag_p50_us / 1000.0, es->lag_p99_us / 1000.0, es->lag_max_us / 1000.0);
@@ -181,6 +184,8 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
                           "lag_p99_us", (json_int_t)es->lag_p99_us);
     if (j)
         json_object_set_new(j, "bulk_item_retries", json_integer((json_int_t)es->bulk_item_retries));
+    if (j)
+        json_object_set_new(j, "target_down_retries", json_integer((json_int_t)es->down_retries));
     if (j && ks) {
         json_object_set_new(j, "kafka_records", json_integer((json_int_t)ks->records));
         json_object_set_new(j, "kafka_malformed", json_integer((json_int_t)ks->malformed));
@@ -266,6 +271,7 @@ int main(int argc, char **argv)
             .target = &cfg.target, .workers = (unsigned)cfg.workers,
             .send_threads = (unsigned)cfg.send_threads, .speedup = cfg.speedup,
             .max_pending = (size_t)cfg.max_pending, .transform = tx, .tuples = tw,
+            .target_down_wait_ms = cfg.target_down_wait_ms,
         };
         if (kin) {   /* at-least-once: the engine releases each request's Kafka offset */
             ec.release = replay_offsets_release;

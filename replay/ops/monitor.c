@@ -83,6 +83,8 @@ static void render(void *arg, struct sm_buf *out)
     C("target_attempts_total", "Target attempts, retries included.", es.attempts);
     C("target_retries_total", "Target attempts after the first one of a request.", retries);
     C("bulk_item_retries_total", "_bulk items resent after a retryable item error (429, 5xx).", es.bulk_item_retries);
+    C("target_down_retries_total", "Attempts past --target-max-retries while the target was unreachable (--target-down-wait).",
+      es.down_retries);
     C("requests_dropped_by_rules_total", "Requests not sent because of --drop-request.", es.dropped);
     C("requests_unparsable_total", "Source requests the HTTP parser rejected.", es.unparsable);
     C("transform_errors_total", "Requests a transformation failed on.", es.transform_errors);

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -69,6 +70,8 @@ struct job {
     bool have_merged;              /* tgt_resp: _bulk response with item retries merged in */
     struct replay_http_msg tgt_resp;
     unsigned attempts;
+    unsigned down_retries;         /* attempts past max_retries while the target was unreachable */
+    uint64_t t_first_ns;           /* first attempt (monotonic) */
     char error[512];
     /* send state (event-loop thread only) */
     const uint8_t *body;           /* body of the current attempt */
@@ -116,6 +119,7 @@ struct tconn {
     struct replay_http_inc *inc;   /* the response being parsed (from a pool while a job runs) */
     size_t resp_len;               /* response bytes consumed so far */
     uint64_t t_attempt, deadline, retry_at;
+    bool unreached;                /* connecting: an error now means the request never left */
     struct tconn *iprev, *inext;   /* idle LRU (open, no job) */
     struct tconn *bprev, *bnext;   /* busy list (job in flight or in backoff) */
     struct tconn *fnext;           /* finished list, or close list */
@@ -147,6 +151,7 @@ struct sloop {
     uint64_t rng;
     uint8_t *rbuf;                 /* read buffer */
     struct sm_buf gz;
+    struct sm_ratelimit rl_down;   /* "target unreachable" warnings */
 };
 
 struct replay_engine {
@@ -1063,6 +1068,14 @@ static bool attempts_left(struct replay_engine *e, const struct job *j)
     return j->attempts <= (unsigned)e->cfg.target->max_retries;
 }
 
+/* An unreachable target: retried until target_down_wait from the first attempt. */
+#define DOWN_PROBE_MAX_MS 5000u
+
+static bool down_wait_left(struct replay_engine *e, const struct job *j)
+{
+    return e->cfg.target_down_wait_ms && sm_now_ns() - j->t_first_ns < e->cfg.target_down_wait_ms * 1000000ull;
+}
+
 /* A transport error on the attempt in flight. */
 static void conn_error(struct sloop *L, struct tconn *tc, const char *what, bool retryable)
 {
@@ -1070,6 +1083,8 @@ static void conn_error(struct sloop *L, struct tconn *tc, const char *what, bool
     struct job *j = tc->job;
     bool fresh = tc->reused && !tc->resent && tc->resp_len == 0 &&
                  (tc->state == TC_SEND || tc->state == TC_RECV);
+    bool unreached = tc->unreached;
+    tc->unreached = false;
     tc_close(L, tc);
     if (fresh && retryable) {
         /* a kept-alive connection the target closed while idle: resend on a
@@ -1082,6 +1097,19 @@ static void conn_error(struct sloop *L, struct tconn *tc, const char *what, bool
     if (retryable && attempts_left(e, j)) {
         sm_dbg(SM_DBG_HTTP, "replay: %s %s: attempt %u: %s", j->tgt_req.method, j->tgt_req.uri, j->attempts, what);
         schedule_retry(L, tc, 0);
+        return;
+    }
+    if (retryable && unreached && down_wait_left(e, j)) {
+        uint64_t sup = 0;
+        if (sm_log_ratelimited(&L->rl_down, 10000, &sup))
+            sm_log_warn("replay: target %s unreachable (%s): requests held and retried for up to %.0f s "
+                        "(--target-down-wait) before they count as errors (%" PRIu64 " similar suppressed)",
+                        e->ep.base, what, (double)e->cfg.target_down_wait_ms / 1000.0, sup);
+        j->down_retries++;
+        schedule_retry(L, tc, 0);
+        uint64_t cap = sm_now_ns() + DOWN_PROBE_MAX_MS * 1000000ull;
+        if (tc->retry_at > cap)
+            tc->retry_at = cap;
         return;
     }
     snprintf(j->error, sizeof(j->error), "%s %.200s%s%.160s: %.100s after %u attempt%s", j->tgt_req.method, e->ep.base,
@@ -1330,6 +1358,7 @@ static void tc_handshake(struct sloop *L, struct tconn *tc)
 static void tc_connected(struct sloop *L, struct tconn *tc)
 {
     struct replay_engine *e = L->e;
+    tc->unreached = false;
     if (!e->ep.tls) {
         tc->state = TC_SEND;
         tc_flush(L, tc);
@@ -1371,6 +1400,7 @@ static void tc_connect(struct sloop *L, struct tconn *tc)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     tc->fd = fd;
+    tc->unreached = true;
     L->open_fds++;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = tc };
     epoll_ctl(L->epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -1528,6 +1558,8 @@ static void attempt_begin(struct sloop *L, struct tconn *tc)
     char err[256] = "";
     j->attempts++;
     tc->t_attempt = sm_now_ns();
+    if (!j->t_first_ns)
+        j->t_first_ns = tc->t_attempt;
     if (build_request(L, tc, j, err, sizeof(err))) {
         snprintf(j->error, sizeof(j->error), "%s", err);
         job_done(L, tc);
@@ -1562,6 +1594,7 @@ static void job_start(struct sloop *L, struct rconn *c, struct job *j)
     j->body = j->tgt_req.body;
     j->body_len = j->tgt_req.body_len;
     j->attempts = 0;
+    j->t_first_ns = 0;
     busy_add(L, tc);
     attempt_begin(L, tc);
 }
@@ -1649,6 +1682,7 @@ static void finish_locked(struct replay_engine *e, struct job *j)
     struct rconn *c = j->conn;
     c->loop->inflight--;
     e->st.attempts += j->attempts;
+    e->st.down_retries += j->down_retries;
     if (j->have_tgt_resp)
         e->st.sent++;
     else

@@ -45,6 +45,12 @@ struct replay_engine_cfg {
     unsigned send_threads;               /* sender loops; 0: the online CPUs, at most 4 (never more than workers) */
     double speedup;                      /* 0: unlimited */
     size_t max_pending;                  /* queued + in flight; default 10000 */
+    /* A target that cannot be reached (connect refused, unreachable, connect
+     * timeout: the request never left) is retried beyond the target's
+     * max_retries for up to this long from a request's first attempt, probing
+     * at least every 5 s: an outage shorter than this loses no request (the
+     * input waits behind --max-pending). 0: max_retries only. */
+    uint64_t target_down_wait_ms;
     /* Kafka: submitting never waits for room (the input thread must keep
      * polling to stay in its consumer group); the input asks
      * replay_engine_has_room() before each record instead, so one record's
@@ -84,6 +90,7 @@ struct replay_engine_stats {
     uint64_t pending;            /* queued + in flight now */
     uint64_t source_waits_expired;   /* tuples written without the source response */
     uint64_t bulk_item_retries;      /* _bulk items resent after a retryable item error */
+    uint64_t down_retries;           /* attempts past max_retries on an unreachable target */
     uint64_t lag_p50_us, lag_p99_us, lag_max_us;   /* send time behind schedule */
 };
 

@@ -335,19 +335,76 @@ class ReplayE2E(unittest.TestCase):
             f.write("\n".join(build_records()) + "\n")
         tuples = os.path.join(TMP, "tuples-bad")
         summary = os.path.join(TMP, "summary2.json")
+        t0 = time.monotonic()
         p = subprocess.run([REPLAY, "--input", inp, "--target", "http://127.0.0.1:9", "--speedup-factor", "0",
                             "--target-max-retries", "1", "--target-backoff-base", "10ms",
+                            "--target-down-wait", "600ms",
                             "--tuples-dir", tuples, "--summary-json", summary],
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
         s = json.loads(read(summary))
         self.assertEqual(s["target_errors"], 4)
+        # held for --target-down-wait (retried past --target-max-retries), then counted
+        self.assertGreater(s["target_down_retries"], 0)
+        self.assertGreater(time.monotonic() - t0, 0.6)
+        self.assertIn("unreachable", p.stderr)
         lines = read_json_lines(os.path.join(tuples, "tuples-*.log"))
         self.assertEqual(len(lines), 4)
         for t in lines:
             self.assertEqual(t["numErrors"], 1)
             self.assertIn("error", t)
             self.assertEqual(t["targetResponses"], [])
+
+    def test_target_down_then_up_loses_nothing(self):
+        """The target is down (connection refused) when the replay starts and
+        comes up 2 s later on the same port: with --target-max-retries 1 the
+        requests would have failed within milliseconds; --target-down-wait
+        holds them, and every one reaches the target, none counted as an error."""
+        import socket
+        import threading
+        sk = socket.socket()
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+        sk.close()
+        inp = os.path.join(TMP, "records-down.log")
+        with open(inp, "w") as f:
+            f.write("\n".join(build_records()) + "\n")
+        tuples = os.path.join(TMP, "tuples-down")
+        summary = os.path.join(TMP, "summary-down.json")
+        log = os.path.join(TMP, "standin-down.log")
+        started = {}
+
+        def start_later():
+            time.sleep(2.0)
+            started["t"] = time.monotonic()
+            started["p"] = subprocess.Popen(["/usr/bin/python3", STANDIN, "--port", str(port), "--flavor",
+                                             "opensearch-2.11", "--log", log], stdout=subprocess.DEVNULL)
+        th = threading.Thread(target=start_later)
+        th.start()
+        try:
+            p = subprocess.run([REPLAY, "--input", inp, "--target", "http://127.0.0.1:%d" % port,
+                                "--speedup-factor", "0", "--target-max-retries", "1",
+                                "--target-backoff-base", "10ms", "--target-backoff-cap", "200ms",
+                                "--target-down-wait", "60s", "--tuples-dir", tuples, "--summary-json", summary],
+                               capture_output=True, text=True, timeout=120)
+            ended = time.monotonic()
+        finally:
+            th.join()
+            started["p"].terminate()
+            started["p"].wait()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        s = json.loads(read(summary))
+        self.assertEqual(s["target_errors"], 0, p.stderr)
+        self.assertEqual(s["sent"], 4)
+        self.assertGreater(s["target_down_retries"], 0)
+        self.assertIn("unreachable", p.stderr)
+        self.assertGreater(ended, started["t"])
+        lines = read_json_lines(os.path.join(tuples, "tuples-*.log"))
+        self.assertEqual(len(lines), 4)
+        self.assertTrue(all(t["numErrors"] == 0 and len(t["targetResponses"]) == 1 for t in lines))
+        got = read(log)
+        self.assertIn("PUT /idx1/_doc/1", got)
+        self.assertIn("GET /idx1/_doc/1", got)
 
     def test_basic_auth(self):
         """The target's Basic credentials (user from the option, password from
