@@ -111,10 +111,14 @@ static void monitor_tick(void *arg)
     replay_monitor_publish(mf->mon, &as, NULL, &ks);
 }
 
+static struct replay_engine *volatile signal_engine;   /* for on_signal() */
+
 static void on_signal(int sig)
 {
     (void)sig;
     stop_flag = 1;
+    if (signal_engine)   /* stopping: requests held for an unreachable target fail now */
+        replay_engine_stop_holding(signal_engine);
 }
 
 /* File input: the accumulator's and readers' counters (r: the file being read, if any). */
@@ -321,6 +325,7 @@ int main(int argc, char **argv)
     mfeed.kin = kin;
     mfeed.acc = acc;
 
+    signal_engine = eng;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -151,7 +152,6 @@ struct sloop {
     uint64_t rng;
     uint8_t *rbuf;                 /* read buffer */
     struct sm_buf gz;
-    struct sm_ratelimit rl_down;   /* "target unreachable" warnings */
 };
 
 struct replay_engine {
@@ -160,6 +160,8 @@ struct replay_engine {
     pthread_cond_t space_cv;
     size_t low_water;              /* input resumes once pending is down to this */
     bool input_held;               /* has_room() said no; until low_water */
+    atomic_bool no_hold;           /* stopping: target_down_wait no longer applies */
+    _Atomic uint64_t down_warn_ms; /* last "target unreachable" warning */
     /* Sent requests whose source response has not come yet: they can only
      * finish with more input (the response ends with the connection's next
      * request or close), so they do not count against max_pending - holding
@@ -1073,7 +1075,26 @@ static bool attempts_left(struct replay_engine *e, const struct job *j)
 
 static bool down_wait_left(struct replay_engine *e, const struct job *j)
 {
-    return e->cfg.target_down_wait_ms && sm_now_ns() - j->t_first_ns < e->cfg.target_down_wait_ms * 1000000ull;
+    return e->cfg.target_down_wait_ms && !atomic_load_explicit(&e->no_hold, memory_order_relaxed) &&
+           sm_now_ns() - j->t_first_ns < e->cfg.target_down_wait_ms * 1000000ull;
+}
+
+void replay_engine_stop_holding(struct replay_engine *e)
+{
+    atomic_store_explicit(&e->no_hold, true, memory_order_relaxed);
+}
+
+/* one warning every 10 s at most, whichever loop meets the refusal */
+static void warn_down(struct replay_engine *e, const char *what)
+{
+    uint64_t now = sm_now_ms(), last = atomic_load_explicit(&e->down_warn_ms, memory_order_relaxed);
+    if ((last && now - last < 10000) ||
+        !atomic_compare_exchange_strong_explicit(&e->down_warn_ms, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    sm_log_warn("replay: target %s unreachable (%s): requests are held and retried for up to %.0f s each "
+                "(--target-down-wait) before they count as errors", e->ep.base, what,
+                (double)e->cfg.target_down_wait_ms / 1000.0);
 }
 
 /* A transport error on the attempt in flight. */
@@ -1100,11 +1121,7 @@ static void conn_error(struct sloop *L, struct tconn *tc, const char *what, bool
         return;
     }
     if (retryable && unreached && down_wait_left(e, j)) {
-        uint64_t sup = 0;
-        if (sm_log_ratelimited(&L->rl_down, 10000, &sup))
-            sm_log_warn("replay: target %s unreachable (%s): requests held and retried for up to %.0f s "
-                        "(--target-down-wait) before they count as errors (%" PRIu64 " similar suppressed)",
-                        e->ep.base, what, (double)e->cfg.target_down_wait_ms / 1000.0, sup);
+        warn_down(e, what);
         j->down_retries++;
         schedule_retry(L, tc, 0);
         uint64_t cap = sm_now_ns() + DOWN_PROBE_MAX_MS * 1000000ull;

@@ -113,6 +113,10 @@ uint64_t replay_engine_pending(struct replay_engine *eng);
  * moment max_pending is reached until pending is back down to 7/8 of it,
  * as a blocking submit would wait. */
 bool replay_engine_has_room(struct replay_engine *eng);
+/* Stops holding requests for an unreachable target (target_down_wait): they
+ * fail at their next attempt. Async-signal-safe (one atomic store): call it
+ * from a SIGTERM handler, so shutdown does not wait out target_down_wait. */
+void replay_engine_stop_holding(struct replay_engine *eng);
 /* Waits until every submitted request is sent and its tuple written. */
 void replay_engine_drain(struct replay_engine *eng);
 void replay_engine_stats(struct replay_engine *eng, struct replay_engine_stats *out);

@@ -406,6 +406,30 @@ class ReplayE2E(unittest.TestCase):
         self.assertIn("PUT /idx1/_doc/1", got)
         self.assertIn("GET /idx1/_doc/1", got)
 
+    def test_sigterm_ends_the_wait(self):
+        """SIGTERM while requests are held for an unreachable target: they fail
+        at their next probe (5 s at most) instead of waiting out
+        --target-down-wait, and each still gets its (error) tuple."""
+        inp = os.path.join(TMP, "records-term.log")
+        with open(inp, "w") as f:
+            f.write("\n".join(build_records()) + "\n")
+        tuples = os.path.join(TMP, "tuples-term")
+        summary = os.path.join(TMP, "summary-term.json")
+        p = subprocess.Popen([REPLAY, "--input", inp, "--target", "http://127.0.0.1:9", "--speedup-factor", "0",
+                              "--target-max-retries", "1", "--target-backoff-base", "10ms",
+                              "--target-down-wait", "10m", "--tuples-dir", tuples, "--summary-json", summary],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        p.send_signal(15)
+        _, err = p.communicate(timeout=60)
+        self.assertLess(time.monotonic() - t0, 15, "shutdown waited out --target-down-wait")
+        self.assertEqual(p.returncode, 0, err)
+        s = json.loads(read(summary))
+        self.assertEqual(s["target_errors"], 4)
+        self.assertGreater(s["target_down_retries"], 0)
+        self.assertEqual(len(read_json_lines(os.path.join(tuples, "tuples-*.log"))), 4)
+
     def test_basic_auth(self):
         """The target's Basic credentials (user from the option, password from
         the environment) go on every replayed request; a wrong password gets
