@@ -186,10 +186,10 @@ static void write_summary(const struct replay_cfg *cfg, const struct replay_accu
                           "status_match", (json_int_t)es->status_match, "status_differ", (json_int_t)es->status_differ,
                           "tuples", (json_int_t)tuples, "tuples_lost", (json_int_t)tuples_lost,
                           "lag_p99_us", (json_int_t)es->lag_p99_us);
-    if (j)
+    if (j) {
         json_object_set_new(j, "bulk_item_retries", json_integer((json_int_t)es->bulk_item_retries));
-    if (j)
         json_object_set_new(j, "target_down_retries", json_integer((json_int_t)es->down_retries));
+    }
     if (j && ks) {
         json_object_set_new(j, "kafka_records", json_integer((json_int_t)ks->records));
         json_object_set_new(j, "kafka_malformed", json_integer((json_int_t)ks->malformed));

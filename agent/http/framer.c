@@ -362,6 +362,16 @@ static void broken(struct hdir *h, const char *why, uint64_t ts)
     to_sync(h);
 }
 
+/* The parser refused the body (or what follows a head): counted, reported, resync. */
+static void body_error(struct hdir *h, uint64_t ts)
+{
+    char why[160];
+    h->fr->stats.parse_errors++;
+    snprintf(why, sizeof(why), "HTTP %s body framing error: %s", h->dir == AGENT_C2S ? "request" : "response",
+             perr(h));
+    broken(h, why, ts);
+}
+
 static void do_upgrade(struct agent_http_framer *fr, const char *why, uint64_t ts)
 {
     fr->upgraded = true;
@@ -637,10 +647,7 @@ static void feed_dir(struct agent_http_framer *fr, struct hdir *h, const uint8_t
                 if (fr->upgraded)
                     goto out;
             } else if (ev0 == PEV_ERROR) {
-                char why[160];
-                fr->stats.parse_errors++;
-                snprintf(why, sizeof(why), "HTTP %s body framing error: %s", req ? "request" : "response", perr(h));
-                broken(h, why, ts);
+                body_error(h, ts);
             }
             break;
         }
@@ -656,11 +663,7 @@ static void feed_dir(struct agent_http_framer *fr, struct hdir *h, const uint8_t
                 if (fr->upgraded)
                     goto out;
             } else if (ev == PEV_ERROR) {
-                char why[160];
-                fr->stats.parse_errors++;
-                snprintf(why, sizeof(why), "HTTP %s body framing error: %s",
-                         req ? "request" : "response", perr(h));
-                broken(h, why, ts);
+                body_error(h, ts);
                 if (used == 0) {
                     used = 1;
                     fr->stats.skipped_bytes++;

@@ -390,6 +390,15 @@ struct replay_kafka *replay_kafka_new(const struct replay_kafka_cfg *cfg, char *
  * blocking in the engine, which past max.poll.interval.ms (default 300 s)
  * would make librdkafka leave the group (a rebalance, and duplicates).
  * Resumed fetching starts at the next record not yet consumed. */
+/* ends the current pause's time: added to paused_ms, returned in ms */
+static uint64_t end_pause(struct replay_kafka *k)
+{
+    uint64_t d = sm_now_ms() - k->paused_at_ms;
+    k->st.paused_ms += d;
+    k->paused = false;
+    return d;
+}
+
 static void hold_input(struct replay_kafka *k, bool hold)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
@@ -400,19 +409,18 @@ static void hold_input(struct replay_kafka *k, bool hold)
     }
     if (e)
         sm_log_warn("kafka input: %s partitions: %s", hold ? "pausing" : "resuming", rd_kafka_err2str(e));
-    uint64_t now = sm_now_ms();
     if (hold) {
         k->st.pauses++;
-        k->paused_at_ms = now;
+        k->paused_at_ms = sm_now_ms();
+        k->paused = true;
         sm_dbg(SM_DBG_REPLAY, "kafka input: engine full (%" PRIu64 " requests pending): partitions paused",
                replay_engine_pending(k->eng));
-    } else {
-        k->st.paused_ms += now - k->paused_at_ms;
-        if (now - k->paused_at_ms >= 10000)
-            sm_log_info("kafka input: partitions resumed after %.1f s paused (target slower than the input)",
-                        (double)(now - k->paused_at_ms) / 1000.0);
+        return;
     }
-    k->paused = hold;
+    uint64_t d = end_pause(k);
+    if (d >= 10000)
+        sm_log_info("kafka input: partitions resumed after %.1f s paused (target slower than the input)",
+                    (double)d / 1000.0);
 }
 
 int replay_kafka_run(struct replay_kafka *k, volatile sig_atomic_t *stop)
@@ -469,10 +477,8 @@ void replay_kafka_shutdown(struct replay_kafka *k, uint64_t deadline_ms)
         sm_log_warn("kafka input: shutdown deadline: %" PRIu64 " requests unfinished (not committed)",
                     replay_engine_pending(k->eng));
     commit(k, NULL);
-    if (k->paused) {   /* the time of a pause still open counts too */
-        k->st.paused_ms += sm_now_ms() - k->paused_at_ms;
-        k->paused = false;
-    }
+    if (k->paused)   /* the time of a pause still open counts too */
+        end_pause(k);
     k->closing = true;
     rd_kafka_consumer_close(k->rk);
 }

@@ -996,6 +996,17 @@ static void tc_free(struct sloop *L, struct tconn *tc)
     sm_free(tc);
 }
 
+/* closes and frees the target connections whose source connection ended
+ * (under the engine lock, or after the loop thread stopped) */
+static void free_orphans(struct sloop *L)
+{
+    while (L->close_list) {
+        struct tconn *tc = L->close_list;
+        L->close_list = tc->fnext;
+        tc_free(L, tc);
+    }
+}
+
 static void tc_want_out(struct sloop *L, struct tconn *tc, bool want)
 {
     if (tc->want_out == want || tc->fd < 0)
@@ -1751,11 +1762,7 @@ static void *loop_main(void *arg)
     pthread_mutex_lock(&e->lock);
     for (;;) {
         apply_finished(L);
-        while (L->close_list) {
-            struct tconn *tc = L->close_list;
-            L->close_list = tc->fnext;
-            tc_free(L, tc);
-        }
+        free_orphans(L);
         if (e->stopping)
             break;
         uint64_t now = sm_now_ns();
@@ -2205,11 +2212,7 @@ void replay_engine_free(struct replay_engine *e)
     if (e->tuple_started)
         pthread_join(e->tuple_thread, NULL);
     for (unsigned i = 0; e->loops && i < e->nloops; i++)
-        while (e->loops[i].close_list) {
-            struct tconn *tc = e->loops[i].close_list;
-            e->loops[i].close_list = tc->fnext;
-            tc_free(&e->loops[i], tc);
-        }
+        free_orphans(&e->loops[i]);
     for (size_t i = 0; e->tab && i < e->tab_size; i++) {
         struct rconn *c = e->tab[i], *cn;
         for (; c; c = cn) {
