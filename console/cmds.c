@@ -61,6 +61,7 @@ static void probe(const struct sm_http_opts *o, const char *label, struct cluste
     char err[512];
     struct sm_http_opts copy = *o;
     copy.max_retries = 0;
+    copy.down_wait_ms = 0;     /* a check reports an unreachable cluster, it does not wait for it */
     struct sm_http_client *c = sm_http_client_new(&copy, label, err, sizeof(err));
     if (!c) {
         snprintf(ci->error, sizeof(ci->error), "%s", err);

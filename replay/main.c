@@ -30,7 +30,6 @@ struct replay_cfg {
     double speedup;
     int64_t workers, send_threads;
     int64_t max_pending;
-    uint64_t target_down_wait_ms;
     uint64_t expiry_ms;
     char *tuples_dir;
     bool tuples_gzip;
@@ -69,7 +68,6 @@ static const struct sm_opt replay_opts[] = {
     { "workers", SM_OPT_INT, OFF(workers), "256", "requests in flight at once (each source connection has its own target connection)", NULL, 0, NULL },
     { "send-threads", SM_OPT_INT, OFF(send_threads), "0", "threads sending to the target, each with its share of --workers and of the source connections (0: one per CPU, at most 4)", NULL, 0, "N" },
     { "max-pending", SM_OPT_INT, OFF(max_pending), "10000", "requests queued or in flight before input reading pauses", NULL, 0, NULL },
-    { "target-down-wait", SM_OPT_DURATION, OFF(target_down_wait_ms), "5m", "an unreachable target (connect refused, unreachable, connect timeout) is retried past --target-max-retries for up to this long per request, so a short outage loses nothing (0: off)", NULL, 0, "D" },
     { "expiry", SM_OPT_DURATION, OFF(expiry_ms), "360s", "source connections idle this long (source time) are ended", NULL, 0, NULL },
     { "tuples-dir", SM_OPT_STR, OFF(tuples_dir), "tuples", "directory for result tuples (- = stdout)", NULL, 0, "DIR" },
     { "tuples-gzip", SM_OPT_BOOL, OFF(tuples_gzip), "false", "gzip tuple files", NULL, 0, NULL },
@@ -275,7 +273,7 @@ int main(int argc, char **argv)
             .target = &cfg.target, .workers = (unsigned)cfg.workers,
             .send_threads = (unsigned)cfg.send_threads, .speedup = cfg.speedup,
             .max_pending = (size_t)cfg.max_pending, .transform = tx, .tuples = tw,
-            .target_down_wait_ms = cfg.target_down_wait_ms,
+            .target_down_wait_ms = cfg.target.down_wait_ms,
         };
         if (kin) {   /* at-least-once: the engine releases each request's Kafka offset */
             ec.release = replay_offsets_release;

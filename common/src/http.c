@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,73 @@ struct sm_http_client {
     struct sm_buf dhead;                 /* request head, then the 64 KiB read buffer */
     struct sm_http_stats stats;
     struct sm_ratelimit warn_rl;
+    uint64_t base_hash;                  /* of base: the answered registry's key */
 };
+
+/* ------------------------------------------------------- unreachable server */
+
+/* A server that answered once in this process and then refuses or cannot be
+ * reached (restart, failover) is waited for (down_wait_ms); one that never
+ * answered is most likely a wrong URL and fails after the normal retries.
+ * Every client of the same base URL shares what is known: the answered
+ * registry holds the hashes of base URLs that gave an HTTP response. */
+#define ANSWERED_SLOTS 32
+#define DOWN_PROBE_MAX_MS 5000u       /* longest pause between probes of a down server */
+static _Atomic uint64_t answered[ANSWERED_SLOTS];
+static atomic_bool stop_waiting;
+static _Atomic uint64_t down_warn_ms;
+
+static bool has_answered(uint64_t h)
+{
+    for (size_t i = 0; i < ANSWERED_SLOTS; i++) {
+        uint64_t v = atomic_load_explicit(&answered[i], memory_order_relaxed);
+        if (v == h)
+            return true;
+        if (!v)
+            return false;
+    }
+    return false;
+}
+
+static void mark_answered(uint64_t h)
+{
+    for (size_t i = 0; i < ANSWERED_SLOTS; i++) {
+        uint64_t v = atomic_load_explicit(&answered[i], memory_order_relaxed);
+        if (v == h)
+            return;
+        if (!v && atomic_compare_exchange_strong(&answered[i], &v, h))
+            return;
+        if (v == h)
+            return;
+    }
+}
+
+void sm_http_stop_waiting(void)
+{
+    atomic_store(&stop_waiting, true);
+}
+
+/* Sleeps ms, in slices, returning early once sm_http_stop_waiting() was called. */
+static void sleep_unless_stopped(uint64_t ms)
+{
+    while (ms && !atomic_load(&stop_waiting)) {
+        uint64_t d = SM_MIN(ms, 100u);
+        sm_sleep_ms(d);
+        ms -= d;
+    }
+}
+
+/* One warning per 10 s for the whole process (several workers, several clients). */
+static void warn_down(const struct sm_http_client *c, const char *reason, uint64_t left_ms)
+{
+    uint64_t now = sm_now_ms(), last = atomic_load_explicit(&down_warn_ms, memory_order_relaxed);
+    if ((last && now - last < 10000) ||
+        !atomic_compare_exchange_strong_explicit(&down_warn_ms, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    sm_log_warn("%s %s unreachable (%s): waiting for it, requests are retried for up to %.0f s more "
+                "(down wait)", c->name, c->base, reason, (double)left_ms / 1000.0);
+}
 
 /* ------------------------------------------------------------- options */
 
@@ -211,6 +278,10 @@ static int parse_url(struct sm_http_client *c, char *err, size_t errlen)
             c->host_hdr = sm_strndup((char *)b.data, b.len);
         if (!c->base || !c->host_hdr)
             rc = SM_ENOMEM;
+        uint64_t h = 1469598103934665603ull;     /* FNV-1a; never 0 (empty registry slot) */
+        for (const char *q = c->base ? c->base : ""; *q; q++)
+            h = (h ^ (uint8_t)*q) * 1099511628211ull;
+        c->base_hash = h | 1;
     }
     sm_buf_free(&b);
     if (!rc && user && *user && !c->o.username) {       /* credentials in the URL */
@@ -923,18 +994,21 @@ static const llhttp_settings_t rx_settings = {
 
 /* One attempt on the raw connection (connecting first if needed). Returns
  * SM_OK with out->status, out->headers and out->body set, or an error with
- * reason filled and *retry telling whether a retry may help. */
+ * reason filled, *retry telling whether a retry may help and *unreached
+ * whether the server could not be connected to at all. */
 static int direct_attempt(struct sm_http_client *c, const char *method, const char *path, const struct curl_slist *hdrs,
                           const void *body, size_t body_len, struct sm_http_response *out, char *reason,
-                          size_t rlen, bool *retry)
+                          size_t rlen, bool *retry, bool *unreached)
 {
     uint64_t deadline = sm_now_ms() + (c->o.timeout_ms ? c->o.timeout_ms : 3600000u);
     *retry = false;
     for (int fresh = 0;; fresh++) {
         bool reused = c->raw && c->raw_requests > 0;
         int rc = SM_OK;
-        if (!c->raw && (rc = raw_connect(c, reason, rlen, retry)))
+        if (!c->raw && (rc = raw_connect(c, reason, rlen, retry))) {
+            *unreached = *retry;     /* refused, unreachable, connect timeout, name not resolved */
             return rc;
+        }
         /* head */
         struct sm_buf *h = &c->dhead;
         sm_buf_reset(h);
@@ -1081,6 +1155,7 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
     char reason[CURL_ERROR_SIZE + 64] = "";
     int result = SM_OK;
     bool err_set = false;
+    uint64_t down_since = 0;                /* first attempt that could not connect */
     for (unsigned attempt = 1;; attempt++) {
         struct curl_slist *hdrs = NULL;
         if ((rc = build_headers(c, req, (const char *)fp.data, body, body_len, gz, &hdrs, err, errlen))) {
@@ -1094,10 +1169,10 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
         c->errbuf[0] = 0;
         CURLcode cc = CURLE_OK;
         int drc = SM_OK;
-        bool dretry = false;
+        bool dretry = false, unreached = false;
         if (direct) {
             drc = direct_attempt(c, method, (const char *)fp.data, hdrs, body, body_len, out, reason,
-                                 sizeof(reason), &dretry);
+                                 sizeof(reason), &dretry, &unreached);
         } else {
             curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
             cc = curl_easy_perform(h);
@@ -1122,6 +1197,7 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
                 snprintf(reason, sizeof(reason), "HTTP %ld", out->status);
             }
             result = SM_OK;
+            mark_answered(c->base_hash);
         } else if (direct) {
             out->status = 0;
             result = drc;
@@ -1145,6 +1221,9 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
                 result = cc == CURLE_OPERATION_TIMEDOUT ? SM_ETIMEOUT
                          : cc == CURLE_URL_MALFORMAT ? SM_EINVAL : SM_EIO;
                 retry = curl_retriable(cc);
+                /* (a timeout is left out: curl does not tell a connect
+                 * timeout from a slow response on a kept-alive connection) */
+                unreached = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
             }
             a.err = result;
             a.error = reason;
@@ -1152,6 +1231,19 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
         a.will_retry = retry && attempt < max_attempts;
         if (a.will_retry)
             a.delay_ms = SM_MAX(backoff_ms(c, attempt), a.retry_after_ms);
+        if (unreached && !down_since)
+            down_since = sm_now_ms();
+        /* past the retries: a server that answered before is waited for */
+        if (retry && unreached && !a.will_retry && max_attempts > 1 && c->o.down_wait_ms &&
+            has_answered(c->base_hash) && !atomic_load(&stop_waiting)) {
+            uint64_t waited = sm_now_ms() - down_since;
+            if (waited < c->o.down_wait_ms) {
+                uint64_t d = SM_MIN(SM_MAX(c->o.backoff_cap_ms, 1u), DOWN_PROBE_MAX_MS);
+                a.will_retry = true;
+                a.delay_ms = SM_MIN(d / 2 + rnd(c) % (d / 2 + 1), c->o.down_wait_ms - waited);
+                warn_down(c, reason, c->o.down_wait_ms - waited);
+            }
+        }
         if (c->cb)
             c->cb(c->cb_arg, &a);
         sm_dbg(SM_DBG_HTTP, "%s %s: attempt %u/%u: status %ld%s%s, %s %llu ms", method, url, attempt,
@@ -1168,14 +1260,17 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
             else
                 sm_log_warn("%s: %s %s: %s, retrying", c->name, method, url, reason);
         }
-        sm_sleep_ms(a.delay_ms);
+        sleep_unless_stopped(a.delay_ms);
     }
     sm_buf_free(&fp);
     out->elapsed_ms = sm_now_ms() - t0;
     if (result != SM_OK || sm_http_status_retriable(out->status))
         c->stats.failures++;
     if (result != SM_OK && !err_set) {
-        if (out->attempts > 1)
+        if (down_since && out->attempts > max_attempts)
+            sm_errf(err, errlen, result, "%s %s: %s after %u attempts (unreachable for %.0f s)", method, url, reason,
+                    out->attempts, (double)(sm_now_ms() - down_since) / 1000.0);
+        else if (out->attempts > 1)
             sm_errf(err, errlen, result, "%s %s: %s after %u attempts", method, url, reason, out->attempts);
         else
             sm_errf(err, errlen, result, "%s %s: %s", method, url, reason);

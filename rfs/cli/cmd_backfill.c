@@ -101,6 +101,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_flag = 1;
+    sm_http_stop_waiting();   /* requests held for an unreachable target fail now */
 }
 
 int rfs_cmd_backfill(int argc, char **argv)

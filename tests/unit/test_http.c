@@ -1,6 +1,7 @@
 /* HTTP client against the in-test scripted server: keep-alive, methods,
  * retries (429, 503 + Retry-After, closed connections, timeouts, refused
- * connections), gzip both ways, Basic auth from the shared flag table and
+ * connections, a server that refuses for a while after answering: the down
+ * wait), gzip both ways, Basic auth from the shared flag table and
  * the environment, SigV4 verified server-side, JSON helper errors, caps and
  * option validation. */
 #define _GNU_SOURCE
@@ -60,6 +61,7 @@ static void base_opts(struct sm_http_opts *o, int port)
     o->backoff_cap_ms = 20;
     o->max_retries = 3;
     o->timeout_ms = 5000;
+    o->down_wait_ms = 0;     /* on in the down-wait tests only: ports get reused */
 }
 
 static struct sm_http_client *client(struct sm_http_opts *o)
@@ -432,6 +434,129 @@ static int gunzip(const uint8_t *in, size_t n, char *out, size_t outlen, size_t 
     *got = outlen - zs.avail_out;
     inflateEnd(&zs);
     return zr != Z_STREAM_END;
+}
+
+/* A server on a fixed port that answers one request per connection, closes
+ * its listener for down_ms after each answer (connections refused, as from a
+ * restarting node) and listens again on the same port. */
+struct flappy {
+    int port, answers;
+    unsigned down_ms;
+    pthread_t th;
+};
+
+static int listen_on(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 8)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *flappy_main(void *arg)
+{
+    struct flappy *f = arg;
+    for (int i = 0; i < f->answers; i++) {
+        int lfd = listen_on(f->port);
+        if (lfd < 0)
+            return NULL;
+        int c = accept(lfd, NULL, NULL);
+        close(lfd);
+        if (c < 0)
+            return NULL;
+        char buf[65536];
+        size_t got = 0;
+        for (;;) {       /* head, then Content-Length bytes of body */
+            ssize_t n = recv(c, buf + got, sizeof(buf) - 1 - got, 0);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+            buf[got] = 0;
+            char *end = strstr(buf, "\r\n\r\n"), *cl = strcasestr(buf, "Content-Length:");
+            if (end && (!cl || cl > end || got >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10)))
+                break;
+        }
+        static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        ssize_t w = send(c, resp, sizeof(resp) - 1, MSG_NOSIGNAL);
+        (void)w;
+        close(c);
+        sm_sleep_ms(f->down_ms);
+    }
+    return NULL;
+}
+
+static int test_down_wait(void)
+{
+    struct flappy f = { free_port(), 3, 700, 0 };
+    SM_CHECK(f.port > 0);
+    SM_CHECK(pthread_create(&f.th, NULL, flappy_main, &f) == 0);
+    struct sm_http_opts o;
+    base_opts(&o, f.port);
+    o.max_retries = 2;              /* 3 attempts: ~30 ms, far less than the outage */
+    o.down_wait_ms = 10000;
+    struct sm_http_client *c = client(&o);
+    SM_CHECK(c);
+    struct sm_http_response r;
+    char err[256];
+    /* the first request answered (the server is known to be up) */
+    int rc = SM_EIO;
+    for (int i = 0; i < 100 && rc != SM_OK; i++) {   /* (until the thread listens) */
+        rc = sm_http_request(c, "GET", "/", NULL, NULL, 0, &r, err, sizeof(err));
+        sm_http_response_free(&r);
+        if (rc)
+            sm_sleep_ms(10);
+    }
+    SM_CHECK_EQ_INT(rc, SM_OK);
+    /* refused for 700 ms: held past the 3 attempts until the server is back */
+    uint64_t t0 = sm_now_ms();
+    SM_CHECK_EQ_INT(sm_http_request(c, "GET", "/x", NULL, NULL, 0, &r, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_INT(r.status, 200);
+    SM_CHECK(r.attempts > 3);
+    SM_CHECK(sm_now_ms() - t0 >= 500);
+    sm_http_response_free(&r);
+    /* the same through the client's own connection (bulk bodies) */
+    const char *hdrs[] = { "Content-Type: application/x-ndjson", NULL };
+    struct sm_http_req req = { "POST", "/_bulk", hdrs, "{}\n", 3, SM_HTTP_DIRECT_BODY, 0 };
+    SM_CHECK_EQ_INT(sm_http_send(c, &req, &r, err, sizeof(err)), SM_OK);
+    SM_CHECK_EQ_INT(r.status, 200);
+    SM_CHECK(r.attempts > 3);
+    sm_http_response_free(&r);
+    sm_http_client_free(c);
+    pthread_join(f.th, NULL);
+
+    /* down_wait 0: the outage costs the request after the normal retries */
+    struct flappy g = { free_port(), 2, 700, 0 };
+    SM_CHECK(g.port > 0);
+    SM_CHECK(pthread_create(&g.th, NULL, flappy_main, &g) == 0);
+    base_opts(&o, g.port);
+    o.max_retries = 2;
+    c = client(&o);
+    SM_CHECK(c);
+    rc = SM_EIO;
+    for (int i = 0; i < 100 && rc != SM_OK; i++) {
+        rc = sm_http_request(c, "GET", "/", NULL, NULL, 0, &r, err, sizeof(err));
+        sm_http_response_free(&r);
+        if (rc)
+            sm_sleep_ms(10);
+    }
+    SM_CHECK_EQ_INT(rc, SM_OK);
+    SM_CHECK_EQ_INT(sm_http_request(c, "GET", "/x", NULL, NULL, 0, &r, err, sizeof(err)), SM_EIO);
+    SM_CHECK(strstr(err, "connection refused after 3 attempts"));
+    sm_http_response_free(&r);
+    sm_sleep_ms(800);
+    SM_CHECK_EQ_INT(sm_http_request(c, "GET", "/y", NULL, NULL, 0, &r, err, sizeof(err)), SM_OK);
+    sm_http_response_free(&r);
+    sm_http_client_free(c);
+    pthread_join(g.th, NULL);
+    return 0;
 }
 
 static int test_gzip_both_ways(void)
@@ -1040,7 +1165,7 @@ static int test_teardown(void)
 
 SM_TEST_MAIN(SM_TC(test_setup), SM_TC(test_get_keepalive_and_headers), SM_TC(test_methods_and_prefix),
              SM_TC(test_retry_429_then_ok), SM_TC(test_backoff_is_capped), SM_TC(test_retry_after),
-             SM_TC(test_closed_connection), SM_TC(test_timeout), SM_TC(test_connection_refused),
+             SM_TC(test_closed_connection), SM_TC(test_timeout), SM_TC(test_connection_refused), SM_TC(test_down_wait),
              SM_TC(test_gzip_both_ways), SM_TC(test_flags_and_basic_auth), SM_TC(test_sigv4_signed_requests),
              SM_TC(test_direct_body), SM_TC(test_json_helper), SM_TC(test_response_cap), SM_TC(test_option_errors), SM_TC(test_alloc_failures),
              SM_TC(test_teardown))

@@ -49,6 +49,8 @@ struct sm_http_opts {
     uint64_t backoff_base_ms;
     uint64_t backoff_cap_ms;
     uint64_t max_response;        /* response body cap in bytes */
+    uint64_t down_wait_ms;        /* an unreachable server that answered before: retried past
+                                     max_retries for up to this long per request (0: off) */
     char *user_agent;             /* NULL: "searchmig/<version>" (not a flag) */
 };
 
@@ -59,6 +61,7 @@ struct sm_http_opts {
 #define SM_HTTP_DEF_BACKOFF_BASE    "200ms"
 #define SM_HTTP_DEF_BACKOFF_CAP     "30s"
 #define SM_HTTP_DEF_MAX_RESPONSE    "512MiB"
+#define SM_HTTP_DEF_DOWN_WAIT       "5m"
 /* Longest wait a Retry-After header can ask for. */
 #define SM_HTTP_RETRY_AFTER_MAX_MS  (300u * 1000u)
 
@@ -89,6 +92,7 @@ struct sm_http_opts {
     { pfx "-max-retries", SM_OPT_INT, offsetof(T, f.max_retries), SM_HTTP_DEF_MAX_RETRIES, "retries on 429/502/503/504 and connection errors", NULL, 0, NULL }, \
     { pfx "-backoff-base", SM_OPT_DURATION, offsetof(T, f.backoff_base_ms), SM_HTTP_DEF_BACKOFF_BASE, "first retry delay bound (doubles per retry, full jitter)", NULL, 0, NULL }, \
     { pfx "-backoff-cap", SM_OPT_DURATION, offsetof(T, f.backoff_cap_ms), SM_HTTP_DEF_BACKOFF_CAP, "longest retry delay", NULL, 0, NULL }, \
+    { pfx "-down-wait", SM_OPT_DURATION, offsetof(T, f.down_wait_ms), SM_HTTP_DEF_DOWN_WAIT, "an unreachable " pfx " (connection refused, host unreachable, connect timeout) is retried past --" pfx "-max-retries for up to this long per request, so a restart loses nothing (0: off; see docs/http-client.md)", NULL, 0, "D" }, \
     { pfx "-max-response", SM_OPT_SIZE, offsetof(T, f.max_response), SM_HTTP_DEF_MAX_RESPONSE, "largest response body accepted", NULL, SM_OPT_HIDDEN, NULL }
 
 /* Sets o to the table defaults (strings NULL). Returns SM_OK. */
@@ -108,6 +112,10 @@ struct sm_http_client *sm_http_client_new(const struct sm_http_opts *opts, const
 void sm_http_client_free(struct sm_http_client *c);
 /* Base URL without credentials, for messages. */
 const char *sm_http_client_url(const struct sm_http_client *c);
+/* Ends every wait for an unreachable server (down_wait_ms) in the process:
+ * requests held for one fail at their next probe, none waits again.
+ * Async-signal-safe (for SIGTERM/SIGINT handlers). */
+void sm_http_stop_waiting(void);
 
 enum sm_http_req_flags {
     SM_HTTP_NO_RETRY  = 1u << 0,   /* one attempt only */
