@@ -731,7 +731,10 @@ static const char *process_item(struct bf_worker *w)
     return "done";
 }
 
-/* Claims one item: available ones, or leased ones whose lease expired.
+/* Claims one item: available ones, leased ones whose lease expired, and
+ * ones still leased to this worker: it left them when it could not write
+ * their end (the target was unreachable for longer than the down wait), and
+ * waiting for its own lease to expire would stall it for --lease.
  * Returns SM_OK with w->doc set, SM_ENOTFOUND when none is claimable. */
 static int claim(struct bf_worker *w, char *err, size_t errlen)
 {
@@ -739,9 +742,12 @@ static int claim(struct bf_worker *w, char *err, size_t errlen)
     int rc = rfs_coord_refresh(&w->co, err, errlen);
     if (rc)
         return rc;
-    json_t *q = json_pack("{s{s[{s{ss}}]s[{s{ss}}{s{s[{s{ss}}{s{s{sI}}}]}}]si}}", "bool", "filter", "term", "kind",
-                          "item", "should", "term", "state", "available", "bool", "filter", "term", "state",
-                          "leased", "range", "lease_expiry_ms", "lt", (json_int_t)now, "minimum_should_match", 1);
+    json_t *expired = json_pack("{s{s[{s{ss}}{s{s{sI}}}]}}", "bool", "filter", "term", "state", "leased", "range",
+                                "lease_expiry_ms", "lt", (json_int_t)now);
+    json_t *mine = json_pack("{s{s[{s{ss}}{s{ss}}]}}", "bool", "filter", "term", "state", "leased", "term", "owner",
+                             w->id);
+    json_t *q = json_pack("{s{s[{s{ss}}]s[{s{ss}}oo]si}}", "bool", "filter", "term", "kind", "item", "should", "term",
+                          "state", "available", expired, mine, "minimum_should_match", 1);
     json_t *body = json_pack("{so si sb}", "query", q, "size", 64, "seq_no_primary_term", 1);
     json_t *hits = NULL;
     rc = rfs_coord_search(&w->co, body, &hits, err, errlen);
@@ -772,7 +778,7 @@ static int claim(struct bf_worker *w, char *err, size_t errlen)
         snprintf(prev_owner, sizeof(prev_owner), "%s",
                  json_string_value(json_object_get(w->doc, "owner")) ? json_string_value(json_object_get(w->doc, "owner"))
                                                                      : "?");
-        bool takeover = prev && !strcmp(prev, "leased");
+        bool takeover = prev && !strcmp(prev, "leased") && strcmp(prev_owner, w->id);
         if (!json_integer_value(json_object_get(w->doc, "started_ms")))
             json_set_int(w->doc, "started_ms", (int64_t)sm_wall_ms());
         if (takeover)

@@ -9,6 +9,8 @@ sm_script_test(rfs_backfill_fixtures
 sm_script_test(rfs_backfill_crash
   COMMAND /usr/bin/python3 ${_bf} BackfillTest.test_crash_resume_from_checkpoint
           BackfillTest.test_paused_worker_loses_lease BackfillTest.test_sigterm_releases_item
+          BackfillTest.test_target_outage_rides_through BackfillTest.test_target_outage_past_down_wait_resumes_own_item
+          BackfillTest.test_unreachable_target_fails_fast
   LABELS integration TIMEOUT 300)
 sm_script_test(rfs_backfill_parallel_faults
   COMMAND /usr/bin/python3 ${_bf} BackfillTest.test_two_processes_split_work BackfillTest.test_faults_still_exact

@@ -5,7 +5,7 @@ bytes, nothing more), --dry-run bodies, crash safety with SIGKILL + takeover
 from the checkpoint, two worker processes without double completion, injected
 429/5xx/dropped connections, a mapping rejection in the failures file, S3
 repositories equal to fs ones, S3 credential and missing-key errors,
-backfill-status exit codes.
+backfill-status exit codes, a target outage (connections refused) ridden through.
 
 Needs SM_SOURCE_DIR and SM_BINARY_DIR (set by ctest)."""
 import glob
@@ -13,11 +13,14 @@ import hashlib
 import http.client
 import json
 import os
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -136,6 +139,83 @@ class S3(Proc):
         for b in buckets:
             args += ['--bucket', b]
         super().__init__(args, pf)
+
+
+class OutageProxy:
+    """TCP forwarder to the stand-in on a port of its own. down() closes the
+    listener and every forwarded connection, so new connections are refused as
+    by a restarting node (the stand-in keeps its data, as the node its disk);
+    up() listens again on the same port."""
+
+    def __init__(self, backend_port):
+        self.backend = backend_port
+        self.lock = threading.Lock()
+        self.pairs = set()
+        self.lsock = None
+        self.port = 0
+        self.up()
+        self.url = 'http://127.0.0.1:%d' % self.port
+
+    def up(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(('127.0.0.1', self.port))
+        s.listen(64)
+        self.port = s.getsockname()[1]
+        self.lsock = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def down(self):
+        s, self.lsock = self.lsock, None
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+        with self.lock:
+            pairs, self.pairs = self.pairs, set()
+        for pair in pairs:
+            for x in pair:
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self):
+        if self.lsock:
+            self.down()
+
+    def _accept(self, s):
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            try:
+                b = socket.create_connection(('127.0.0.1', self.backend))
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.pairs.add((c, b))
+            threading.Thread(target=self._pump, args=(c, b), daemon=True).start()
+
+    def _pump(self, c, b):
+        try:
+            while True:
+                ready, _, _ = select.select([c, b], [], [])
+                for x in ready:
+                    d = x.recv(65536)
+                    if not d:
+                        raise OSError('closed')
+                    (b if x is c else c).sendall(d)
+        except (OSError, ValueError):
+            pass
+        finally:
+            with self.lock:
+                self.pairs.discard((c, b))
+            c.close()
+            b.close()
 
 
 def expected(fixture, snapshot):
@@ -494,6 +574,79 @@ class BackfillTest(unittest.TestCase):
         with open(fails) as f:
             recs = [json.loads(line) for line in f]
         self.assertEqual([(r['id'], r['error']['type']) for r in recs], [('yaml-doc', 'source_conversion')])
+
+    def outage(self, *extra):
+        """Backfills ES_1_7_5 through an OutageProxy that refuses connections
+        for 6 s once 300 documents are checkpointed; returns stderr after
+        checking the exact end state."""
+        fixture, snap = 'ES_1_7_5', 'test_1'
+        exp = expected(fixture, snap)
+        total = sum(len(d) for d in exp.values())
+        t = self.target()
+        t.faults([{'path': '*_bulk', 'latency_ms': 60}])
+        px = OutageProxy(t.port)
+        self.procs.append(px)
+        cmd = [RFS, 'backfill', '--repo', os.path.join(SNAPS, fixture), '--snapshot', snap, '--target', px.url,
+               '--progress-interval', '0', '--batch-docs', '25', '--split-docs', '0', '--checkpoint-interval',
+               '100ms', '--poll-interval', '300ms', '--target-backoff-base', '10ms', '--target-backoff-cap', '200ms',
+               *extra]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        acked = 0
+        while time.monotonic() < deadline and acked < 300:
+            st, d = t.json('GET', '/%s/_doc/index-1.7.5~0~0~0' % COORD)
+            acked = d['_source'].get('docs_acked', 0) if st == 200 else 0
+            time.sleep(0.05)
+        self.assertGreaterEqual(acked, 300, 'no checkpoint before the outage')
+        px.down()
+        time.sleep(6)      # the client's own retries (10-200 ms backoff, 5 retries) end long before
+        self.assertIsNone(p.poll(), 'the backfill gave up during the outage')
+        px.up()
+        # (the default --lease is 5 minutes: waiting for it would time out here)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn('connection refused', err)
+        self.assert_exact(t, exp)
+        items = t.coord_items()
+        self.assertTrue(all(i['state'] == 'done' for i in items.values()), items)
+        self.assertEqual(sum(i['docs_acked'] for i in items.values()), total)
+        self.assertLess(t.stats()['bulk']['items'] - total, total)   # resumed from the checkpoint
+        self.assertTrue(all(i.get('takeovers', 0) == 0 for i in items.values()), items)
+        return err
+
+    def test_target_outage_rides_through(self):
+        """The target refuses connections for far longer than the HTTP
+        retries last (a node restart): requests wait for it (--target-down-wait,
+        default 5m) and the backfill ends exact, no item attempt lost."""
+        err = self.outage()
+        self.assertRegex(err, r'target http://127\.0\.0\.1:[0-9]+ unreachable \(connection refused\): waiting '
+                              r'for it, requests are retried for up to [0-9]+ s more')
+        self.assertNotIn('attempt 1 failed', err)
+
+    def test_target_outage_past_down_wait_resumes_own_item(self):
+        """An outage longer than --target-down-wait fails the item attempt and
+        the write of its end; the worker, still alive, takes its own item back
+        at once instead of waiting out its 5-minute lease."""
+        err = self.outage('--target-down-wait', '1s', '--bulk-retries', '0')
+        self.assertIn('attempt 1 failed', err)
+        self.assertRegex(err, r'connection refused after [0-9]+ attempts \(unreachable for [0-9]+ s\)')
+
+    def test_unreachable_target_fails_fast(self):
+        """A target that never answered is a wrong URL, not an outage: the
+        normal retries, then a clear error (exit 1), no down wait."""
+        s = socket.socket()
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+        s.close()
+        t0 = time.monotonic()
+        rc, _, err = self.run_rfs('backfill', '--repo', os.path.join(SNAPS, 'ES_1_7_5'), '--snapshot', 'test_1',
+                                  '--target', 'http://127.0.0.1:%d' % port, '--progress-interval', '0',
+                                  '--target-backoff-base', '10ms', '--target-backoff-cap', '100ms', timeout=60)
+        self.assertEqual(rc, 1, err)
+        self.assertLess(time.monotonic() - t0, 30)
+        self.assertIn('127.0.0.1:%d' % port, err)
+        self.assertIn('connection refused', err)
+        self.assertNotIn('waiting for it', err)
 
     def test_two_processes_split_work(self):
         fixture, snap = 'ES_2_4_5', 'test_1'
