@@ -67,7 +67,7 @@ static const struct sm_opt replay_opts[] = {
     { "speedup-factor", SM_OPT_DOUBLE, OFF(speedup), "1", "replay faster than the source (2 = twice as fast; 0 = as fast as the target answers)", NULL, 0, "F" },
     { "workers", SM_OPT_INT, OFF(workers), "256", "requests in flight at once (each source connection has its own target connection)", NULL, 0, NULL },
     { "send-threads", SM_OPT_INT, OFF(send_threads), "0", "threads sending to the target, each with its share of --workers and of the source connections (0: one per CPU, at most 4)", NULL, 0, "N" },
-    { "max-pending", SM_OPT_INT, OFF(max_pending), "10000", "requests queued or in flight before input reading pauses", NULL, 0, NULL },
+    { "max-pending", SM_OPT_INT, OFF(max_pending), "0", "requests queued or in flight before input reading pauses (0: 10000; at --speedup-factor 0 from files 8 per worker, 512 to 10000)", NULL, 0, NULL },
     { "expiry", SM_OPT_DURATION, OFF(expiry_ms), "360s", "source connections idle this long (source time) are ended", NULL, 0, NULL },
     { "tuples-dir", SM_OPT_STR, OFF(tuples_dir), "tuples", "directory for result tuples (- = stdout)", NULL, 0, "DIR" },
     { "tuples-gzip", SM_OPT_BOOL, OFF(tuples_gzip), "false", "gzip tuple files", NULL, 0, NULL },
@@ -240,10 +240,10 @@ int main(int argc, char **argv)
         rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--poison-retries must be >= 1");
     if (!rc && !cfg.target.url)
         rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--target URL is required (see --help)");
-    if (!rc && (cfg.speedup < 0 || cfg.workers < 1 || cfg.workers > 4096 || cfg.max_pending < 1 ||
+    if (!rc && (cfg.speedup < 0 || cfg.workers < 1 || cfg.workers > 4096 || cfg.max_pending < 0 ||
                 cfg.send_threads < 0 || cfg.send_threads > 64))
         rc = sm_errf(err, sizeof(err), SM_ECONFIG,
-                     "--speedup-factor must be >= 0, --workers 1..4096, --send-threads 0..64, --max-pending >= 1");
+                     "--speedup-factor must be >= 0, --workers 1..4096, --send-threads 0..64, --max-pending >= 0");
     if (rc) {
         fprintf(stderr, "searchmig-replay: %s\n", err);
         sm_opts_free(replay_opts, &cfg);

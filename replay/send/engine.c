@@ -1839,7 +1839,8 @@ struct replay_engine *replay_engine_new(const struct replay_engine_cfg *cfg, cha
     if (!e->cfg.workers)
         e->cfg.workers = 256;
     if (!e->cfg.max_pending)
-        e->cfg.max_pending = 10000;
+        e->cfg.max_pending = e->cfg.speedup > 0 || e->cfg.input_never_blocks
+                                 ? 10000 : SM_MIN(SM_MAX(8 * (size_t)e->cfg.workers, (size_t)512), (size_t)10000);
     unsigned nl = e->cfg.send_threads;
     if (!nl) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -44,7 +44,11 @@ struct replay_engine_cfg {
     unsigned workers;                    /* requests in flight at once; default 256 */
     unsigned send_threads;               /* sender loops; 0: the online CPUs, at most 4 (never more than workers) */
     double speedup;                      /* 0: unlimited */
-    size_t max_pending;                  /* queued + in flight; default 10000 */
+    /* queued + in flight; 0: 10000, or at speedup 0 with a blocking input
+     * (files) 8 per worker within [512, 10000]: reading further ahead than
+     * the senders can use only spreads the requests' memory over more cache
+     * than the machine has */
+    size_t max_pending;
     /* A target that cannot be reached (connect refused, unreachable, connect
      * timeout: the request never left) is retried beyond the target's
      * max_retries for up to this long from a request's first attempt, probing
