@@ -9,6 +9,7 @@
 #include "http/framer.h"
 
 #include <sm/buf.h>
+#include <sm/llhttp_reason.h>
 #include <sm/err.h>
 #include <sm/mem.h>
 #include <sm/util.h>
@@ -326,8 +327,7 @@ static enum pev run(struct hdir *h, const uint8_t *p, size_t n, size_t *used, bo
 /* why the parser stopped, for the broken-message report */
 static const char *perr(const struct hdir *h)
 {
-    const char *r = llhttp_get_error_reason(&h->parser);
-    return r ? r : llhttp_errno_name(llhttp_get_errno(&h->parser));
+    return sm_llhttp_reason(&h->parser, llhttp_get_errno(&h->parser));
 }
 
 /* ---- state changes --------------------------------------------------------- */

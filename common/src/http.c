@@ -3,6 +3,7 @@
  * backoff and full jitter. See sm/http.h. */
 #include <sm/http.h>
 #include <sm/err.h>
+#include <sm/llhttp_reason.h>
 #include <sm/log.h>
 #include <sm/mem.h>
 #include <sm/sigv4.h>
@@ -1068,7 +1069,7 @@ static int direct_attempt(struct sm_http_client *c, const char *method, const ch
                 rc = SM_EIO;                        /* closed before the end of the response */
             else if (e != HPE_OK) {
                 snprintf(reason, rlen, "malformed response (%s)",
-                         llhttp_get_error_reason(&p) ? llhttp_get_error_reason(&p) : llhttp_errno_name(e));
+                         sm_llhttp_reason(&p, e));
                 rc = SM_EPROTO;
             }
         }

@@ -1,6 +1,7 @@
 #include "http/msg.h"
 
 #include <sm/err.h>
+#include <sm/llhttp_reason.h>
 #include <sm/mem.h>
 #include <sm/util.h>
 
@@ -356,7 +357,7 @@ static int inc_feed(struct replay_http_inc *h, const uint8_t *data, size_t n, si
                        h->msg.is_request ? "request" : "response", h->p.http_major, h->p.http_minor);
     if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE)
         return sm_errf(err, errlen, SM_EPROTO, "HTTP %s: %s at byte %zu", h->msg.is_request ? "request" : "response",
-                       llhttp_get_error_reason(&h->p) ? llhttp_get_error_reason(&h->p) : llhttp_errno_name(e),
+                       sm_llhttp_reason(&h->p, e),
                        h->used);
     return SM_OK;
 }
