@@ -56,9 +56,12 @@ def commands(text):
         cands = []
         if in_block:
             cmd, j = l, i
-            while cmd.rstrip().endswith('\\') and j + 1 < len(lines):
+            # continuation lines: a trailing backslash, or (usage synopses)
+            # indented lines after a command line
+            while j + 1 < len(lines) and (cmd.rstrip().endswith('\\') or
+                                          ('searchmig' in l and re.match(r'^\s+[\[-]', lines[j + 1]))):
                 j += 1
-                cmd = cmd.rstrip()[:-1] + ' ' + lines[j]
+                cmd = cmd.rstrip().rstrip('\\') + ' ' + lines[j]
             cands.append(cmd)
             i = j
         else:
