@@ -602,6 +602,22 @@ static void reject_local(struct bf_worker *w, const char *index, const struct rf
     atomic_fetch_add(&w->sh->docs_rejected, 1);
 }
 
+/* Reading options for an item whose range starts at document start_doc of
+ * segment start_seg, read from segment from_seg on (its checkpoint). The CRC
+ * check of a segment's stored fields is made by the item that starts at the
+ * segment's first document; an item starting inside a segment (split
+ * shards) skips it for that segment rather than re-reading it, unless it
+ * resumes in a later one (which it then checks first, as any segment it
+ * does not enter at its first document). */
+static struct rfs_lucene_opts lucene_opts(const struct rfs_backfill_cfg *cfg, size_t start_seg, int start_doc,
+                                          size_t from_seg)
+{
+    return (struct rfs_lucene_opts){ .allow_untested = cfg->allow_untested,
+                                     .skip_data_checksums = cfg->segment_checksums == RFS_BF_CRC_OFF,
+                                     .stream_data_checksums = cfg->segment_checksums == RFS_BF_CRC_STREAMED,
+                                     .skip_start_checksum = start_doc > 0 && from_seg == start_seg };
+}
+
 /* Streams the claimed item. Returns the new state: "done", "available"
  * (released for a retry), "failed", or NULL when the lease was lost. */
 static const char *process_item(struct bf_worker *w)
@@ -635,16 +651,15 @@ static const char *process_item(struct bf_worker *w)
     struct rfs_lucene_index *li = NULL;
     struct rfs_es_iter *it = NULL;
     const struct rfs_index_info *ii = NULL;
-    /* The full CRC pass over a segment's stored fields is done by the item
-     * that starts at the segment's first document; items starting inside a
-     * segment (split shards) skip it rather than re-reading the segment. */
-    struct rfs_lucene_opts lo = { .allow_untested = cfg->allow_untested,
-                                  .skip_data_checksums = json_integer_value(json_object_get(d, "start_doc")) > 0 };
+    struct rfs_lucene_opts lo = lucene_opts(cfg, (size_t)json_integer_value(json_object_get(d, "start_seg")),
+                                            (int)json_integer_value(json_object_get(d, "start_doc")), w->ck_seg);
     int rc = open_shard(sh, ipos, shard, &shd, &sd, &ii, err, sizeof(err));
     if (!rc)
         rc = rfs_lucene_open(sd, &lo, &li, err, sizeof(err));
     if (!rc)
         rc = rfs_es_iter_open(li, w->ck_seg, w->ck_doc, &it, err, sizeof(err));
+    if (!rc && end_doc == 0)
+        rfs_es_iter_limit(it, end_seg);   /* the range ends with a segment: the next one is not opened */
     struct rfs_bulk_doc_opts dopts = { .index = tindex };
     const char *ltype = ii ? legacy_type(ii) : NULL;
     struct obatch *oh = NULL, *ot = NULL;
@@ -688,6 +703,10 @@ static const char *process_item(struct bf_worker *w)
         if (!(++since_renew_check & 255))
             maybe_renew(w);           /* a clock read per 256 documents, not per document */
     }
+    /* a range that ends inside a segment it read from the first document:
+     * that segment's streamed check is completed here (the rest is read) */
+    if (!rc && !w->abort && !stopping(sh))
+        rc = rfs_es_iter_finish_checksum(it, err, sizeof(err));
     bool reader_failed = rc != SM_OK;
     if (!rc && !w->abort && !stopping(sh) && b && b->ndocs) {
         wait_inflight(w, w->nsenders, &oh, &ot);     /* the last, partial batch */
@@ -722,6 +741,13 @@ static const char *process_item(struct bf_worker *w)
         return NULL;
     if (reader_failed) {
         snprintf(w->item_err, sizeof(w->item_err), "index %.100s shard %d: %.1000s", index, shard, err);
+        /* --segment-checksums streamed: documents of the damaged segment were
+         * sent, and a retry would resume from the checkpoint, after them,
+         * without reading that segment again: the item fails for good */
+        if (rc == SM_ECORRUPT && cfg->segment_checksums == RFS_BF_CRC_STREAMED) {
+            sm_log_err("worker %s: item %s failed: %s", w->id, w->item_id, w->item_err);
+            return "failed";
+        }
         return "retry";
     }
     if (w->item_err[0])
@@ -1182,7 +1208,7 @@ int rfs_backfill_dry_run(const struct rfs_backfill_cfg *cfg, const char *path, b
         struct rfs_lucene_index *li = NULL;
         struct rfs_es_iter *iter = NULL;
         const struct rfs_index_info *ii = NULL;
-        struct rfs_lucene_opts lo = { .allow_untested = cfg->allow_untested };
+        struct rfs_lucene_opts lo = lucene_opts(cfg, it->start_seg, it->start_doc, it->start_seg);
         char sub[800];
         rc = open_shard(&sh, it->index_pos, it->shard, &shd, &sd, &ii, sub, sizeof(sub));
         if (!rc)

@@ -24,7 +24,7 @@
 struct backfill_cli {
     struct sm_http_opts target;
     char *repo, *snapshot, *lucene_dir, *index, *coord_index, *worker_id, *dry_run, *failures_file;
-    char *s3_endpoint, *s3_region, *s3_profile, *metadata_report;
+    char *s3_endpoint, *s3_region, *s3_profile, *metadata_report, *segment_checksums;
     uint64_t s3_readahead;
     struct sm_strlist rename, type_index;
     int64_t workers, inflight, max_item_attempts, bulk_retries;
@@ -92,6 +92,10 @@ static const struct sm_opt backfill_opts[] = {
       "read Lucene formats implemented but never checked on real bytes", NULL, 0, NULL },
     { "verify-crc", SM_OPT_BOOL, OFF(verify_crc), "false", "recompute the CRC32 of every shard file first", NULL, 0,
       NULL },
+    { "segment-checksums", SM_OPT_STR, OFF(segment_checksums), "first",
+      "each segment's stored-fields CRC32: first (a read pass before its documents are sent), streamed (checked "
+      "from the decoding pass, after them: reads the data once; a mismatch fails the item for good), off",
+      NULL, 0, "first|streamed|off" },
     SM_OPT_END
 };
 
@@ -139,6 +143,15 @@ int rfs_cmd_backfill(int argc, char **argv)
             fprintf(stderr, "%s: --index-rename '%s': expected OLD=NEW\n", cli.prog, cfg.rename.v[i]);
             goto out;
         }
+    enum rfs_backfill_crc crc_mode = RFS_BF_CRC_FIRST;
+    if (!strcmp(cfg.segment_checksums, "streamed"))
+        crc_mode = RFS_BF_CRC_STREAMED;
+    else if (!strcmp(cfg.segment_checksums, "off"))
+        crc_mode = RFS_BF_CRC_OFF;
+    else if (strcmp(cfg.segment_checksums, "first")) {
+        fprintf(stderr, "%s: --segment-checksums first|streamed|off, not '%s'\n", cli.prog, cfg.segment_checksums);
+        goto out;
+    }
     if (cfg.coerce_booleans && !cfg.metadata_report) {
         fprintf(stderr, "%s: --coerce-legacy-booleans needs --metadata-report FILE (the target mappings)\n", cli.prog);
         goto out;
@@ -168,6 +181,7 @@ int rfs_cmd_backfill(int argc, char **argv)
         .bulk_retries = (int)cfg.bulk_retries, .failures_file = cfg.failures_file, .rename = &cfg.rename, .type_index = &cfg.type_index,
         .typerules = tr,
         .allow_untested = cfg.allow_untested, .verify_crc = cfg.verify_crc, .no_wait = cfg.no_wait,
+        .segment_checksums = crc_mode,
         .progress_ms = cfg.quiet ? 0 : cfg.progress_ms, .progress = cfg.quiet ? NULL : stderr,
         .progress_tty = isatty(2) != 0, .stop = &stop_flag,
     };

@@ -216,6 +216,11 @@ void rfs_es_iter_limit(struct rfs_es_iter *it, size_t end_seg)
     rfs_lucene_iter_limit(it->lit, end_seg);
 }
 
+int rfs_es_iter_finish_checksum(struct rfs_es_iter *it, char *err, size_t errlen)
+{
+    return rfs_lucene_iter_finish_checksum(it->lit, err, errlen);
+}
+
 void rfs_es_iter_stats(const struct rfs_es_iter *it, struct rfs_es_iter_stats *out)
 {
     *out = it->stats;

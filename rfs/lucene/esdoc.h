@@ -79,6 +79,8 @@ int rfs_es_iter_open(struct rfs_lucene_index *idx, size_t seg, int doc, struct r
                      char *err, size_t errlen);
 /* See rfs_lucene_iter_limit. */
 void rfs_es_iter_limit(struct rfs_es_iter *it, size_t end_seg);
+/* See rfs_lucene_iter_finish_checksum. */
+int rfs_es_iter_finish_checksum(struct rfs_es_iter *it, char *err, size_t errlen);
 /* *out = next document (borrowed until the next call), or NULL at the end. */
 int rfs_es_iter_next(struct rfs_es_iter *it, const struct rfs_esdoc **out, char *err,
                      size_t errlen);

@@ -195,6 +195,8 @@ struct rfs_lucene_iter {
     struct rfs_lucene_index *idx;
     size_t seg;                 /* current segment index */
     size_t end_seg;             /* stop before this segment */
+    size_t start_seg;           /* where the iterator started */
+    int start_doc;
     int next_doc;               /* next doc id to look at in seg */
     bool seg_open;
     bool seg_skip;              /* every doc of the segment is deleted */
@@ -207,6 +209,7 @@ struct rfs_lucene_iter {
     bool all_soft;
     struct rfs_blob *fdt, *fdx, *fdm;
     struct rfs_sf_reader *sf;
+    bool crc_at_end;            /* stream_data_checksums: the .fdt CRC is checked after the last document */
     /* current document */
     struct rfs_lucene_doc doc;
     struct rfs_lucene_field *fields;
@@ -236,6 +239,7 @@ static void seg_close(struct rfs_lucene_iter *it)
     memset(&it->ctx, 0, sizeof(it->ctx));
     it->seg_open = false;
     it->seg_skip = false;
+    it->crc_at_end = false;
 }
 
 static unsigned dv_flags(void *arg, int number)
@@ -406,8 +410,11 @@ static int seg_open(struct rfs_lucene_iter *it, char *err, size_t errlen)
         return rc;
     /* Lucene 4.0-4.7 files have no footer (only reachable with allow_untested) */
     bool footers = seg->has_id || rfs_lu_version_cmp(seg->version, 4, 8, 0) >= 0;
-    if (footers && !idx->opts.skip_data_checksums &&
-        (rc = rfs_lu_verify_checksum(it->fdt, it->fdt->name, err, errlen)))
+    bool check = footers && !idx->opts.skip_data_checksums &&
+                 !(idx->opts.skip_start_checksum && it->seg == it->start_seg && it->start_doc > 0);
+    /* streamed: only when the whole segment is read from its first document */
+    bool streamed = check && idx->opts.stream_data_checksums && it->next_doc == 0;
+    if (check && !streamed && (rc = rfs_lu_verify_checksum(it->fdt, it->fdt->name, err, errlen)))
         return rc;
     if (footers && it->fdm && (rc = rfs_lu_verify_checksum(it->fdm, it->fdm->name, err, errlen)))
         return rc;
@@ -415,6 +422,12 @@ static int seg_open(struct rfs_lucene_iter *it, char *err, size_t errlen)
         return rc;
     rc = rfs_sf_open(it->fdt, it->fdx, it->fdm, seg->has_id ? seg->id : NULL, "", seg->max_doc,
                      &it->sf, err, errlen);
+    if (!rc && streamed) {
+        if (rfs_sf_checksum_streamed(it->sf))
+            it->crc_at_end = true;
+        else      /* the reader cannot stream this file's CRC: the pass first after all */
+            rc = rfs_lu_verify_checksum(it->fdt, it->fdt->name, err, errlen);
+    }
     return rc;
 }
 
@@ -491,6 +504,8 @@ int rfs_lucene_iter_open(struct rfs_lucene_index *idx, size_t seg, int doc,
     it->seg = seg;
     it->end_seg = idx->commit->n_seg;
     it->next_doc = doc;
+    it->start_seg = seg;
+    it->start_doc = doc;
     *out = it;
     return SM_OK;
 }
@@ -527,6 +542,11 @@ int rfs_lucene_iter_next(struct rfs_lucene_iter *it, const struct rfs_lucene_doc
             }
         }
         if (it->seg_skip || it->next_doc >= seg->max_doc) {
+            int rc = rfs_lucene_iter_finish_checksum(it, err, errlen);
+            if (rc) {
+                seg_close(it);
+                return rc;
+            }
             seg_close(it);
             it->seg++;
             it->next_doc = 0;
@@ -572,6 +592,21 @@ int rfs_lucene_iter_next(struct rfs_lucene_iter *it, const struct rfs_lucene_doc
 void rfs_lucene_iter_limit(struct rfs_lucene_iter *it, size_t end_seg)
 {
     it->end_seg = end_seg;
+}
+
+int rfs_lucene_iter_finish_checksum(struct rfs_lucene_iter *it, char *err, size_t errlen)
+{
+    if (!it->seg_open || !it->crc_at_end)
+        return SM_OK;
+    it->crc_at_end = false;
+    char e[400];
+    int rc = rfs_sf_verify_checksum(it->sf, e, sizeof(e));
+    if (rc == SM_ECORRUPT)
+        return sm_errf(err, errlen, rc, "%s (checked after the segment's documents were read: "
+                       "documents of segment %s may be damaged)", e, it->idx->commit->seg[it->seg].name);
+    if (rc)
+        return sm_errf(err, errlen, rc, "%s", e);
+    return SM_OK;
 }
 
 const struct rfs_lucene_field *rfs_lucene_doc_field(const struct rfs_lucene_doc *doc,

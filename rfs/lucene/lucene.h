@@ -32,6 +32,18 @@ struct rfs_lucene_opts {
     /* Skip the full CRC32 pass over each segment's .fdt before reading it
      * (headers, footers and every small file are always verified). */
     bool skip_data_checksums;
+    /* Instead of that pass: a segment read from its first document has the
+     * .fdt CRC32 computed from the chunks as they are decoded and checked
+     * when its last document has been read (rfs_lucene_iter_next then fails
+     * with SM_ECORRUPT, after the segment's documents were handed out) or by
+     * rfs_lucene_iter_finish_checksum(); one read of the data instead of two.
+     * A segment entered at a later document is verified first as without it.
+     * No effect with skip_data_checksums. */
+    bool stream_data_checksums;
+    /* The segment an iterator starts in, when it starts after the segment's
+     * first document, is not checked: a split range, whose segment is checked
+     * by the range that starts at its first document. */
+    bool skip_start_checksum;
 };
 
 /* Opens the latest commit (segments_N with the largest N) of dir and reads
@@ -112,6 +124,10 @@ int rfs_lucene_iter_open(struct rfs_lucene_index *idx, size_t seg, int doc,
  * own iterator on the same index (the index is read-only once open; the
  * rfs_dir must then allow concurrent open/read_at calls, as the fs dir does). */
 void rfs_lucene_iter_limit(struct rfs_lucene_iter *it, size_t end_seg);
+/* With stream_data_checksums: completes the check of the segment being read
+ * (reading the rest of its .fdt) for a caller that stops inside it; SM_OK
+ * when nothing is pending, else as rfs_lucene_iter_next's check. */
+int rfs_lucene_iter_finish_checksum(struct rfs_lucene_iter *it, char *err, size_t errlen);
 /* *out = the next live document, or NULL at the end. Returns SM_OK or an
  * error (the iterator is then unusable). */
 int rfs_lucene_iter_next(struct rfs_lucene_iter *it, const struct rfs_lucene_doc **out,

@@ -1126,6 +1126,7 @@ int rfs_sf_verify_checksum(struct rfs_sf_reader *r, char *err, size_t errlen)
     return SM_OK;
 }
 
+bool rfs_sf_checksum_streamed(const struct rfs_sf_reader *r) { return r->crc_on; }
 const char *rfs_sf_codec(const struct rfs_sf_reader *r) { return r->codec->name; }
 int rfs_sf_version(const struct rfs_sf_reader *r) { return r->version; }
 int rfs_sf_max_doc(const struct rfs_sf_reader *r) { return r->max_doc; }

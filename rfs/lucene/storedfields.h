@@ -12,6 +12,7 @@
  * from product versions. Unknown codecs fail with SM_EUNSUPPORTED. */
 #ifndef RFS_LUCENE_STOREDFIELDS_H
 #define RFS_LUCENE_STOREDFIELDS_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,10 @@ int rfs_sf_document_raw(struct rfs_sf_reader *r, int doc, const uint8_t **bytes,
  * SM_EIO, or SM_EUNSUPPORTED for Lucene 4.0-4.7 files without a footer.
  * Documents returned before a failed check came from a damaged file. */
 int rfs_sf_verify_checksum(struct rfs_sf_reader *r, char *err, size_t errlen);
+/* True when the reader streams the CRC (the file has a footer and its header
+ * was read at open): rfs_sf_verify_checksum() can then end a sequential pass
+ * without reading the file again. */
+bool rfs_sf_checksum_streamed(const struct rfs_sf_reader *r);
 
 /* Informational. */
 const char *rfs_sf_codec(const struct rfs_sf_reader *r);   /* ".fdt" codec name */

@@ -483,6 +483,103 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(t.stats()['bulk']['items'] - before, total - it['docs_acked'])
         self.assert_exact(t, exp)
 
+    def test_segment_checksums_streamed_exact(self):
+        """--segment-checksums streamed on every fixture, shards split into
+        items of a sixth of the documents (one document for the small ones) on
+        2 workers (ranges that end inside a segment read its rest to finish the
+        check, ranges that start inside one leave it to the range before):
+        exactly the documents, every item done."""
+        for fixture, snap in fixtures():
+            with self.subTest(fixture=fixture, snapshot=snap):
+                t = self.target()
+                exp = expected(fixture, snap)
+                t.precreate(exp)
+                split = max(1, sum(len(d) for d in exp.values()) // 6)
+                rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap, '--workers', '2',
+                                           '--segment-checksums', 'streamed', '--split-docs', str(split))
+                self.assertEqual(rc, 0, err)
+                self.assert_exact(t, exp)
+                items = t.coord_items()
+                self.assertTrue(all(i['state'] == 'done' for i in items.values()), items)
+                t.stop()
+                self.procs.remove(t)
+
+    def damaged_copy(self, fixture, text, at, byte):
+        """A copy of the fixture with the byte at text + at replaced, text being
+        found in exactly one blob of the shards."""
+        repo = os.path.join(self.tmp, 'repo')
+        shutil.copytree(os.path.join(SNAPS, fixture), repo)
+        hits = []
+        for blob in glob.glob(os.path.join(repo, 'indices', '*', '0', '__*')):
+            with open(blob, 'rb') as f:
+                data = bytearray(f.read())
+            i = data.find(text)
+            if i >= 0:
+                data[i + at:i + at + 1] = byte
+                with open(blob, 'wb') as f:
+                    f.write(data)
+                hits.append(blob)
+        self.assertEqual(len(hits), 1)
+        return repo
+
+    def test_segment_checksums_damaged_segment(self):
+        """One letter of a document changed inside the stored fields of a copy
+        of the ES 7.10 fixture (an LZ4 literal, so the document still decodes,
+        as "sanple"): first (the default) sends nothing of it and retries the
+        item until it fails; streamed fails the item at once, naming the
+        segment whose documents may be damaged; off sends the damaged
+        document."""
+        fixture, snap = 'ES_7_10_Single', 'global_state_snapshot'
+        repo = self.damaged_copy(fixture, b'a sample blog p', 4, b'n')
+        exp = expected(fixture, snap)['posts_2023_02_25']
+        for mode in ('first', 'streamed', 'off'):
+            with self.subTest(mode=mode):
+                t = self.target()
+                rc, _, err = self.backfill(t, repo, snap, '--index', 'posts_2023_02_25', '--segment-checksums', mode,
+                                           '--max-item-attempts', '2', '--poll-interval', '100ms')
+                items = list(t.coord_items().values())
+                self.assertEqual(len(items), 1)
+                if mode == 'off':
+                    self.assertEqual(rc, 0, err)
+                    self.assertEqual(items[0]['state'], 'done')
+                    (doc_id, _), = exp.keys()
+                    st, src = t.raw('GET', '/posts_2023_02_25/_source/%s' % doc_id)
+                    self.assertEqual(st, 200)
+                    self.assertIn(b'a sanple blog post', src)
+                else:
+                    self.assertEqual(rc, 1, err)
+                    self.assertEqual(items[0]['state'], 'failed')
+                    self.assertIn('checksum failed', items[0]['error'])
+                    self.assertEqual(t.stats()['bulk']['items'], 0)   # one document: its batch was held back
+                    if mode == 'first':
+                        self.assertEqual(items[0]['attempts'], 2)
+                        self.assertNotIn('may be damaged', items[0]['error'])
+                    else:
+                        self.assertEqual(items[0].get('attempts', 0), 0)   # not retried
+                        self.assertIn('documents of segment _0 may be damaged', items[0]['error'])
+                        self.assertIn('may be damaged', err)
+                t.stop()
+                self.procs.remove(t)
+        # the second segment of posts_2024_01_01 (two documents) damaged the
+        # same way, the shard split into one-document items: the item that
+        # starts at the segment's first document ends inside it and reads the
+        # rest to finish the check (the item after it leaves the check to it,
+        # as with first)
+        shutil.rmtree(repo)
+        repo = self.damaged_copy(fixture, b'her Man In Me', 12, b'x')   # "The Other Man In Mx": its 2nd document
+        t = self.target()
+        rc, _, err = self.backfill(t, repo, snap, '--index', 'posts_2024_01_01', '--segment-checksums', 'streamed',
+                                   '--split-docs', '1', '--poll-interval', '100ms')
+        self.assertEqual(rc, 1, err)
+        items = sorted(t.coord_items().values(), key=lambda i: (i['start_seg'], i['start_doc']))
+        self.assertEqual([(i['start_seg'], i['start_doc'], i['end_seg'], i['end_doc'], i['state']) for i in items],
+                         [(0, 0, 1, 0, 'done'), (1, 0, 1, 1, 'failed'), (1, 1, 2, 0, 'done')])
+        self.assertIn('documents of segment _1 may be damaged', items[1]['error'])
+        rc, _, err = self.run_rfs('backfill', '--repo', repo, '--snapshot', snap, '--dry-run', '/dev/null',
+                                  '--segment-checksums', 'sometimes')
+        self.assertEqual(rc, 2)
+        self.assertIn('--segment-checksums first|streamed|off', err)
+
     def test_unreadable_shard_fails_item(self):
         fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
         repo = os.path.join(self.tmp, 'repo')
