@@ -11,7 +11,9 @@ SM_BENCH_MB megabytes of _source each (default 300: 981k documents, 1.3 GB
 of bulk bodies in all, 140 MB on disk), cached in the build directory (made
 once, ~10 s).
 The backfill runs with its defaults (one work item per shard, --inflight 2,
---batch-docs 1000, no gzip).
+--batch-docs 1000, no gzip); SM_BENCH_SEGMENT_CHECKSUMS=streamed runs it and
+the decode-only reader with --segment-checksums streamed (one read of the
+stored fields instead of two).
 Exit 77 when Java/Lucene jars are missing.
 
 Runs are interleaved (decode 1, decode 2, backfill 1, backfill 2, ...),
@@ -74,6 +76,7 @@ def main():
     shards = int(os.environ.get('SM_BENCH_SHARDS', '4'))
     mb = int(os.environ.get('SM_BENCH_MB', '300'))
     runs = int(os.environ.get('SM_BENCH_RUNS', '3'))
+    crc_mode = os.environ.get('SM_BENCH_SEGMENT_CHECKSUMS', 'first')
     corpus = os.path.join(BIN, 'bench-backfill', 'corpus-%dx%d' % (shards, mb))
     env = dict(os.environ, SM_SOURCE_DIR=SRC, SM_BINARY_DIR=BIN)
     g = subprocess.run([PY, os.path.join(HERE, 'bench_backfill_corpus.py'), corpus, str(shards), str(mb)], env=env)
@@ -99,7 +102,8 @@ def main():
 
         def decode(threads):
             t0, c0 = time.monotonic(), cpu_children()
-            p = subprocess.run([decoder, repo, 'bench', str(threads)], capture_output=True, text=True, check=True)
+            p = subprocess.run([decoder, repo, 'bench', str(threads)], capture_output=True, text=True, check=True,
+                               env=dict(os.environ, SM_BENCH_SEGMENT_CHECKSUMS=crc_mode))
             res.setdefault('decode%d' % threads, []).append((time.monotonic() - t0, cpu_children() - c0))
             return int(p.stdout.split()[1])
 
@@ -110,7 +114,8 @@ def main():
             t0, c0 = time.monotonic(), cpu_children()
             r = subprocess.run([RFS, 'backfill', '--repo', repo, '--snapshot', 'bench', '--target',
                                 'http://127.0.0.1:%d' % sport, '--workers', str(workers), '--coordination-index',
-                                'bench-%d' % seq[0], '--progress-interval', '0'] + list(extra),
+                                'bench-%d' % seq[0], '--progress-interval', '0', '--segment-checksums', crc_mode]
+                               + list(extra),
                                capture_output=True, text=True, env=denv)
             wall, c = time.monotonic() - t0, cpu_children() - c0
             s1, sc1 = sink_stats(sport), cpu_of(sp.pid)
@@ -132,8 +137,8 @@ def main():
         best = {k: min(v, key=lambda x: x[0]) for k, v in res.items()}
         walls = {k: [x[0] for x in v] for k, v in res.items()}
         mbs = body / 1e6
-        print('bench_backfill: %d shards, %d documents, %.1f MB of bulk bodies; %d rounds (best, range)' %
-              (shards, ndocs, mbs, runs))
+        print('bench_backfill: %d shards, %d documents, %.1f MB of bulk bodies; %d rounds (best, range); '
+              'segment checksums %s' % (shards, ndocs, mbs, runs, crc_mode))
         for t in (1, 2):
             k = 'decode%d' % t
             print('decode-only %d thread%s: %.2fs (%s) cpu %.2fs  %.0f docs/s  %.0f MB/s' %

@@ -2,9 +2,10 @@
  * every document of every shard of a snapshot (or of one Lucene directory)
  * through the ES document layer (stored fields decompressed, ids decoded,
  * _source located), the same reading work as the backfill (same shard and
- * Lucene open options: each segment's CRC pass once) without building or
- * sending anything. THREADS threads take shards from a shared counter.
- * Prints "docs N source_bytes M".
+ * Lucene open options: each segment's CRC pass once, or streamed with
+ * SM_BENCH_SEGMENT_CHECKSUMS=streamed as backfill --segment-checksums
+ * streamed) without building or sending anything. THREADS threads take
+ * shards from a shared counter. Prints "docs N source_bytes M".
  *   bench_backfill_decode REPO SNAPSHOT [THREADS]
  *   bench_backfill_decode LUCENE_DIR */
 #include "io/s3.h"
@@ -19,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct job {
     struct rfs_snapshot *snap;
@@ -33,7 +35,9 @@ static int decode_dir(struct rfs_dir *dir, uint64_t *docs, uint64_t *bytes, char
 {
     struct rfs_lucene_index *li = NULL;
     struct rfs_es_iter *it = NULL;
-    int rc = rfs_lucene_open(dir, NULL, &li, err, errlen);
+    const char *mode = getenv("SM_BENCH_SEGMENT_CHECKSUMS");
+    struct rfs_lucene_opts lo = { .stream_data_checksums = mode && !strcmp(mode, "streamed") };
+    int rc = rfs_lucene_open(dir, &lo, &li, err, errlen);
     if (!rc)
         rc = rfs_es_iter_open(li, 0, 0, &it, err, errlen);
     while (!rc) {
