@@ -24,6 +24,7 @@ struct console_cfg {
     char *indices;              /* index pattern for metadata/backfill/compare */
     char *work_dir;             /* pids, logs, tuples, reports */
     int64_t backfill_workers;
+    char *backfill_segment_checksums;   /* searchmig-rfs backfill --segment-checksums */
     double replay_speedup;
     int64_t replay_workers;
     bool remove_types;
