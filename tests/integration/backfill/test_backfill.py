@@ -907,6 +907,22 @@ class BackfillTest(unittest.TestCase):
         rc, _, err = self.backfill(t2, 's3://snaps/ES_1_7_4_compressed', 'snap1x', '--s3-endpoint', s3.url, env=env)
         self.assertEqual(rc, 0, err)
         self.assert_exact(t2, expected('ES_1_7_4_compressed', 'snap1x'))
+        # --segment-checksums streamed downloads the stored fields once instead of twice: same
+        # documents, fewer bytes from S3 (a read-ahead window smaller than the files, as real
+        # segments are larger than the default 1 MiB window)
+        served = {}
+        for mode in ('first', 'streamed'):
+            s3.json('DELETE', '/_standin/stats')
+            tm = self.target()
+            exp = expected('ES_2_4_5', 'test_1')
+            tm.precreate(exp)
+            rc, _, err = self.backfill(tm, 's3://snaps/ES_2_4_5', 'test_1', '--s3-endpoint', s3.url,
+                                       '--segment-checksums', mode, '--s3-readahead', '16KiB', env=env)
+            self.assertEqual(rc, 0, err)
+            self.assert_exact(tm, exp)
+            served[mode] = s3.json('GET', '/_standin/stats')[1]['bytes']
+        print('S3 bytes served: first %d, streamed %d' % (served['first'], served['streamed']))
+        self.assertLess(served['streamed'], served['first'] * 0.75)
         # S3 throttling (503 SlowDown on every 4th request) is retried, with 20 workers sharing one S3 dir
         # (more than its 16 pooled clients): same documents
         slow = S3(self.tmp, ['snaps=' + SNAPS], 'AKIDBACKFILL', 'backfill-secret', '--slowdown-every', '4')
