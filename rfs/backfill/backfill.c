@@ -612,10 +612,10 @@ static void reject_local(struct bf_worker *w, const char *index, const struct rf
 static struct rfs_lucene_opts lucene_opts(const struct rfs_backfill_cfg *cfg, size_t start_seg, int start_doc,
                                           size_t from_seg)
 {
-    return (struct rfs_lucene_opts){ .allow_untested = cfg->allow_untested,
-                                     .skip_data_checksums = cfg->segment_checksums == RFS_BF_CRC_OFF,
-                                     .stream_data_checksums = cfg->segment_checksums == RFS_BF_CRC_STREAMED,
-                                     .skip_start_checksum = start_doc > 0 && from_seg == start_seg };
+    struct rfs_lucene_opts lo = { .allow_untested = cfg->allow_untested,
+                                  .skip_start_checksum = start_doc > 0 && from_seg == start_seg };
+    rfs_lu_checksums_apply(cfg->segment_checksums, &lo);
+    return lo;
 }
 
 /* Streams the claimed item. Returns the new state: "done", "available"
@@ -744,7 +744,7 @@ static const char *process_item(struct bf_worker *w)
         /* --segment-checksums streamed: documents of the damaged segment were
          * sent, and a retry would resume from the checkpoint, after them,
          * without reading that segment again: the item fails for good */
-        if (rc == SM_ECORRUPT && cfg->segment_checksums == RFS_BF_CRC_STREAMED) {
+        if (rc == SM_ECORRUPT && cfg->segment_checksums == RFS_LU_CRC_STREAMED) {
             sm_log_err("worker %s: item %s failed: %s", w->id, w->item_id, w->item_err);
             return "failed";
         }

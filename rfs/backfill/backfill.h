@@ -20,6 +20,7 @@
 #include <sm/opt.h>
 
 #include "io/s3.h"
+#include "lucene/lucene.h"
 
 struct rfs_typerules;
 
@@ -55,11 +56,10 @@ struct rfs_backfill_cfg {
     const struct rfs_typerules *typerules; /* --metadata-report: type rules and legacy booleans (NULL: none) */
     bool allow_untested;
     bool verify_crc;
-    /* the .fdt CRC32 of each segment: checked in a pass before its documents
-     * are read (FIRST), from the decoding pass after them (STREAMED: one read
-     * of the data instead of two; a mismatch fails the item for good, its
-     * documents already sent), or not at all (OFF) */
-    enum rfs_backfill_crc { RFS_BF_CRC_FIRST, RFS_BF_CRC_STREAMED, RFS_BF_CRC_OFF } segment_checksums;
+    /* the .fdt CRC32 of each segment (lucene.h); with STREAMED (one read of
+     * the data instead of two) a mismatch fails the item for good, its
+     * documents already sent */
+    enum rfs_lu_checksums segment_checksums;
     bool no_wait;                      /* exit (code 3) when the remaining items are leased by others */
     uint64_t progress_ms;              /* 0: no progress output */
     FILE *progress;                    /* stderr usually */

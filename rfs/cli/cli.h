@@ -38,4 +38,14 @@ const char *rfs_cli_time(int64_t ms, char *buf, size_t len);
 /* "14.2 KiB" */
 const char *rfs_cli_size(uint64_t bytes, char *buf, size_t len);
 
+/* --segment-checksums first|streamed|off into a char * field f of T, and its
+ * check: SM_OK, or a usage message on stderr and SM_EINVAL. */
+#define RFS_CLI_OPT_SEGMENT_CHECKSUMS(T, f)                                                                    \
+    { "segment-checksums", SM_OPT_STR, offsetof(T, f), "first",                                             \
+      "each segment's stored-fields CRC32: first (a read pass before its documents are used), streamed "   \
+      "(checked from the decoding pass after them: the data is read once; a mismatch is an error after "    \
+      "the segment's documents), off", NULL, 0, "first|streamed|off" }
+enum rfs_lu_checksums;
+int rfs_cli_segment_checksums(const char *prog, const char *value, enum rfs_lu_checksums *out);
+
 #endif

@@ -1,5 +1,6 @@
 /* Helpers shared by the searchmig-rfs subcommands. */
 #include "cli/cli.h"
+#include "lucene/lucene.h"
 
 #include <sm/err.h>
 #include <sm/opt.h>
@@ -19,6 +20,14 @@ int rfs_cli_parse(const struct sm_cli *cli, void *cfg, int argc, char **argv, st
         return RFS_CLI_EXIT_USAGE;
     }
     return -1;
+}
+
+int rfs_cli_segment_checksums(const char *prog, const char *value, enum rfs_lu_checksums *out)
+{
+    if (rfs_lu_checksums_parse(value, out) == SM_OK)
+        return SM_OK;
+    fprintf(stderr, "%s: --segment-checksums first|streamed|off, not '%s'\n", prog, value ? value : "");
+    return SM_EINVAL;
 }
 
 const char *rfs_cli_time(int64_t ms, char *buf, size_t len)

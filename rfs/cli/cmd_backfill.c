@@ -92,10 +92,7 @@ static const struct sm_opt backfill_opts[] = {
       "read Lucene formats implemented but never checked on real bytes", NULL, 0, NULL },
     { "verify-crc", SM_OPT_BOOL, OFF(verify_crc), "false", "recompute the CRC32 of every shard file first", NULL, 0,
       NULL },
-    { "segment-checksums", SM_OPT_STR, OFF(segment_checksums), "first",
-      "each segment's stored-fields CRC32: first (a read pass before its documents are sent), streamed (checked "
-      "from the decoding pass, after them: reads the data once; a mismatch fails the item for good), off",
-      NULL, 0, "first|streamed|off" },
+    RFS_CLI_OPT_SEGMENT_CHECKSUMS(struct backfill_cli, segment_checksums),
     SM_OPT_END
 };
 
@@ -143,15 +140,9 @@ int rfs_cmd_backfill(int argc, char **argv)
             fprintf(stderr, "%s: --index-rename '%s': expected OLD=NEW\n", cli.prog, cfg.rename.v[i]);
             goto out;
         }
-    enum rfs_backfill_crc crc_mode = RFS_BF_CRC_FIRST;
-    if (!strcmp(cfg.segment_checksums, "streamed"))
-        crc_mode = RFS_BF_CRC_STREAMED;
-    else if (!strcmp(cfg.segment_checksums, "off"))
-        crc_mode = RFS_BF_CRC_OFF;
-    else if (strcmp(cfg.segment_checksums, "first")) {
-        fprintf(stderr, "%s: --segment-checksums first|streamed|off, not '%s'\n", cli.prog, cfg.segment_checksums);
+    enum rfs_lu_checksums crc_mode;
+    if (rfs_cli_segment_checksums(cli.prog, cfg.segment_checksums, &crc_mode))
         goto out;
-    }
     if (cfg.coerce_booleans && !cfg.metadata_report) {
         fprintf(stderr, "%s: --coerce-legacy-booleans needs --metadata-report FILE (the target mappings)\n", cli.prog);
         goto out;

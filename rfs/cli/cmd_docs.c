@@ -42,6 +42,8 @@ struct docs_cfg {
     char *output;
     bool allow_untested;
     bool verify_crc;
+    char *segment_checksums;
+    enum rfs_lu_checksums crc_mode;
 };
 
 #define OFF(f) offsetof(struct docs_cfg, f)
@@ -60,6 +62,7 @@ static const struct sm_opt docs_opts[] = {
       "read Lucene formats implemented but never checked on real bytes", NULL, 0, NULL },
     { "verify-crc", SM_OPT_BOOL, OFF(verify_crc), "false",
       "recompute the CRC32 of every shard file against the snapshot metadata before reading it", NULL, 0, NULL },
+    RFS_CLI_OPT_SEGMENT_CHECKSUMS(struct docs_cfg, segment_checksums),
     SM_OPT_END
 };
 
@@ -224,6 +227,7 @@ static int dump_snapshot(struct docs_run *r, const struct docs_cfg *cfg)
             snprintf(where, sizeof(where), "index %s shard %d", name, s);
             struct rfs_shard_reader *sr = NULL;
             struct rfs_lucene_opts lo = { .allow_untested = cfg->allow_untested };
+            rfs_lu_checksums_apply(cfg->crc_mode, &lo);
             if (rfs_shard_reader_open(snap, i, s, cfg->verify_crc ? RFS_SHARD_VERIFY_CRC : RFS_SHARD_DIR_DEFAULT,
                                       &lo, &sr, err, sizeof(err))) {
                 fprintf(stderr, "%s: %s: %s\n", r->prog, where, err);
@@ -259,6 +263,8 @@ int rfs_cmd_docs(int argc, char **argv)
     if (ex >= 0)
         goto out;
     ex = RFS_CLI_EXIT_USAGE;
+    if (rfs_cli_segment_checksums(cli.prog, cfg.segment_checksums, &cfg.crc_mode))
+        goto out;
     if (!cfg.lucene_dir == !cfg.repo) {
         fprintf(stderr, "%s: give either --repo DIR --snapshot NAME or --lucene-dir DIR\n", cli.prog);
         goto out;
@@ -290,6 +296,7 @@ int rfs_cmd_docs(int argc, char **argv)
                 name = slash && slash[1] ? slash + 1 : cfg.lucene_dir;
             }
             struct rfs_lucene_opts lo = { .allow_untested = cfg.allow_untested };
+            rfs_lu_checksums_apply(cfg.crc_mode, &lo);
             struct rfs_lucene_index *li = NULL;
             if ((rc = rfs_lucene_open(dir, &lo, &li, err, sizeof(err)))) {
                 fprintf(stderr, "%s: %s: %s\n", cli.prog, cfg.lucene_dir, err);

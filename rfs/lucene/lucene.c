@@ -135,6 +135,23 @@ fail:
     return rc;
 }
 
+int rfs_lu_checksums_parse(const char *s, enum rfs_lu_checksums *out)
+{
+    static const char *const names[] = { "first", "streamed", "off" };
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, names[i])) {
+            *out = (enum rfs_lu_checksums)i;
+            return SM_OK;
+        }
+    return SM_EINVAL;
+}
+
+void rfs_lu_checksums_apply(enum rfs_lu_checksums mode, struct rfs_lucene_opts *opts)
+{
+    opts->skip_data_checksums = mode == RFS_LU_CRC_OFF;
+    opts->stream_data_checksums = mode == RFS_LU_CRC_STREAMED;
+}
+
 void rfs_lucene_close(struct rfs_lucene_index *idx)
 {
     if (!idx)

@@ -46,6 +46,15 @@ struct rfs_lucene_opts {
     bool skip_start_checksum;
 };
 
+/* When each segment's stored-fields CRC32 is checked (the tools'
+ * --segment-checksums): in a pass before its documents (FIRST), from the
+ * decoding pass after them (STREAMED), or not at all (OFF). */
+enum rfs_lu_checksums { RFS_LU_CRC_FIRST, RFS_LU_CRC_STREAMED, RFS_LU_CRC_OFF };
+/* "first", "streamed", "off" -> *out; SM_EINVAL for anything else. */
+int rfs_lu_checksums_parse(const char *s, enum rfs_lu_checksums *out);
+/* Sets opts' skip_data_checksums / stream_data_checksums for mode. */
+void rfs_lu_checksums_apply(enum rfs_lu_checksums mode, struct rfs_lucene_opts *opts);
+
 /* Opens the latest commit (segments_N with the largest N) of dir and reads
  * every segment's .si. dir is borrowed and must outlive the index. opts may
  * be NULL (defaults). Returns SM_OK, SM_ENOTFOUND (no segments_N),

@@ -111,11 +111,13 @@ def test_docs_expected_sets():
     for repo, snaps in REPOS.items():
         for name, _, _, _ in snaps:
             extra = ['--allow-untested'] if repo in UNTESTED else []
-            got = docs_tsv(['--repo', os.path.join(FIX, repo), '--snapshot', name] + extra)
             want = open(os.path.join(EXP, '%s.%s.tsv' % (repo, name))).read()
-            if got != want:
-                fail('%s/%s: document set differs from expected (%d vs %d lines)'
-                     % (repo, name, got.count('\n'), want.count('\n')))
+            for mode in ('first', 'streamed'):
+                got = docs_tsv(['--repo', os.path.join(FIX, repo), '--snapshot', name,
+                                '--segment-checksums', mode] + extra)
+                if got != want:
+                    fail('%s/%s (--segment-checksums %s): document set differs from expected (%d vs %d lines)'
+                         % (repo, name, mode, got.count('\n'), want.count('\n')))
     # filters: --index pattern and --shard
     got = docs_tsv(['--repo', os.path.join(FIX, 'ES_7_10_Single'), '--snapshot', 'global_state_snapshot',
                     '--index', 'posts_2024*'])
@@ -163,6 +165,31 @@ def test_corrupt(tmp):
     p = run('indices', '--repo', soft, '--snapshot', 'rfs_snapshot', ok=False)
     check(p.returncode == 1 and b'snap-4qK_DdtfTcao0zoxNElf9Q.dat: footer CRC' in p.stderr,
           'flipped shard metadata: CRC error naming the blob (%r)' % p.stderr)
+    # one LZ4 literal of a stored document changed ("sample" -> "sanple": it still decodes):
+    # first: an error before the document is written; streamed: after it, saying so; off: written
+    damaged = os.path.join(tmp, 'damaged')
+    shutil.copytree(os.path.join(FIX, 'ES_7_10_Single'), damaged)
+    hits = 0
+    for root, _, files in os.walk(damaged):
+        for f in files:
+            path = os.path.join(root, f)
+            data = bytearray(open(path, 'rb').read())
+            at = data.find(b'a sample blog p')
+            if f.startswith('__') and at >= 0:
+                data[at + 4] = ord('n')
+                open(path, 'wb').write(data)
+                hits += 1
+    check(hits == 1, 'one blob damaged (%d)' % hits)
+    for mode, rc, written, msg in (('first', 1, False, b'checksum failed'), ('streamed', 1, True, b'may be damaged'),
+                                   ('off', 0, True, b'')):
+        p = run('docs', '--repo', damaged, '--snapshot', 'global_state_snapshot', '--index', 'posts_2023_02_25',
+                '--segment-checksums', mode, ok=False)
+        check(p.returncode == rc and msg in p.stderr and (b'sanple' in p.stdout) == written,
+              'damaged segment, --segment-checksums %s: exit %d, stderr %r, written %s'
+              % (mode, p.returncode, p.stderr[-300:], b'sanple' in p.stdout))
+    p = run('docs', '--repo', damaged, '--snapshot', 'global_state_snapshot', '--segment-checksums', 'later',
+            ok=False)
+    check(p.returncode == 2 and b'--segment-checksums first|streamed|off' in p.stderr, 'bad --segment-checksums')
     p = run('docs', '--repo', os.path.join(FIX, 'ES_6_8_Single'), '--snapshot', 'nope', ok=False)
     check(p.returncode == 1 and b"no snapshot 'nope'" in p.stderr, 'unknown snapshot')
     p = run('snapshots', '--repo', tmp, ok=False)
