@@ -361,13 +361,31 @@ static struct rconn *heap_pop(struct sloop *L)
 
 /* ---- job state (lock held) ---- */
 
+/* The input's hysteresis: it stops at max_pending requests queued or in
+ * flight (sent ones awaiting their source response do not count: they
+ * finish only with more input) and goes on once they are down to low_water. */
+static uint64_t input_load(const struct replay_engine *e)
+{
+    return e->st.pending - e->awaiting_source;
+}
+
+static bool input_full(const struct replay_engine *e)
+{
+    return input_load(e) >= e->cfg.max_pending;
+}
+
+static bool input_drained(const struct replay_engine *e)
+{
+    return input_load(e) <= e->low_water;
+}
+
 static void set_target_done(struct replay_engine *e, struct job *j)
 {
     j->target_done = true;
     j->target_done_ns = sm_now_ns();
     if (!j->source_done) {
         e->awaiting_source++;
-        if (e->st.pending - e->awaiting_source <= e->low_water)
+        if (input_drained(e))
             pthread_cond_broadcast(&e->space_cv);
     }
 }
@@ -552,7 +570,7 @@ static void job_final(struct replay_engine *e, struct job *j)
     e->st.pending--;
     /* hysteresis: waking the input for every finished request costs a
      * context switch per request when it is held at max_pending */
-    if (e->st.pending - e->awaiting_source <= e->low_water)
+    if (input_drained(e))
         pthread_cond_broadcast(&e->space_cv);
     conn_maybe_free(e, c);
 }
@@ -1985,8 +2003,8 @@ void replay_engine_on_request(void *arg, const struct replay_msg *req)
     }
 
     pthread_mutex_lock(&e->lock);
-    if (!e->cfg.input_never_blocks && e->st.pending - e->awaiting_source >= e->cfg.max_pending)
-        while (e->st.pending - e->awaiting_source > e->low_water && !e->stopping)
+    if (!e->cfg.input_never_blocks && input_full(e))
+        while (!input_drained(e) && !e->stopping)
             pthread_cond_wait(&e->space_cv, &e->lock);
     char key[512];
     conn_key(key, sizeof(key), req->node_id, req->conn_id);
@@ -2144,10 +2162,9 @@ uint64_t replay_engine_pending(struct replay_engine *e)
 bool replay_engine_has_room(struct replay_engine *e)
 {
     pthread_mutex_lock(&e->lock);
-    uint64_t p = e->st.pending - e->awaiting_source;
-    if (p >= e->cfg.max_pending)
+    if (input_full(e))
         e->input_held = true;
-    else if (p <= e->low_water)
+    else if (input_drained(e))
         e->input_held = false;
     bool room = !e->input_held;
     pthread_mutex_unlock(&e->lock);
