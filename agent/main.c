@@ -314,6 +314,11 @@ static void render_metrics(void *arg, struct sm_buf *out)
     C("interface_drops_total", "Packets dropped by the interface or driver.", cs.iface_drops);
     C("reassembly_gaps_total", "Gaps in reassembled TCP streams.", cs.flow.gaps);
     C("reassembly_bytes_lost_total", "Bytes lost in reassembly gaps.", cs.flow.bytes_lost);
+    C("flows_evicted_total", "Connections let go of because the flow table or its memory was full.",
+      cs.flow.flows_evicted);
+    C("flows_replaced_total", "Connections ended by a new connection on their tuple (close not seen).",
+      cs.flow.flows_replaced);
+    C("rst_ignored_total", "RSTs behind their sender's sequence number (not acted on).", cs.flow.rst_ignored);
     G("flows_open", "Connections tracked by the flow table.", cs.flow.flows_open);
     G("flow_memory_bytes", "Memory of the flow table and queued segments.", cs.flow.mem_in_use);
     C("connections_total", "Connections recorded.", ps.connections);

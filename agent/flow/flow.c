@@ -25,7 +25,8 @@ struct seg {                    /* bytes held out of order */
 
 struct half {                   /* one direction of a connection */
     uint32_t isn, next, fin_seq;
-    bool init, syn, fin, fin_done;
+    bool init, fin, fin_done;
+    bool isn_known;             /* isn seen in a SYN or implied by the peer's SYN-ACK */
     struct seg *q;              /* sorted by seq, non-overlapping, all after next */
     uint64_t qbytes;
     uint64_t hole_since_ns;     /* when the current first hole was noticed */
@@ -48,6 +49,9 @@ struct flow {
     uint8_t state;
     bool opened, ignored;
     uint8_t queued_dirs;        /* bit per direction with a non-empty queue */
+    bool reuse_pending;         /* a SYN with another ISN came from side reuse_dir */
+    uint8_t reuse_dir;
+    uint32_t reuse_isn, reuse_len;  /* its ISN and payload bytes (Fast Open) */
     uint64_t last_ns;
     void *conn;
     struct agent_conn_info info;
@@ -431,6 +435,8 @@ static void flow_close(struct agent_flow_table *ft, struct flow *flow, enum agen
         ft->st.flows_idle++;
     else if (why == AGENT_CLOSE_EVICTED)
         ft->st.flows_evicted++;
+    else if (why == AGENT_CLOSE_REPLACED)
+        ft->st.flows_replaced++;
 }
 
 static void flow_remove(struct agent_flow_table *ft, struct flow *flow)
@@ -519,6 +525,74 @@ static void ack_in(struct agent_flow_table *ft, struct flow *flow, int dir, uint
         force_to(ft, flow, dir, target, ts, "capture loss");
 }
 
+static int seg_dir(const struct flow *flow, const struct agent_tcp_seg *seg)
+{
+    return (!memcmp(seg->src, flow->info.client_ip, 16) && seg->sport == flow->info.client_port)
+           ? AGENT_C2S : AGENT_S2C;
+}
+
+/* Does a SYN at seq from the side h start another connection than the one
+ * tracked? A half whose ISN is known compares it (a retransmitted SYN has the
+ * same); a half joined mid-stream has no ISN to compare, so any SYN does. */
+static bool syn_is_new(const struct half *h, uint32_t seq)
+{
+    return h->isn_known ? seq != h->isn : h->init;
+}
+
+/* A SYN with another ISN on an open flow is remembered, not acted on: it is
+ * either a new connection on the same tuple whose predecessor ended without
+ * a close we saw (its FIN or RST lost in capture), or a stray SYN that the
+ * server answers with a challenge ACK (RFC 5961) while the old connection
+ * goes on. The flow is replaced only once the new connection shows it was
+ * accepted: the peer's SYN-ACK acknowledging that SYN, or the SYN sender's
+ * next segment starting right after it (the SYN-ACK missed). */
+static bool reuse_confirmed(const struct flow *flow, const struct agent_tcp_seg *seg, int dir)
+{
+    bool syn = seg->flags & AGENT_TCP_SYN, ack = seg->flags & AGENT_TCP_ACK;
+    /* the byte after the SYN, or after its Fast Open data if that was taken */
+    uint32_t first = flow->reuse_isn + 1, after = first + flow->reuse_len;
+    if (dir != flow->reuse_dir)
+        return syn && ack && (seg->ack == first || seg->ack == after);
+    return !syn && ack && !(seg->flags & AGENT_TCP_RST) && (seg->seq == first || seg->seq == after) &&
+           seg->seq != flow->h[dir].next;
+}
+
+/* Closes flow (AGENT_CLOSE_REPLACED, after delivering what it buffered) and
+ * tracks the connection of its pending SYN in its place; seg is the packet
+ * that confirmed it, from side dir. NULL if no flow could be made. */
+static struct flow *flow_replace(struct agent_flow_table *ft, struct flow *flow,
+                                 const struct agent_tcp_seg *seg, int dir, uint64_t ts)
+{
+    struct fkey k = flow->key;
+    uint32_t hash = flow->hash, isn = flow->reuse_isn;
+    bool src_is_client = dir == flow->reuse_dir;     /* the SYN sender is the client */
+    flow_close(ft, flow, AGENT_CLOSE_REPLACED, ts);
+    flow_remove(ft, flow);
+    struct flow *nf = flow_create(ft, &k, hash, seg, src_is_client, ts);
+    if (!nf)
+        return NULL;
+    nf->info.mid_stream = false;
+    struct half *c = &nf->h[AGENT_C2S], *s = &nf->h[AGENT_S2C];
+    c->init = c->isn_known = true;
+    c->isn = isn;
+    c->next = isn + 1;
+    if (src_is_client && (seg->flags & AGENT_TCP_ACK)) {   /* the SYN-ACK was missed */
+        s->init = s->isn_known = true;
+        s->isn = seg->ack - 1;
+        s->next = seg->ack;
+    }
+    return nf;
+}
+
+/* A RST counts only if its sequence number is where its sender is, or ahead
+ * (bytes lost in capture): one behind belongs to an earlier incarnation or
+ * comes from a middlebox the endpoint ignores too (RFC 5961 window check,
+ * without knowing the receive window). */
+static bool rst_acceptable(const struct half *h, uint32_t seq)
+{
+    return !h->init || seq - h->next < SEQ_WINDOW;
+}
+
 static void segment_in(struct agent_flow_table *ft, const struct agent_tcp_seg *seg, uint64_t ts)
 {
     struct fkey k;
@@ -536,7 +610,8 @@ static void segment_in(struct agent_flow_table *ft, const struct agent_tcp_seg *
 
     struct flow *flow = flow_lookup(ft, &k, hash);
     if (flow && flow->state == FLOW_CLOSED) {
-        if (syn && !ack) {
+        int sdir = seg_dir(flow, seg);
+        if (syn && (!ack || syn_is_new(&flow->h[sdir], seg->seq))) {
             flow_remove(ft, flow);               /* port reuse: a new connection */
             flow = NULL;
         } else {
@@ -566,30 +641,47 @@ static void segment_in(struct agent_flow_table *ft, const struct agent_tcp_seg *
             return;
         }
     }
+    int dir = seg_dir(flow, seg);
+    if (flow->reuse_pending && reuse_confirmed(flow, seg, dir)) {
+        flow = flow_replace(ft, flow, seg, dir, ts);
+        if (!flow) {
+            ft->st.ignored++;
+            return;
+        }
+        dir = seg_dir(flow, seg);
+    }
     touch(ft, flow);
-
-    int dir = (!memcmp(seg->src, flow->info.client_ip, 16) && seg->sport == flow->info.client_port)
-              ? AGENT_C2S : AGENT_S2C;
     struct half *h = &flow->h[dir], *o = &flow->h[!dir];
 
     if (rst) {
+        if (!rst_acceptable(h, seg->seq)) {
+            ft->st.rst_ignored++;
+            return;
+        }
         flow_close(ft, flow, AGENT_CLOSE_RST, ts);
         return;
     }
     uint32_t data_seq = seg->seq;
     if (syn) {
-        if (h->syn && seg->seq != h->isn) {
-            ft->st.ignored++;                    /* another ISN on a live flow */
+        if (syn_is_new(h, seg->seq)) {
+            if (!ack) {                          /* maybe a new connection: wait for proof */
+                flow->reuse_pending = true;
+                flow->reuse_dir = (uint8_t)dir;
+                flow->reuse_isn = seg->seq;
+                flow->reuse_len = (uint32_t)seg->wirelen;
+            }
+            ft->st.ignored++;
             return;
         }
         if (!h->init) {
-            h->init = h->syn = true;
+            h->init = h->isn_known = true;
             h->isn = seg->seq;
             h->next = seg->seq + 1;
         }
         data_seq = seg->seq + 1;
         if (ack && !o->init) {                   /* SYN-ACK: the client's next byte */
-            o->init = true;
+            o->init = o->isn_known = true;
+            o->isn = seg->ack - 1;
             o->next = seg->ack;
         }
     } else if (!h->init) {                       /* mid-stream join */
@@ -623,6 +715,12 @@ static void segment_in(struct agent_flow_table *ft, const struct agent_tcp_seg *
 }
 
 /* ---- public --------------------------------------------------------------- */
+
+const char *agent_close_reason_name(enum agent_close_reason reason)
+{
+    static const char *const names[] = { "fin", "rst", "idle", "shutdown", "evicted", "replaced" };
+    return (unsigned)reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "?";
+}
 
 struct agent_flow_table *agent_flow_table_new(const struct agent_flow_cfg *cfg,
                                               const struct agent_stream_cb *cb,

@@ -57,6 +57,8 @@ struct agent_flow_stats {
     uint64_t flows_created;
     uint64_t flows_evicted;       /* closed because the table or memory was full */
     uint64_t flows_idle;          /* closed by idle timeout */
+    uint64_t flows_replaced;      /* closed by a new connection on the tuple (close not seen) */
+    uint64_t rst_ignored;         /* RSTs behind their sender's sequence (not acted on) */
     uint64_t flows_closed;        /* all closes, any reason */
     uint64_t bytes_delivered;     /* data bytes passed to cb->data */
     uint64_t gaps;                /* gap events */
@@ -83,6 +85,8 @@ void agent_flow_feed(struct agent_flow_table *ft, const struct agent_pkt *pkt);
  * older than the hole timeout (called by live sources on wall-clock ticks). */
 void agent_flow_expire(struct agent_flow_table *ft, uint64_t now_ns);
 void agent_flow_stats(const struct agent_flow_table *ft, struct agent_flow_stats *out);
+/* "fin", "rst", "idle", "shutdown", "evicted", "replaced" ("?" otherwise). */
+const char *agent_close_reason_name(enum agent_close_reason reason);
 /* Replaces the server ports (at most AGENT_FLOW_MAX_PORTS; more are ignored).
  * Existing flows keep their roles. */
 void agent_flow_set_ports(struct agent_flow_table *ft, const uint16_t *ports, size_t nports);

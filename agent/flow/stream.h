@@ -36,6 +36,7 @@ enum agent_close_reason {
     AGENT_CLOSE_IDLE,       /* no packet for the idle timeout */
     AGENT_CLOSE_SHUTDOWN,   /* agent stopping: connection still open */
     AGENT_CLOSE_EVICTED,    /* flow table full: oldest evicted (counted) */
+    AGENT_CLOSE_REPLACED,   /* a new connection took its tuple: its own close was not seen */
 };
 
 struct agent_conn_info {

@@ -81,7 +81,7 @@ static void f_close(void *arg, void *conn, enum agent_close_reason reason, uint6
 {
     (void)arg; (void)ts;
     struct fconn *c = conn;
-    if (c->closed || reason > AGENT_CLOSE_EVICTED)
+    if (c->closed || reason > AGENT_CLOSE_REPLACED)
         abort();
     c->closed = 1;
 }

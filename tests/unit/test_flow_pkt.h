@@ -215,9 +215,8 @@ static inline void rec_close(void *arg, void *conn, enum agent_close_reason reas
         r->violations++;
     c->closed = true;
     c->reason = (int)reason;
-    static const char *names[] = { "fin", "rst", "idle", "shutdown", "evicted" };
     size_t l = strlen(c->log);
-    snprintf(c->log + l, sizeof(c->log) - l, "close:%s", names[reason]);
+    snprintf(c->log + l, sizeof(c->log) - l, "close:%s", agent_close_reason_name(reason));
 }
 
 static inline struct agent_stream_cb rec_cb(struct rec *r)

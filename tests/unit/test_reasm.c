@@ -358,9 +358,170 @@ static int test_shutdown_flushes(void)
     return 0;
 }
 
+/* The old connection's FIN/RST was lost in capture and the client reuses the
+ * tuple: the new SYN is held until the server's SYN-ACK acknowledges it, then
+ * the old flow closes as "replaced" and the new one is tracked from its SYN. */
+static int test_port_reuse_close_unseen(void)
+{
+    struct fx x;
+    SM_CHECK(!fx_init(&x, NULL));
+    handshake(&x, 1000, 2000);
+    feed(&x, 0, x.c, x.s, P, "GET /a");
+    feed(&x, 1, x.s, x.c + 6, P, "200 a");
+    /* no FIN seen; a new connection on the same tuple */
+    feed(&x, 0, 500000, 0, S, NULL);
+    SM_CHECK(!x.r->c[0].closed);                 /* a SYN alone proves nothing */
+    feed(&x, 1, 900000, 500001, S | A, NULL);
+    SM_CHECK(x.r->c[0].closed);
+    SM_CHECK_EQ_INT(x.r->c[0].reason, AGENT_CLOSE_REPLACED);
+    SM_CHECK_EQ_STR(x.r->c[0].log, "d0:6 d1:5 close:replaced");
+    feed(&x, 0, 500001, 900001, A, NULL);
+    feed(&x, 0, 500001, 900001, P, "GET /b");
+    feed(&x, 1, 900001, 500007, P, "200 b");
+    SM_CHECK_EQ_INT(x.r->nconns, 2);
+    struct rec_conn *c = &x.r->c[1];
+    SM_CHECK(!c->info.mid_stream);
+    SM_CHECK_EQ_INT(c->info.client_port, 40000);
+    REC_STREAM_EQ(c, 0, "GET /b");
+    REC_STREAM_EQ(c, 1, "200 b");
+    SM_CHECK_EQ_INT(c->gaps[0] + c->gaps[1], 0);
+    struct agent_flow_stats st = stats(&x);
+    SM_CHECK_EQ_INT(st.flows_replaced, 1);
+    SM_CHECK_EQ_INT(st.flows_open, 1);
+    SM_CHECK_EQ_INT(x.r->violations, 0);
+    fx_free(&x);
+    return 0;
+}
+
+/* Same, with the SYN-ACK lost too: the client's segment starting right after
+ * its new ISN confirms the new connection; its ACK gives the server's next
+ * byte. Data in the SYN (Fast Open) acknowledged by a SYN-ACK we did see is
+ * reported as lost, not silently skipped. */
+static int test_port_reuse_syn_ack_unseen(void)
+{
+    struct fx x;
+    SM_CHECK(!fx_init(&x, NULL));
+    handshake(&x, 1000, 2000);
+    feed(&x, 0, x.c, x.s, P, "GET /a");
+    feed(&x, 0, 70000, 0, S, NULL);
+    feed(&x, 0, 70001, 80001, P, "GET /b");
+    feed(&x, 1, 80001, 70007, P, "200 b");
+    SM_CHECK_EQ_INT(x.r->nconns, 2);
+    SM_CHECK_EQ_INT(x.r->c[0].reason, AGENT_CLOSE_REPLACED);
+    REC_STREAM_EQ(&x.r->c[1], 0, "GET /b");
+    REC_STREAM_EQ(&x.r->c[1], 1, "200 b");
+    SM_CHECK_EQ_INT(x.r->c[1].gaps[0] + x.r->c[1].gaps[1], 0);
+
+    /* Fast Open: 4 bytes in the SYN we do not keep; the SYN-ACK acks them */
+    feed(&x, 0, 300000, 0, S, "GET ");
+    feed(&x, 1, 400000, 300005, S | A, NULL);
+    feed(&x, 0, 300005, 400001, P, "/c");
+    SM_CHECK_EQ_INT(x.r->nconns, 3);
+    SM_CHECK_EQ_INT(x.r->c[1].reason, AGENT_CLOSE_REPLACED);
+    SM_CHECK_EQ_STR(x.r->c[2].log, "g0:4 d0:2 ");
+    SM_CHECK_EQ_INT(stats(&x).flows_replaced, 2);
+    fx_free(&x);
+    return 0;
+}
+
+/* A SYN with another ISN that the server answers with a challenge ACK (the
+ * old connection is alive): nothing changes; the old connection's bytes go
+ * on being delivered. The client's RST at the challenged point then ends it,
+ * and the retried SYN starts the new connection from the tombstone. */
+static int test_stray_syn_challenge_ack(void)
+{
+    struct fx x;
+    SM_CHECK(!fx_init(&x, NULL));
+    handshake(&x, 1000, 2000);
+    feed(&x, 0, x.c, x.s, P, "GET /a");
+    feed(&x, 0, 123456, 0, S, NULL);
+    feed(&x, 1, x.s, x.c + 6, A, NULL);           /* challenge ACK: the old point */
+    feed(&x, 1, x.s, x.c + 6, P, "200 a");
+    feed(&x, 0, x.c + 6, x.s + 5, P, "GET /x");
+    SM_CHECK_EQ_INT(x.r->nconns, 1);
+    SM_CHECK(!x.r->c[0].closed);
+    REC_STREAM_EQ(&x.r->c[0], 0, "GET /aGET /x");
+    REC_STREAM_EQ(&x.r->c[0], 1, "200 a");
+    /* a retransmitted SYN of the first connection is not a new one either */
+    feed(&x, 0, 1000, 0, S, NULL);
+    feed(&x, 1, 2000, 1001, S | A, NULL);
+    SM_CHECK(!x.r->c[0].closed);
+    feed(&x, 0, x.c + 12, 0, R, NULL);
+    SM_CHECK_EQ_INT(x.r->c[0].reason, AGENT_CLOSE_RST);
+    feed(&x, 0, 123456, 0, S, NULL);
+    feed(&x, 1, 654321, 123457, S | A, NULL);
+    feed(&x, 0, 123457, 654322, P, "GET /b");
+    SM_CHECK_EQ_INT(x.r->nconns, 2);
+    SM_CHECK(!x.r->c[1].info.mid_stream);
+    REC_STREAM_EQ(&x.r->c[1], 0, "GET /b");
+    SM_CHECK_EQ_INT(stats(&x).flows_replaced, 0);
+    fx_free(&x);
+    return 0;
+}
+
+/* A connection joined mid-stream has no ISN to compare: a SYN-ACK answering
+ * a new SYN replaces it. On a closed flow's tombstone, a SYN-ACK with a new
+ * server ISN (its SYN lost) starts a connection; the old SYN-ACK resent does
+ * not. */
+static int test_port_reuse_mid_stream_and_tombstone(void)
+{
+    struct fx x;
+    SM_CHECK(!fx_init(&x, NULL));
+    feed(&x, 0, 5000, 6000, P, "tail");
+    feed(&x, 1, 6000, 5004, P, "resp");
+    feed(&x, 0, 10, 0, S, NULL);
+    feed(&x, 1, 20, 11, S | A, NULL);
+    feed(&x, 0, 11, 21, P, "GET /n");
+    SM_CHECK_EQ_INT(x.r->nconns, 2);
+    SM_CHECK(x.r->c[0].info.mid_stream);
+    SM_CHECK_EQ_INT(x.r->c[0].reason, AGENT_CLOSE_REPLACED);
+    SM_CHECK(!x.r->c[1].info.mid_stream);
+    REC_STREAM_EQ(&x.r->c[1], 0, "GET /n");
+    /* close it orderly, then the server's SYN-ACK of it again: a straggler */
+    feed(&x, 0, 17, 21, F | A, NULL);
+    feed(&x, 1, 21, 18, F | A, NULL);
+    SM_CHECK_EQ_INT(x.r->c[1].reason, AGENT_CLOSE_FIN);
+    feed(&x, 1, 20, 11, S | A, NULL);
+    feed(&x, 0, 11, 21, P, "GET /n");
+    SM_CHECK_EQ_INT(x.r->nconns, 2);
+    /* a new connection whose SYN was lost: its SYN-ACK has a new ISN */
+    feed(&x, 1, 7777, 3334, S | A, NULL);
+    feed(&x, 0, 3334, 7778, P, "GET /t");
+    SM_CHECK_EQ_INT(x.r->nconns, 3);
+    REC_STREAM_EQ(&x.r->c[2], 0, "GET /t");
+    SM_CHECK_EQ_INT(x.r->c[2].info.client_port, 40000);
+    SM_CHECK_EQ_INT(x.r->violations, 0);
+    fx_free(&x);
+    return 0;
+}
+
+/* A RST behind its sender's position (an earlier incarnation, a middlebox's
+ * guess) is ignored and counted; the connection goes on. One ahead of it
+ * (bytes lost in capture) is taken. */
+static int test_rst_window(void)
+{
+    struct fx x;
+    SM_CHECK(!fx_init(&x, NULL));
+    handshake(&x, 1000, 2000);
+    feed(&x, 0, x.c, x.s, P, "GET /a");
+    feed(&x, 1, x.s - 50000, 0, R, NULL);
+    feed(&x, 0, x.c - 1, 0, R | A, NULL);
+    SM_CHECK(!x.r->c[0].closed);
+    SM_CHECK_EQ_INT(stats(&x).rst_ignored, 2);
+    feed(&x, 1, x.s, x.c + 6, P, "200 a");
+    REC_STREAM_EQ(&x.r->c[0], 1, "200 a");
+    feed(&x, 1, x.s + 5 + 1000, 0, R, NULL);      /* 1000 bytes we never saw, then RST */
+    SM_CHECK_EQ_INT(x.r->c[0].reason, AGENT_CLOSE_RST);
+    fx_free(&x);
+    return 0;
+}
+
 SM_TEST_MAIN(SM_TC(test_in_order), SM_TC(test_out_of_order), SM_TC(test_retransmission),
              SM_TC(test_overlap_same_and_different), SM_TC(test_loss_gap_from_ack),
              SM_TC(test_mid_stream), SM_TC(test_rst), SM_TC(test_fin_both_sides),
              SM_TC(test_fin_with_hole), SM_TC(test_wraparound),
              SM_TC(test_hole_timeout_and_queue_bound), SM_TC(test_tfo_keepalive_zero_window),
-             SM_TC(test_interleaving), SM_TC(test_truncated_packet), SM_TC(test_shutdown_flushes))
+             SM_TC(test_interleaving), SM_TC(test_truncated_packet), SM_TC(test_shutdown_flushes),
+             SM_TC(test_port_reuse_close_unseen), SM_TC(test_port_reuse_syn_ack_unseen),
+             SM_TC(test_stray_syn_challenge_ack), SM_TC(test_port_reuse_mid_stream_and_tombstone),
+             SM_TC(test_rst_window))

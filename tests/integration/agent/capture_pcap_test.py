@@ -287,6 +287,8 @@ def check_live_sigterm(tmp):
         assert "searchmig_agent_requests_total 3\n" in metrics, metrics
         assert "searchmig_agent_connections_open 1\n" in metrics, metrics
         assert "searchmig_agent_records_total 1\n" in metrics, metrics   # the idle flush
+        for name in ("flows_evicted_total", "flows_replaced_total", "rst_ignored_total"):
+            assert "searchmig_agent_%s 0\n" % name in metrics, metrics
         health = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/health" % mport], capture_output=True,
                                 text=True, timeout=10).stdout
         assert health == "ok\n", health

@@ -5,7 +5,7 @@
  *   OUT/events.txt                   one line per event:
  *       open N <client-ip> <client-port> <server-ip> <server-port> mid=0|1
  *       gap N c2s|s2c BYTES WHY
- *       close N fin|rst|idle|shutdown|evicted
+ *       close N fin|rst|idle|shutdown|evicted|replaced
  *       ports N rc=RC ERR             (after a --ports-file reload)
  *   OUT/stats.txt                    name=value counters
  * Usage: capture_dump --engine E (--iface IF | --file F) --out DIR [--port P]...
@@ -27,6 +27,7 @@
 #include <sm/err.h>
 #include <sm/util.h>
 
+#include "flow/flow.h"
 #include "source/capture.h"
 #include "source/source.h"
 
@@ -94,10 +95,9 @@ static void on_gap(void *arg, void *conn, enum agent_dir dir, uint64_t lost, uin
 
 static void on_close(void *arg, void *conn, enum agent_close_reason reason, uint64_t ts)
 {
-    static const char *names[] = { "fin", "rst", "idle", "shutdown", "evicted" };
     (void)arg; (void)ts;
     struct conn *c = conn;
-    fprintf(events, "close %d %s\n", c->id, names[reason]);
+    fprintf(events, "close %d %s\n", c->id, agent_close_reason_name(reason));
     for (int d = 0; d < 2; d++)
         if (c->f[d])
             fclose(c->f[d]);
@@ -148,13 +148,14 @@ static void write_stats(const struct agent_capture_stats *st)
     fprintf(sf, "packets=%llu\nkernel_drops=%llu\ndecode_errors=%llu\nfragments=%llu\n"
             "flows_created=%llu\ngaps=%llu\nbytes_lost=%llu\nooo_segments=%llu\n"
             "retransmissions=%llu\noverlaps=%llu\noverlap_diff_bytes=%llu\nmem_peak=%llu\n"
-            "c2s_bytes=%llu\ns2c_bytes=%llu\nconns=%d\n",
+            "flows_replaced=%llu\nrst_ignored=%llu\nc2s_bytes=%llu\ns2c_bytes=%llu\nconns=%d\n",
             (unsigned long long)st->packets, (unsigned long long)st->kernel_drops,
             (unsigned long long)st->flow.decode_errors, (unsigned long long)st->flow.fragments,
             (unsigned long long)st->flow.flows_created, (unsigned long long)st->flow.gaps,
             (unsigned long long)st->flow.bytes_lost, (unsigned long long)st->flow.ooo_segments,
             (unsigned long long)st->flow.retransmissions, (unsigned long long)st->flow.overlaps,
             (unsigned long long)st->flow.overlap_diff_bytes, (unsigned long long)st->flow.mem_peak,
+            (unsigned long long)st->flow.flows_replaced, (unsigned long long)st->flow.rst_ignored,
             (unsigned long long)data_bytes[0], (unsigned long long)data_bytes[1], nconns);
     fclose(sf);
 }

@@ -201,6 +201,23 @@ def main():
     # RST after the response
     add("rst", conv(REQ, RESP, close="rst"), [exp(REQ, RESP, close="rst")])
 
+    # port reuse with the first connection's close lost in capture: the new
+    # SYN is confirmed by its SYN-ACK, the old connection ends as "replaced"
+    a = conv(REQ, RESP, close="lost")
+    b = conv(RESP, REQ, isn_c=900000, isn_s=7000000)
+    add("port_reuse", a + b, [exp(REQ, RESP, close="replaced"), exp(RESP, REQ)])
+
+    # RSTs behind their sender's position (an old incarnation's, a middlebox's)
+    # are ignored: the connection goes on to its FIN
+    p = conv(REQ, RESP)
+    k = data_packets(p, 1)[2]
+    p.insert(k, dict(dir=1, flags="R", seq=(p[k]["seq"] - 100000) & 0xffffffff, ack=0, data=b"",
+                     cport=40001))
+    k = data_packets(p, 0)[1]
+    p.insert(k, dict(dir=0, flags="RA", seq=(p[k]["seq"] - 1) & 0xffffffff, ack=p[k]["ack"], data=b"",
+                     cport=40001))
+    add("stray_rst", p, [exp(REQ, RESP)])
+
     # sequence numbers wrapping through 2^32 in both directions
     add("wrap", conv(REQ, RESP, isn_c=0xffffff00, isn_s=0xfffffff0), [exp(REQ, RESP)])
 
