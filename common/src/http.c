@@ -11,7 +11,6 @@
 
 #include <curl/curl.h>
 #include <llhttp.h>
-#include <zlib.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -45,6 +44,7 @@ struct sm_http_client {
     char *region, *service;
     struct sm_aws_creds creds;
     struct sm_buf gz;                    /* compressed body */
+    struct sm_gzip *gzc;                 /* made at the first gzip body */
     struct sm_buf url;
     uint64_t rng;
     sm_http_attempt_cb cb;
@@ -499,6 +499,7 @@ void sm_http_client_free(struct sm_http_client *c)
     sm_free(c->host);
     sm_free(c->port);
     sm_buf_free(&c->gz);
+    sm_gzip_free(c->gzc);
     sm_buf_free(&c->url);
     sm_free(c);
 }
@@ -655,27 +656,6 @@ static bool curl_retriable(CURLcode cc)
     default:
         return false;
     }
-}
-
-static int gzip_body(struct sm_http_client *c, const void *body, size_t len)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return SM_ENOMEM;
-    sm_buf_reset(&c->gz);
-    size_t bound = deflateBound(&zs, (uLong)len) + 32;
-    int rc = sm_buf_reserve(&c->gz, bound);
-    if (!rc) {
-        zs.next_in = (Bytef *)(uintptr_t)body;
-        zs.avail_in = (uInt)len;
-        zs.next_out = c->gz.data;
-        zs.avail_out = (uInt)bound;
-        rc = deflate(&zs, Z_FINISH) == Z_STREAM_END ? SM_OK : SM_EIO;
-        c->gz.len = bound - zs.avail_out;
-    }
-    deflateEnd(&zs);
-    return rc;
 }
 
 static bool has_header(const char *const *headers, const char *name)
@@ -1126,7 +1106,7 @@ int sm_http_send(struct sm_http_client *c, const struct sm_http_req *req,
     size_t body_len = req->body_len;
     bool gz = false;
     if (body && body_len && c->o.gzip && !(req->flags & SM_HTTP_NO_GZIP)) {
-        if ((rc = gzip_body(c, body, body_len))) {
+        if ((rc = sm_gzip(&c->gzc, &c->gz, body, body_len))) {
             sm_buf_free(&fp);
             c->stats.failures++;
             return sm_errf(err, errlen, rc, "%s %s: gzip failed", method, url);

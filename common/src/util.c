@@ -1,4 +1,5 @@
 #include <sm/util.h>
+#include <sm/buf.h>
 #include <sm/err.h>
 #include <sm/mem.h>
 
@@ -471,6 +472,29 @@ size_t sm_fmt_i64(char *out, int64_t v)
         return sm_fmt_u64(out, (uint64_t)v);
     out[0] = '-';
     return 1 + sm_fmt_u64(out + 1, 0 - (uint64_t)v);
+}
+
+int sm_gzip(struct sm_gzip **z, struct sm_buf *out, const void *in, size_t len)
+{
+    if (!*z && !(*z = (struct sm_gzip *)libdeflate_alloc_compressor(1)))
+        return SM_ENOMEM;
+    struct libdeflate_compressor *c = (struct libdeflate_compressor *)*z;
+    sm_buf_reset(out);
+    size_t bound = libdeflate_gzip_compress_bound(c, len);
+    int rc = sm_buf_reserve(out, bound);
+    if (rc)
+        return rc;
+    size_t n = libdeflate_gzip_compress(c, in, len, out->data, bound);
+    if (!n)
+        return SM_EIO;
+    out->len = n;
+    return SM_OK;
+}
+
+void sm_gzip_free(struct sm_gzip *z)
+{
+    if (z)
+        libdeflate_free_compressor((struct libdeflate_compressor *)z);
 }
 
 uint32_t sm_crc32(uint32_t crc, const void *p, size_t n)

@@ -30,7 +30,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +151,7 @@ struct sloop {
     uint64_t rng;
     uint8_t *rbuf;                 /* read buffer */
     struct sm_buf gz;
+    struct sm_gzip *gzc;           /* --target-gzip compressor of this loop */
 };
 
 struct replay_engine {
@@ -791,27 +791,6 @@ static uint64_t retry_after_ms(const struct replay_http_msg *m)
     return SM_MIN(ms, (uint64_t)SM_HTTP_RETRY_AFTER_MAX_MS);
 }
 
-static int gzip_into(struct sm_buf *out, const void *body, size_t len)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return SM_ENOMEM;
-    sm_buf_reset(out);
-    size_t bound = deflateBound(&zs, (uLong)len) + 32;
-    int rc = sm_buf_reserve(out, bound);
-    if (!rc) {
-        zs.next_in = (Bytef *)(uintptr_t)body;
-        zs.avail_in = (uInt)len;
-        zs.next_out = out->data;
-        zs.avail_out = (uInt)bound;
-        rc = deflate(&zs, Z_FINISH) == Z_STREAM_END ? SM_OK : SM_EIO;
-        out->len = bound - zs.avail_out;
-    }
-    deflateEnd(&zs);
-    return rc;
-}
-
 /* Serialises the current attempt of j into tc->out: request line with the
  * URL's path prefix, Host of the target, the request's own headers (minus
  * hop-by-hop ones and, when the client authenticates, Authorization), the
@@ -828,7 +807,7 @@ static int build_request(struct sloop *L, struct tconn *tc, struct job *j, char 
     size_t blen = j->body_len;
     bool gz = false;
     if (o->gzip && blen && !replay_http_header(q, "content-encoding")) {
-        if (gzip_into(&L->gz, body, blen))
+        if (sm_gzip(&L->gzc, &L->gz, body, blen))
             return sm_errf(err, errlen, SM_ENOMEM, "gzip failed");
         body = L->gz.data;
         blen = L->gz.len;
@@ -2255,6 +2234,7 @@ void replay_engine_free(struct replay_engine *e)
             close(L->evfd);
         sm_free(L->rbuf);
         sm_buf_free(&L->gz);
+        sm_gzip_free(L->gzc);
         sm_free(L->heap);
         for (size_t k = 0; k < L->n_inc_pool; k++)
             replay_http_inc_free(L->inc_pool[k]);

@@ -8,7 +8,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "sm_test.h"
 
@@ -376,7 +378,53 @@ static int test_log_debug_spec(void)
     return 0;
 }
 
+/* sm_gzip: what zlib reads back is the input, for empty, small and a body
+ * larger than libdeflate's blocks, with one compressor reused; the output is
+ * a gzip member (magic, deflate method). */
+static int test_gzip_round_trip(void)
+{
+    static const size_t sizes[] = { 0, 1, 300, 3u << 20 };
+    size_t big = sizes[3];
+    uint8_t *in = malloc(big), *back = malloc(big + 1);
+    SM_CHECK(in && back);
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < big; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        in[i] = (uint8_t)("{\"field\":\"value\"}\n"[i % 18] ^ ((x & 63) == 0 ? (uint8_t)x : 0));
+    }
+    struct sm_gzip *z = NULL;
+    struct sm_buf out;
+    sm_buf_init(&out, SIZE_MAX / 2);
+    for (int rep = 0; rep < 2; rep++)
+        for (size_t k = 0; k < SM_ARRAY_LEN(sizes); k++) {
+            size_t n = sizes[k];
+            SM_CHECK_EQ_INT(sm_gzip(&z, &out, in, n), SM_OK);
+            SM_CHECK(z != NULL);
+            SM_CHECK(out.len >= 18 && out.data[0] == 0x1f && out.data[1] == 0x8b && out.data[2] == 8);
+            if (n == big)
+                SM_CHECK(out.len < n / 2);
+            z_stream zs;
+            memset(&zs, 0, sizeof(zs));
+            SM_CHECK_EQ_INT(inflateInit2(&zs, 16 + 15), Z_OK);
+            zs.next_in = out.data;
+            zs.avail_in = (uInt)out.len;
+            zs.next_out = back;
+            zs.avail_out = (uInt)(big + 1);
+            SM_CHECK_EQ_INT(inflate(&zs, Z_FINISH), Z_STREAM_END);
+            SM_CHECK_EQ_INT(zs.total_out, n);
+            SM_CHECK_EQ_INT(zs.avail_in, 0);
+            inflateEnd(&zs);
+            SM_CHECK(!memcmp(back, in, n));
+        }
+    sm_gzip_free(z);
+    sm_gzip_free(NULL);
+    sm_buf_free(&out);
+    free(in);
+    free(back);
+    return 0;
+}
+
 SM_TEST_MAIN(SM_TC(test_err_strings), SM_TC(test_buf_cap), SM_TC(test_alloc_failure_injection),
              SM_TC(test_parse_sizes_durations), SM_TC(test_base64_crc), SM_TC(test_base64_paths), SM_TC(test_patterns), SM_TC(test_fmt_int), SM_TC(test_grow),
              SM_TC(test_opts_cli_and_file), SM_TC(test_opts_errors_suggest),
-             SM_TC(test_secret_from_file), SM_TC(test_log_debug_spec))
+             SM_TC(test_secret_from_file), SM_TC(test_log_debug_spec), SM_TC(test_gzip_round_trip))

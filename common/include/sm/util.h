@@ -39,6 +39,16 @@ size_t sm_base64url_encode(const void *in, size_t n, char *out);
  * with the sign). For hot paths where a printf per number shows. */
 size_t sm_fmt_u64(char *out, uint64_t v);
 size_t sm_fmt_i64(char *out, int64_t v);
+/* gzip of a whole body with libdeflate level 1 (on bulk bodies ~1.8x the speed
+ * of zlib level 1 at a slightly better ratio: docs/backfill.md "Compression").
+ * out is replaced by the gzip member of in[0..len). *z is a compressor made at
+ * the first call and reused by later ones (one per thread); sm_gzip_free()
+ * releases it. SM_OK, SM_ENOMEM or SM_EIO. */
+struct sm_buf;
+struct sm_gzip;
+int sm_gzip(struct sm_gzip **z, struct sm_buf *out, const void *in, size_t len);
+void sm_gzip_free(struct sm_gzip *z);
+
 /* CRC32 (zlib polynomial), incremental: crc = sm_crc32(crc, p, n) starting from 0. */
 uint32_t sm_crc32(uint32_t crc, const void *p, size_t n);
 

@@ -329,6 +329,68 @@ class ReplayE2E(unittest.TestCase):
         i_get = log.find("GET /idx2/_doc/1")
         self.assertTrue(0 <= i_create < i_put < i_get, log)
 
+    def test_target_gzip(self):
+        """--target-gzip: a request body goes out gzip-compressed (Content-Encoding: gzip,
+        Content-Length of the compressed bytes, which decompress to the body the source got);
+        bodiless requests stay as they were. A raw target records the bytes on the wire."""
+        import gzip
+        import socket
+        import threading
+        got = []
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+
+        def serve():
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                with c:
+                    buf = b""
+                    while True:
+                        while b"\r\n\r\n" not in buf:
+                            d = c.recv(65536)
+                            if not d:
+                                break
+                            buf += d
+                        if b"\r\n\r\n" not in buf:
+                            break
+                        head, buf = buf.split(b"\r\n\r\n", 1)
+                        lines = head.decode().split("\r\n")
+                        hdrs = {k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+                        n = int(hdrs.get("content-length", "0"))
+                        while len(buf) < n:
+                            buf += c.recv(65536)
+                        got.append((lines[0], hdrs, buf[:n]))
+                        buf = buf[n:]
+                        c.sendall(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
+                                  b"content-length: 2\r\n\r\n{}")
+        threading.Thread(target=serve, daemon=True).start()
+        inp = os.path.join(TMP, "records-gz.log")
+        with open(inp, "w") as f:
+            f.write("\n".join(build_records()) + "\n")
+        try:
+            p = subprocess.run([REPLAY, "--input", inp, "--target", "http://127.0.0.1:%d" % srv.getsockname()[1],
+                                "--speedup-factor", "0", "--target-gzip",
+                                "--tuples-dir", os.path.join(TMP, "tuples-gz")],
+                               capture_output=True, text=True, timeout=120)
+        finally:
+            srv.close()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        by_line = {line: (h, b) for line, h, b in got}
+        self.assertEqual(len(got), 4, [g[0] for g in got])
+        h, b = by_line["PUT /idx1/_doc/1?refresh=true HTTP/1.1"]
+        self.assertEqual(h.get("content-encoding"), "gzip", h)
+        self.assertEqual(int(h["content-length"]), len(b))
+        self.assertEqual(json.loads(gzip.decompress(b)), {"title": "one", "n": 1})
+        h, b = by_line["POST /idx1/_doc/2?refresh=true HTTP/1.1"]
+        self.assertEqual(json.loads(gzip.decompress(b)), {"title": "two"})
+        h, b = by_line["GET /idx1/_doc/1 HTTP/1.1"]
+        self.assertNotIn("content-encoding", h)
+        self.assertEqual(b, b"")
+
     def test_bad_target_is_counted_not_lost(self):
         inp = os.path.join(TMP, "records2.log")
         with open(inp, "w") as f:
