@@ -23,3 +23,8 @@ sm_script_test(agent_kafka_replay
   COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/integration/kafka/agent_kafka_replay_test.py
           $<TARGET_FILE:searchmig-agent> $<TARGET_FILE:sm-kafka-standin> $<TARGET_FILE:searchmig-replay>
   LABELS integration TIMEOUT 180)
+# live capture on lo into Kafka with every broker down in the middle: spooled, then all delivered
+sm_script_test(agent_kafka_outage
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/integration/kafka/agent_kafka_outage_test.py
+          $<TARGET_FILE:searchmig-agent> $<TARGET_FILE:sm-kafka-standin>
+  LABELS integration TIMEOUT 180)
