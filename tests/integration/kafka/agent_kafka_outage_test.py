@@ -5,7 +5,11 @@ back: capture never stops, the records of the outage go to the on-disk spool, an
 after recovery the topic holds every request of every phase, each connection in
 one partition with its records in order; nothing is dropped.
 
-Traffic: 3 phases x 10 HTTP/1.1 requests, each on its own connection (so each
+Then Kafka goes down again and the agent is stopped in that outage: the
+records it could not deliver stay in the spool, and a restarted agent sends
+them once the brokers are back.
+
+Traffic: 4 phases x 10 HTTP/1.1 requests, each on its own connection (so each
 connection ends with a close and its record is complete), against a Python
 server on a free port. The agent's own metrics say when it has seen, spooled
 and delivered what it should; the topic is read back with kcat.
@@ -29,7 +33,7 @@ import tslib  # noqa: E402
 
 AGENT, STANDIN = sys.argv[1], sys.argv[2]
 TOPIC = "logging-traffic-topic"
-PHASES = ("before", "during", "after")
+PHASES = ("before", "during", "after", "stopped")
 PER_PHASE = 10
 
 
@@ -170,14 +174,43 @@ def main():
         m = wait_for(mport, "every record delivered and the spool empty",
                      lambda m: m["requests_total"] == 30 and m["sink_delivered_total"] == m["records_total"]
                      and m["spool_bytes"] == 0)
+        # Kafka goes down again and the agent is stopped during this outage: its
+        # records cannot be delivered within the stop's 10 s flush, so they stay in
+        # the spool (exit 1: output not delivered); the next start sends them first
+        command(ks, "down")
+        burst(port, "stopped")
+        m = wait_for(mport, "the last burst recorded", lambda m: m["requests_total"] == 40 and m["records_total"] >= 40)
         records = int(m["records_total"])
-
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=60)
         err = "".join(seen)
         sys.stderr.write(err)
-        assert agent.returncode == 0, "agent exit %d" % agent.returncode
+        assert agent.returncode == 1, "agent exit %d with undeliverable records" % agent.returncode
         assert "records_dropped=0" in err, err
+        assert any(f.endswith(".seg") for f in os.listdir(spool)), os.listdir(spool)
+
+        command(ks, "up")
+        mport = free_port()
+        agent = subprocess.Popen([AGENT, "--interface", "lo", "--port", str(port), "--kafka-brokers", boot,
+                                  "--spool-dir", spool, "--stats-interval", "0",
+                                  "--metrics-listen", "127.0.0.1:%d" % mport],
+                                 stderr=subprocess.PIPE, text=True)
+        seen = []
+        threading.Thread(target=lambda: seen.extend(agent.stderr), daemon=True).start()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                m = metrics(mport)
+                if m["spool_bytes"] == 0 and m["records_total"] == 0:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=60)
+        err = "".join(seen)
+        sys.stderr.write(err)
+        assert agent.returncode == 0, "restarted agent exit %d" % agent.returncode
 
         recs = kcat_values(boot)
         # duplicates (a resend of a record Kafka already had) are allowed by the
@@ -208,7 +241,7 @@ def main():
         want = sorted("/%s/%d" % (ph, i) for ph in PHASES for i in range(PER_PHASE))
         assert sorted(uris) == want, sorted(uris)
         print("kafka outage: %d connections, %d records (%d resent duplicates) in the topic; every request "
-              "of the %d before, during and after the outage is there" % (len(conns), records, dups, len(want)))
+              "of the %d before, during and after an outage and through a stop in one is there" % (len(conns), records, dups, len(want)))
     finally:
         if agent and agent.poll() is None:
             agent.kill()
