@@ -162,6 +162,8 @@ struct replay_engine {
     bool input_held;               /* has_room() said no; until low_water */
     atomic_bool no_hold;           /* stopping: target_down_wait no longer applies */
     _Atomic uint64_t down_warn_ms; /* last "target unreachable" warning */
+    uint64_t err_warn_ms;          /* last "request failed" warning (lock held) */
+    uint64_t err_unwarned;         /* target errors since then, not logged */
     /* Sent requests whose source response has not come yet: they can only
      * finish with more input (the response ends with the connection's next
      * request or close), so they do not count against max_pending - holding
@@ -1701,6 +1703,27 @@ static void record_lag(struct replay_engine *e, uint64_t lag_ns)
         e->lag_max = us;
 }
 
+/* Under the lock: a request that got no response from the target (its error
+ * is in its tuple) is also logged, the first at once and then one line every
+ * 10 s at most with the number left out: a target that cannot be spoken to at
+ * all (certificate refused, wrong port) shows on the terminal, not only in the
+ * tuples and the summary's count. */
+static void warn_target_error(struct replay_engine *e, const struct job *j)
+{
+    uint64_t now = sm_now_ms();
+    if (e->err_warn_ms && now - e->err_warn_ms < 10000) {
+        e->err_unwarned++;
+        return;
+    }
+    if (e->err_unwarned)
+        sm_log_warn("replay: request failed: %s (and %" PRIu64 " more target errors since the last warning)",
+                    j->error[0] ? j->error : "no response", e->err_unwarned);
+    else
+        sm_log_warn("replay: request failed: %s", j->error[0] ? j->error : "no response");
+    e->err_warn_ms = now;
+    e->err_unwarned = 0;
+}
+
 /* Under the lock: a job's target side ended (loop finished or failed it). */
 static void finish_locked(struct replay_engine *e, struct job *j)
 {
@@ -1710,8 +1733,10 @@ static void finish_locked(struct replay_engine *e, struct job *j)
     e->st.down_retries += j->down_retries;
     if (j->have_tgt_resp)
         e->st.sent++;
-    else
+    else {
         e->st.target_errors++;
+        warn_target_error(e, j);
+    }
     set_target_done(e, j);
     c->busy = false;
     struct job *n = j->next;

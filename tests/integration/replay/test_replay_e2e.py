@@ -10,6 +10,7 @@ import base64
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,8 @@ def start_standin(portfile, *args):
         if os.path.exists(portfile) and read(portfile).strip():
             break
         time.sleep(0.1)
-    return proc, "http://127.0.0.1:" + read(portfile).strip()
+    scheme = "https" if "--tls-cert" in args else "http"
+    return proc, scheme + "://127.0.0.1:" + read(portfile).strip()
 
 
 def obs(stream, t, **kw):
@@ -516,6 +518,49 @@ class ReplayE2E(unittest.TestCase):
                     self.assertEqual(codes, [401] * 4, pw)
                 else:
                     self.assertNotIn(401, codes, pw)
+        finally:
+            standin.terminate()
+            standin.wait()
+
+    def test_https_target(self):
+        """The replayer's own TLS client (OpenSSL in the sender loops) against the stand-in
+        serving HTTPS with a certificate made at test time: verification is on by default
+        (every request a target error naming the certificate, none reaches the target),
+        --target-ca-cert makes it pass (documents land, 4 answered requests), and
+        --target-insecure skips verification with a warning."""
+        if not shutil.which("openssl"):
+            self.skipTest("openssl not installed")
+        crt, key = os.path.join(TMP, "tls.crt"), os.path.join(TMP, "tls.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "2", "-keyout", key, "-out", crt, "-subj", "/CN=target",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        pf = os.path.join(TMP, "port-tls")
+        log = os.path.join(TMP, "standin-tls.log")
+        standin, url = start_standin(pf, "--tls-cert", crt, "--tls-key", key, "--log", log)
+        self.assertTrue(url.startswith("https://"))
+        try:
+            inp = os.path.join(TMP, "records-tls.log")
+            with open(inp, "w") as f:
+                f.write("\n".join(build_records()) + "\n")
+            for name, extra in (("verify", []), ("ca", ["--target-ca-cert", crt]), ("insecure", ["--target-insecure"])):
+                summary = os.path.join(TMP, "summary-tls-%s.json" % name)
+                p = subprocess.run([REPLAY, "--input", inp, "--target", url, "--speedup-factor", "0",
+                                    "--index-rename", "idx1=tls" + name, "--target-max-retries", "0",
+                                    "--target-down-wait", "0", "--tuples-dir", os.path.join(TMP, "tuples-tls-" + name),
+                                    "--summary-json", summary] + extra,
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                s = json.loads(read(summary))
+                if name == "verify":
+                    self.assertEqual(s["target_errors"], 4, s)
+                    self.assertRegex(p.stderr.lower(), "certificate", p.stderr)
+                    self.assertNotIn("tlsverify", read(log) if os.path.exists(log) else "")
+                else:
+                    self.assertEqual(s["target_errors"], 0, p.stderr)
+                    self.assertEqual(s["sent"], 4, s)
+                    self.assertIn("PUT /tls%s/_doc/1" % name, read(log))
+                if name == "insecure":
+                    self.assertIn("insecure", p.stderr.lower())
         finally:
             standin.terminate()
             standin.wait()

@@ -20,6 +20,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -3544,8 +3545,9 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, addr, cluster, auth, log_path, data_dir):
+    def __init__(self, addr, cluster, auth, log_path, data_dir, tls=None):
         super().__init__(addr, Handler)
+        self.tls = tls                     # ssl.SSLContext: HTTPS, handshake in the handler thread
         self.cluster = cluster
         self.api = Api(cluster)
         self.auth = auth
@@ -3553,6 +3555,21 @@ class Server(ThreadingHTTPServer):
         self.data_dir = data_dir
         self.log_lock = threading.Lock()
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
+
+    def finish_request(self, request, client_address):
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return                         # the client refused us (e.g. it does not trust the certificate)
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
 
     def log_line(self, method, path, status, nin, nout, t0, note=""):
         if self.log_file is None:
@@ -3609,16 +3626,24 @@ def main(argv=None):
     ap.add_argument("--no-compression", action="store_true",
                     help="never gzip responses (by default they are gzipped when the client sends "
                          "Accept-Encoding: gzip, like http.compression=true)")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args(argv)
     if (args.username is None) != (args.password is None):
         ap.error("--username and --password go together")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        ap.error("--tls-cert and --tls-key go together")
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     name = args.cluster_name or ("opensearch-cluster" if FLAVORS[args.flavor]["os"] else "elasticsearch")
     cluster = Cluster(args.flavor, name, args.seed)
     cluster.discard = args.discard_bulk
     auth = (args.username, args.password) if args.username is not None else None
     if args.data_dir:
         os.makedirs(args.data_dir, exist_ok=True)
-    srv = Server((args.host, args.port), cluster, auth, args.log, args.data_dir)
+    srv = Server((args.host, args.port), cluster, auth, args.log, args.data_dir, tls)
     srv.compression = not args.no_compression
     srv.load()
     port = srv.server_address[1]
@@ -3632,7 +3657,8 @@ def main(argv=None):
         threading.Thread(target=srv.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print("target stand-in (%s) listening on http://%s:%d" % (args.flavor, args.host, port), flush=True)
+    print("target stand-in (%s) listening on %s://%s:%d" % (args.flavor, "https" if tls else "http", args.host, port),
+          flush=True)
     try:
         srv.serve_forever(poll_interval=0.2)
     finally:
