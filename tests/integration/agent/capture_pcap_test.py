@@ -178,13 +178,13 @@ def run_agent(args, **kw):
 
 
 def check_offline(tmp):
-    p_echo, p_files = free_port(), free_port()
+    echo = start_echo(0)
+    p_echo, p_files = echo.server_address[1], free_port()
     www = os.path.join(tmp, "www")
     os.mkdir(www)
     with open(os.path.join(www, "index.txt"), "w") as f:
         f.write("static file\n" * 50)
     pcap = os.path.join(tmp, "t.pcap")
-    echo = start_echo(p_echo)
     files = subprocess.Popen(["/usr/bin/python3", "-m", "http.server", str(p_files), "--bind", "127.0.0.1",
                               "--directory", www], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -246,9 +246,9 @@ def check_offline(tmp):
 
 
 def check_live_sigterm(tmp):
-    port = free_port()
+    echo = start_echo(0)
+    port = echo.server_address[1]
     mport = free_port()
-    echo = start_echo(port)
     out = os.path.join(tmp, "live.log")
     agent = subprocess.Popen([AGENT, "--interface", "lo", "--port", str(port), "--output", out,
                               "--stats-interval", "0", "--idle-flush", "200ms",
@@ -314,8 +314,8 @@ def check_ready_full_disk(tmp):
     (a full disk, here RLIMIT_FSIZE), while /health stays 200: a restart would
     not help."""
     import resource
-    port, mport = free_port(), free_port()
-    echo = start_echo(port)
+    echo = start_echo(0)
+    port, mport = echo.server_address[1], free_port()
     out = os.path.join(tmp, "full.log")
 
     def small_disk():
@@ -397,8 +397,8 @@ def start_live(engine, what, args, log=None):
 def check_live_backlog(tmp, engine):
     """The requests must come fast: while the agent is stopped, each 10 ms the kernel hands
     over a partly filled ring block (pcap), so a slow trickle would fill the ring's blocks."""
-    port = free_port()
-    echo = start_echo(port, FastEcho)
+    echo = start_echo(0, FastEcho)
+    port = echo.server_address[1]
     out = os.path.join(tmp, "backlog-%s.log" % engine)
     agent = start_live(engine, "backlog", ["--port", str(port), "--output", out, "--stats-interval", "0"])
     n = 200
@@ -442,8 +442,8 @@ def check_live_quiet(tmp, engine):
     """One request on an otherwise quiet link is processed while the agent runs (not only at
     shutdown): the eBPF programs wake user space only once 256 KiB wait, so the engines must
     also read the ring when their poll times out."""
-    port, mport = free_port(), free_port()
-    echo = start_echo(port, FastEcho)
+    echo = start_echo(0, FastEcho)
+    port, mport = echo.server_address[1], free_port()
     out = os.path.join(tmp, "quiet-%s.log" % engine)
     agent = start_live(engine, "quiet", ["--port", str(port), "--output", out, "--stats-interval", "0",
                                          "--metrics-listen", "127.0.0.1:%d" % mport])
@@ -482,8 +482,8 @@ def check_live_reload(tmp, engine):
     them: with port A configured, requests to B are not recorded; after the file says B and
     SIGHUP, requests to B are and those to A are not. The eBPF engines change their kernel
     port maps in place, pcap sets a new BPF filter."""
-    pa, pb, mport = free_port(), free_port(), free_port()
-    echo_a, echo_b = start_echo(pa, FastEcho), start_echo(pb, FastEcho)
+    echo_a, echo_b = start_echo(0, FastEcho), start_echo(0, FastEcho)
+    pa, pb, mport = echo_a.server_address[1], echo_b.server_address[1], free_port()
     conf = os.path.join(tmp, "reload-%s.conf" % engine)
     with open(conf, "w") as f:
         f.write("port = %d\n" % pa)

@@ -17,9 +17,9 @@ and delivered what it should; the topic is read back with kcat.
 Needs root (live capture on lo), kcat and the stand-in: exits 77 otherwise."""
 import http.server
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,14 +40,6 @@ PER_PHASE = 10
 def skip(why):
     print("SKIP:", why)
     sys.exit(77)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Hello(http.server.BaseHTTPRequestHandler):
@@ -114,6 +106,29 @@ def kcat_values(boot):
     return recs
 
 
+def start_agent(port, boot, spool, *extra):
+    """The agent capturing lo for port into Kafka, metrics on a port it picks itself
+    (read from its log line). (process, stderr lines, metrics port); process None
+    when capture did not start."""
+    agent = subprocess.Popen([AGENT, "--interface", "lo", "--port", str(port), "--kafka-brokers", boot,
+                              "--spool-dir", spool, "--stats-interval", "0",
+                              "--metrics-listen", "127.0.0.1:0", *extra],
+                             stderr=subprocess.PIPE, text=True)
+    seen, mport = [], None
+    while mport is None:
+        line = agent.stderr.readline()
+        seen.append(line)
+        m = re.search(r"metrics: http://\S+ \(port (\d+)\)", line)
+        if m:
+            mport = int(m.group(1))
+        elif not line or len(seen) > 20:
+            agent.kill()
+            agent.wait()
+            return None, seen, None
+    threading.Thread(target=lambda: seen.extend(agent.stderr), daemon=True).start()
+    return agent, seen, mport
+
+
 def command(ks, line):
     ks.stdin.write((line + "\n").encode())
     ks.stdin.flush()
@@ -137,23 +152,13 @@ def main():
         if not line.startswith("bootstrap="):
             skip("stand-in did not start: " + line)
         boot = line[len("bootstrap="):]
-        port, mport = free_port(), free_port()
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Hello)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)   # port 0: no race with other tests
+        port = srv.server_address[1]
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         spool = os.path.join(tmp, "spool")
-        agent = subprocess.Popen([AGENT, "--interface", "lo", "--port", str(port), "--kafka-brokers", boot,
-                                  "--spool-dir", spool, "--stats-interval", "0", "--idle-flush", "200ms",
-                                  "--metrics-listen", "127.0.0.1:%d" % mport],
-                                 stderr=subprocess.PIPE, text=True)
-        seen = []
-        while True:
-            line = agent.stderr.readline()
-            seen.append(line)
-            if "capturing" in line:
-                break
-            if not line or len(seen) > 20:
-                skip("live capture did not start: " + "".join(seen).strip())
-        threading.Thread(target=lambda: seen.extend(agent.stderr), daemon=True).start()
+        agent, seen, mport = start_agent(port, boot, spool, "--idle-flush", "200ms")
+        if agent is None:
+            skip("live capture did not start: " + "".join(seen).strip())
         time.sleep(0.5)
 
         burst(port, "before")
@@ -190,13 +195,8 @@ def main():
         assert any(f.endswith(".seg") for f in os.listdir(spool)), os.listdir(spool)
 
         command(ks, "up")
-        mport = free_port()
-        agent = subprocess.Popen([AGENT, "--interface", "lo", "--port", str(port), "--kafka-brokers", boot,
-                                  "--spool-dir", spool, "--stats-interval", "0",
-                                  "--metrics-listen", "127.0.0.1:%d" % mport],
-                                 stderr=subprocess.PIPE, text=True)
-        seen = []
-        threading.Thread(target=lambda: seen.extend(agent.stderr), daemon=True).start()
+        agent, seen, mport = start_agent(port, boot, spool)
+        assert agent is not None, "".join(seen)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
