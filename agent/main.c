@@ -35,6 +35,8 @@ struct agent_config {
     char *pcap;
     char *engine;
     char *tc_attach;
+    int64_t pid;
+    char *cgroup;
     char *bpf_filter;
     char *output;
     uint64_t output_max_size;
@@ -83,6 +85,11 @@ static const struct sm_opt agent_opts[] = {
       NULL, 0, "NAME" },
     { "tc-attach", SM_OPT_STR, OFF(tc_attach), "auto",
       "ebpf-tc: auto (tcx links where the kernel has them, else clsact filters) | tcx | tc", NULL, 0, "MODE" },
+    { "pid", SM_OPT_INT, OFF(pid), "0",
+      "ebpf-socket: capture only this process's server sockets (0: any)", NULL, 0, "PID" },
+    { "cgroup", SM_OPT_STR, OFF(cgroup), NULL,
+      "ebpf-socket: capture only processes in this cgroup v2 directory or below it "
+      "(e.g. /sys/fs/cgroup/system.slice/elasticsearch.service)", NULL, 0, "DIR" },
     { "bpf-filter", SM_OPT_STR, OFF(bpf_filter), NULL,
       "BPF filter replacing the one built from --port/--host", NULL, 0, "EXPR" },
     { "snaplen", SM_OPT_SIZE, OFF(snaplen), "262144", "bytes captured per packet", NULL, 0, "BYTES" },
@@ -413,6 +420,13 @@ static int build_capture_cfg(const struct agent_config *cfg, struct agent_captur
     if (agent_tc_attach_mode(cfg->tc_attach) < 0)
         return sm_errf(err, errlen, SM_ECONFIG, "--tc-attach '%s': auto, tcx or tc", cfg->tc_attach);
     cc->tc_attach = cfg->tc_attach;
+    if (cfg->pid < 0 || cfg->pid > INT32_MAX)
+        return sm_errf(err, errlen, SM_ECONFIG, "--pid %" PRId64 ": not a process id", cfg->pid);
+    if ((cfg->pid || cfg->cgroup) && strcmp(cc->engine, "ebpf-socket"))
+        return sm_errf(err, errlen, SM_ECONFIG, "--pid and --cgroup go with --engine ebpf-socket (engine %s sees "
+                       "packets, not the processes behind them)", cc->engine);
+    cc->pid = (uint32_t)cfg->pid;
+    cc->cgroup = cfg->cgroup;
     cc->pcap_path = cfg->pcap;
     if (cfg->ports.n > AGENT_FLOW_MAX_PORTS)
         return sm_errf(err, errlen, SM_ECONFIG, "too many --port values (at most %d)", AGENT_FLOW_MAX_PORTS);

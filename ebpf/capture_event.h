@@ -115,9 +115,9 @@ enum sm_sock_dir { SM_SOCK_RECV = 0, SM_SOCK_SEND = 1 };   /* as seen by the ser
 struct sm_sock_config {
     __u32 all_ports;        /* 1: every local port (ports map ignored) */
     __u32 tgid;             /* 0: any process, else only this one */
-    __u64 cgroup_id;        /* 0: any cgroup, else only this cgroup (v2 id) */
+    __u64 cgroup_id;        /* 0: any cgroup, else only this cgroup (v2 id) and those below it */
     __u32 wake_shift;       /* log2 of the ring-buffer wake size (sm_rb_flags) */
-    __u32 pad;
+    __u32 cgroup_level;     /* depth of cgroup_id below the root: its descendants match too */
 };
 
 struct sm_sock_event {

@@ -106,7 +106,7 @@ static __always_inline struct sock *wanted_fd(unsigned long fd)
         return 0;
     if (cfg->tgid && (bpf_get_current_pid_tgid() >> 32) != cfg->tgid)
         return 0;
-    if (cfg->cgroup_id && bpf_get_current_cgroup_id() != cfg->cgroup_id)
+    if (cfg->cgroup_id && bpf_get_current_ancestor_cgroup_id((int)cfg->cgroup_level) != cfg->cgroup_id)
         return 0;
     /* BTF pointers: plain loads (checked by the kernel) instead of helper calls */
     struct task_struct *task = bpf_get_current_task_btf();

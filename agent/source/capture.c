@@ -209,6 +209,12 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
         return sm_errf(err, errlen, SM_ECONFIG, "capture: engine %s filters by port only (no --host or "
                        "--bpf-filter)", ops->name);
     }
+    if ((cfg->pid || cfg->cgroup) && strcmp(ops->name, "ebpf-socket")) {
+        if (cfg->pcap_fp)
+            fclose(cfg->pcap_fp);
+        return sm_errf(err, errlen, SM_ECONFIG, "capture: --pid and --cgroup go with --engine ebpf-socket "
+                       "(engine %s sees packets, not the processes behind them)", ops->name);
+    }
     struct agent_capture *cap = sm_calloc(1, sizeof(*cap));
     if (!cap) {
         if (cfg->pcap_fp)
@@ -244,7 +250,7 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
         .iface = cfg->iface, .path = cfg->pcap_path, .fp = cfg->pcap_fp, .filter = fexpr,
         .snaplen = cfg->snaplen, .buffer_size = cfg->buffer_size,
         .ports = cfg->ports, .nports = cfg->nports, .idle_timeout_ns = cfg->idle_timeout_ns,
-        .tc_attach = cfg->tc_attach,
+        .tc_attach = cfg->tc_attach, .pid = cfg->pid, .cgroup = cfg->cgroup,
     };
     cap->cb = *cb;
     if ((rc = ops->open(&cap->src, &scfg, err, errlen)) != SM_OK)

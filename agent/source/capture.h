@@ -48,6 +48,8 @@ struct agent_capture_cfg {
     uint64_t max_ooo_bytes;        /* per direction, default 4 MiB */
     uint64_t mem_cap;              /* default 256 MiB */
     const char *tc_attach;         /* ebpf-tc: NULL/"auto", "tcx", "tc" (agent_source_cfg) */
+    uint32_t pid;                  /* ebpf-socket: only this process (0: any) */
+    const char *cgroup;            /* ebpf-socket: only this cgroup v2 directory and below (NULL: any) */
 };
 
 /* Counters; see docs/capture.md. */

@@ -3,13 +3,22 @@
  * (ebpf/sock_capture.bpf.c). No packets and no reassembly: events go straight
  * to the stream callbacks (agent/flow/stream.h). Stream offsets carried by
  * every event turn lost events into exact gaps. docs/ebpf.md. */
+#define _GNU_SOURCE   /* name_to_handle_at */
 #ifdef SM_WITH_EBPF
 #include "source/source.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/magic.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -320,6 +329,45 @@ static int sock_set_ports(struct agent_source *src, const uint16_t *ports, size_
     return SM_OK;
 }
 
+/* The cgroup v2 id of directory path (the kernel's id is the directory's file
+ * handle on cgroup2) and its depth below the hierarchy's root (what
+ * bpf_get_current_ancestor_cgroup_id() counts), found by walking up while the
+ * parent is on the same file system. */
+static int cgroup_resolve(const char *name, const char *path, uint64_t *id, uint32_t *level, char *err,
+                          size_t errlen)
+{
+    char real[PATH_MAX];
+    struct statfs sfs;
+    if (!realpath(path, real) || statfs(real, &sfs) != 0)
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: --cgroup %s: %s", name, path, strerror(errno));
+    if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: --cgroup %s: not a cgroup v2 directory (cgroup2 is "
+                       "mounted at /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems)", name, path);
+    union {
+        struct file_handle fh;
+        char space[sizeof(struct file_handle) + 64];
+    } h;
+    h.fh.handle_bytes = 64;
+    int mount_id;
+    if (name_to_handle_at(AT_FDCWD, real, &h.fh, &mount_id, 0) != 0 || h.fh.handle_bytes != sizeof(uint64_t))
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: --cgroup %s: no cgroup id (%s)", name, path,
+                       errno ? strerror(errno) : "unexpected handle size");
+    memcpy(id, h.fh.f_handle, sizeof(*id));
+    struct stat st;
+    if (stat(real, &st) != 0)
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: --cgroup %s: %s", name, path, strerror(errno));
+    dev_t dev = st.st_dev;
+    uint32_t depth = 0;
+    for (char *slash; (slash = strrchr(real, '/')) && slash != real;) {
+        *slash = 0;
+        if (stat(real, &st) != 0 || st.st_dev != dev)
+            break;
+        depth++;
+    }
+    *level = depth;
+    return SM_OK;
+}
+
 static int sock_open(struct agent_source *src, const struct agent_source_cfg *cfg, char *err, size_t errlen)
 {
     const unsigned need = AGENT_CAP_BPF | AGENT_CAP_PERFMON;
@@ -328,6 +376,12 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
     src->linktype = AGENT_DLT_RAW;   /* no packets; keeps the driver's link check happy */
     if (cfg->nports > 64)
         return sm_errf(err, errlen, SM_ECONFIG, "%s: at most 64 ports", src->name);
+    uint64_t cgroup_id = 0;
+    uint32_t cgroup_level = 0;
+    if (cfg->pid && kill((pid_t)cfg->pid, 0) != 0 && errno == ESRCH)
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: --pid %u: no such process", src->name, cfg->pid);
+    if (cfg->cgroup && (rc = cgroup_resolve(src->name, cfg->cgroup, &cgroup_id, &cgroup_level, err, errlen)))
+        return rc;
     if ((rc = agent_ebpf_precheck(src->name, need, err, errlen)) != SM_OK)
         return rc;
     struct sock_ctx *ctx = sm_calloc(1, sizeof(*ctx));
@@ -350,7 +404,8 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
         rc = agent_ebpf_fail(src->name, "loading the BPF programs", rc, need, err, errlen);
         goto fail;
     }
-    struct sm_sock_config c = { .all_ports = cfg->nports == 0, .wake_shift = agent_ebpf_wake_shift(ring) };
+    struct sm_sock_config c = { .all_ports = cfg->nports == 0, .wake_shift = agent_ebpf_wake_shift(ring),
+                                .tgid = cfg->pid, .cgroup_id = cgroup_id, .cgroup_level = cgroup_level };
     uint32_t k = 0;
     if (bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.sock_config), &k, &c, BPF_ANY) != 0 ||
         (rc = agent_ebpf_ports_set(bpf_map__fd(ctx->skel->maps.ports), cfg->ports, cfg->nports)) != 0) {
@@ -367,7 +422,13 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
         goto fail;
     }
     src->ctx = ctx;
-    sm_log_info("%s: raw syscall tracepoints attached, %zu port(s)", src->name, cfg->nports);
+    char only[PATH_MAX + 64] = "";
+    if (cfg->pid)
+        snprintf(only, sizeof(only), ", process %u only", cfg->pid);
+    if (cfg->cgroup)
+        snprintf(only + strlen(only), sizeof(only) - strlen(only), ", cgroup %s (id %" PRIu64 ", level %u) and below only",
+                 cfg->cgroup, cgroup_id, cgroup_level);
+    sm_log_info("%s: raw syscall tracepoints attached, %zu port(s)%s", src->name, cfg->nports, only);
     return SM_OK;
 fail:
     sock_free(ctx);

@@ -79,6 +79,9 @@ struct agent_source_cfg {
     uint64_t idle_timeout_ns;  /* engines tracking connections themselves (ebpf-socket) */
     const char *tc_attach;     /* ebpf-tc: "auto" (NULL: tcx links where the kernel has them,
                                 * else classic clsact filters), "tcx", "tc" */
+    uint32_t pid;              /* ebpf-socket: 0, or only this process's sockets */
+    const char *cgroup;        /* ebpf-socket: NULL, or only processes in this cgroup v2
+                                * directory or below it */
 };
 
 /* --tc-attach: "auto" (or NULL/"") 0, "tcx" 1, "tc" 2, anything else -1. */

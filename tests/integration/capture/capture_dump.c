@@ -10,6 +10,7 @@
  *   OUT/stats.txt                    name=value counters
  * Usage: capture_dump --engine E (--iface IF | --file F) --out DIR [--port P]...
  *        [--idle-ms N] [--ready-file F] [--max-seconds N] [--ports-file F] [--no-data 1]
+ *        [--tc-attach M] [--pid PID] [--cgroup DIR]
  *        capture_dump --cleanup IFACES|all      (TC filters a killed ebpf-tc left)
  * Live capture stops on SIGTERM/SIGINT or after --max-seconds. SIGUSR1
  * re-reads --ports-file (one port per line) and applies it with
@@ -189,6 +190,10 @@ int main(int argc, char **argv)
             cfg.iface = v;
         else if (!strcmp(a, "--tc-attach"))
             cfg.tc_attach = v;
+        else if (!strcmp(a, "--pid"))
+            cfg.pid = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--cgroup"))
+            cfg.cgroup = v;
         else if (!strcmp(a, "--file"))
             cfg.pcap_path = v;
         else if (!strcmp(a, "--out"))

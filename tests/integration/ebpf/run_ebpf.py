@@ -9,6 +9,8 @@ server.py, which records every byte it received and sent per connection).
            namespace without naming an interface)
   ports    a port added to the kernel port map while running is captured
            from then on, without restart (both eBPF engines)
+  procfilter  ebpf-socket --cgroup DIR (a server in a cgroup below DIR) and
+           --pid (another server) each record only their server's connections
   compat   a server that makes a 32-bit call (int $0x80, ia32 getpid) with a
            64-bit writev's registers on the connection before its real
            write: ebpf-socket records only the real bytes
@@ -382,6 +384,81 @@ def mode_iov(work):
             if g["s2c"] != r["s2c"][:limit] or g["gaps"] != want_gap:
                 errs.append("conn 3 (1.5 MiB writev): %d bytes, gaps %s; want the first %d bytes and %s"
                             % (len(g["s2c"]), g["gaps"], limit, want_gap))
+    return errs
+
+
+def cgroup2_root():
+    """Mount point of the cgroup v2 hierarchy (/sys/fs/cgroup or, hybrid, .../unified)."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            w = line.split()
+            if len(w) > 2 and w[2] == "cgroup2":
+                return w[1]
+    return None
+
+
+def mode_procfilter(work):
+    """ebpf-socket --cgroup and --pid: two servers on two ports, one of them in a
+    cgroup v2 directory made here (nested one level below the directory the
+    filter names); --cgroup DIR records exactly that server's connections,
+    --pid the other's, and an unfiltered dump both."""
+    root = cgroup2_root()
+    if not root:
+        raise Skip("no cgroup v2 hierarchy mounted")
+    cg = os.path.join(root, "searchmig-test-%d" % os.getpid())
+    inner = os.path.join(cg, "inner")
+    try:
+        os.mkdir(cg)
+        os.mkdir(inner)
+    except OSError as e:
+        raise Skip("cannot make a cgroup under %s: %s" % (root, e))
+    rec_in, rec_out = os.path.join(work, "rec-in"), os.path.join(work, "rec-out")
+    os.makedirs(rec_in)
+    os.makedirs(rec_out)
+    srv_in = srv_out = None
+    dumps = []
+    try:
+        # the shell joins the cgroup, then becomes the server: every thread of it is inside
+        srv_in = subprocess.Popen(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec /usr/bin/python3 "$1" --bind '
+                                   '127.0.0.1 --record "$2"', inner, SERVER, rec_in], stdout=subprocess.PIPE, text=True)
+        port_in = int(srv_in.stdout.readline())
+        srv_out, port_out = start_server(rec_out, "127.0.0.1")
+        ports = ["--port", str(port_in), "--port", str(port_out)]
+        dumps = [Dump(work, "cgroup", ["--engine", "ebpf-socket", "--cgroup", cg] + ports),
+                 Dump(work, "pid", ["--engine", "ebpf-socket", "--pid", str(srv_out.pid)] + ports),
+                 Dump(work, "all", ["--engine", "ebpf-socket"] + ports)]
+        for d in dumps:
+            d.wait_ready()
+        workload(["http://127.0.0.1:%d" % port_in, "http://127.0.0.1:%d" % port_out], work)
+        time.sleep(1)
+    finally:
+        stop_all(dumps)
+        for p in (srv_in, srv_out):
+            if p:
+                p.kill()
+                p.wait()
+        for d in (inner, cg):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+    errs = []
+    os.makedirs(os.path.join(work, "bad"), exist_ok=True)
+    for args, want in ((["--engine", "ebpf-socket", "--cgroup", work], "not a cgroup v2 directory"),
+                       (["--engine", "ebpf-socket", "--cgroup", cg], "No such file"),          # removed above
+                       (["--engine", "pcap", "--iface", "lo", "--cgroup", root], "go with --engine ebpf-socket")):
+        r = subprocess.run([BIN, "--out", os.path.join(work, "bad"), "--max-seconds", "1", "--port", "9"] + args,
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode == 0 or want not in r.stderr:
+            errs.append("%s: exit %d, expected an error with '%s': %s" % (args, r.returncode, want, r.stderr.strip()))
+    r_in, r_out = capcommon.recorded(rec_in), capcommon.recorded(rec_out)
+    both = dict(r_in)
+    both.update(r_out)
+    if not r_in or not r_out:
+        return ["the servers recorded %d and %d connections" % (len(r_in), len(r_out))]
+    errs += capcommon.compare(r_in, capcommon.read_result(dumps[0].out), "--cgroup")
+    errs += capcommon.compare(r_out, capcommon.read_result(dumps[1].out), "--pid")
+    errs += capcommon.compare(both, capcommon.read_result(dumps[2].out), "unfiltered")
     return errs
 
 
