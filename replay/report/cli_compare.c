@@ -8,6 +8,7 @@
 #include <sm/opt.h>
 #include <sm/util.h>
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 struct cmp_cfg {
     char *rules;
     struct sm_strlist learn;
+    int64_t learn_max;
     struct sm_strlist renames;
     char *tolerance;
     char *max_diffs;
@@ -31,6 +33,7 @@ struct cmp_cfg {
 static const struct sm_opt cmp_opts[] = {
     { "rules", SM_OPT_STR, OFF(rules), NULL, "comparison rules file (JSON or 'ignore PATH' lines; docs/compare.md)", NULL, 0, "FILE" },
     { "learn-noise", SM_OPT_LIST, OFF(learn), NULL, "tuples of a second replay to the same target: fields that differ between the two replays are ignored", NULL, 0, "TUPLES" },
+    { "learn-noise-max", SM_OPT_INT, OFF(learn_max), "100000", "tuples of --learn-noise held in memory at most (the first ones; later ones are left out)", NULL, 0, "N" },
     { "index-rename", SM_OPT_LIST, OFF(renames), NULL, "index renames the replay applied (old=new, prefix*=newprefix*)", NULL, 0, "OLD=NEW" },
     { "tolerance", SM_OPT_STR, OFF(tolerance), NULL, "relative tolerance for _score/max_score (default 1e-4)", NULL, 0, "X" },
     { "max-differences", SM_OPT_STR, OFF(max_diffs), NULL, "differences listed per tuple (default 20)", NULL, 0, "N" },
@@ -49,6 +52,8 @@ struct run {
     gzFile out_gz;
     FILE *out;
     json_t *noise_map;    /* learning: connectionId -> tuple of the second replay */
+    size_t noise_max;     /* --learn-noise-max */
+    uint64_t noise_left_out;
     size_t learned;
     uint64_t write_errors;
 };
@@ -60,6 +65,12 @@ static void on_noise_tuple(void *arg, json_t *t)
     const json_t *tr = replay_cmp_target_response(t);
     if (!id || !tr)
         return;
+    /* bounded: noise repeats across requests of an endpoint, so the first
+     * --learn-noise-max tuples teach what a sample can; memory stays bounded */
+    if (json_object_size(r->noise_map) >= r->noise_max && !json_object_get(r->noise_map, id)) {
+        r->noise_left_out++;
+        return;
+    }
     /* keep what learning needs: the request and the last target response */
     json_t *slim = json_object();
     json_object_set(slim, "sourceRequest", json_object_get(t, "sourceRequest"));
@@ -145,6 +156,8 @@ int replay_cli_compare(int argc, char **argv)
         rc = sm_errf(err, sizeof(err), SM_ECONFIG, "report needs --html FILE");
     if (!rc && (cfg.top < 0 || cfg.top > 1000))
         rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--top must be 0..1000");
+    if (!rc && cfg.learn_max < 1)
+        rc = sm_errf(err, sizeof(err), SM_ECONFIG, "--learn-noise-max %" PRId64 ": at least 1", cfg.learn_max);
     struct run run;
     memset(&run, 0, sizeof(run));
     if (!rc) {
@@ -180,12 +193,16 @@ int replay_cli_compare(int argc, char **argv)
     uint64_t bad = 0;
     json_t *learned = NULL;
     if (cfg.learn.n) {
+        run.noise_max = (size_t)cfg.learn_max;
         run.noise_map = json_object();
         for (size_t i = 0; i < cfg.learn.n && !exit_code; i++)
             if (replay_report_read_tuples(cfg.learn.v[i], on_noise_tuple, &run, &bad, err, sizeof(err))) {
                 sm_log_err("%s", err);
                 exit_code = 1;
             }
+        if (run.noise_left_out)
+            sm_log_info("learning from the first %zu tuples of --learn-noise; %" PRIu64 " more left out "
+                        "(--learn-noise-max)", run.noise_max, run.noise_left_out);
         for (size_t i = 0; i < inputs.n && !exit_code; i++)
             if (replay_report_read_tuples(inputs.v[i], on_learn_tuple, &run, &bad, err, sizeof(err))) {
                 sm_log_err("%s", err);

@@ -98,6 +98,15 @@ def test_fixture():
     f3 = json.load(open(fig3))
     check({"endpoint": "POST /{index}/_search", "path": "/hits/total"} in f3.get("learned_noise", []),
           f"learned noise {f3.get('learned_noise')}")
+    # bounded: with --learn-noise-max 1 only the first tuple of the second replay is held (not the
+    # search), so nothing is learned, and the log says how many were left out
+    fig4 = os.path.join(TMP, "fixture4.json")
+    p = run(["compare", FIXTURE, "--learn-noise", second, "--learn-noise-max", "1", "--json", fig4, "--quiet"])
+    f4 = json.load(open(fig4))
+    check(p.returncode == 0 and not f4.get("learned_noise"), f"learned with max 1: {f4.get('learned_noise')}")
+    check("more left out (--learn-noise-max)" in p.stderr, f"left-out count logged: {p.stderr[-300:]}")
+    p = run(["compare", FIXTURE, "--learn-noise", second, "--learn-noise-max", "0", "--quiet"])
+    check(p.returncode == 2 and "--learn-noise-max 0" in p.stderr, "--learn-noise-max 0 refused")
     # bad arguments
     p = run(["report", FIXTURE])
     check(p.returncode == 2 and "--html" in p.stderr, "report without --html is refused")
