@@ -69,8 +69,8 @@ class Conn:
 
 
 def build_pcap(pcap):
-    """Writes the crafted connections A (lost segment), B (mid-stream, filters)
-    and C (websocket upgrade) to pcap."""
+    """Writes the crafted connections A (lost segment), B (mid-stream, filters),
+    C (websocket upgrade) and D (a whole request lost before a HEAD) to pcap."""
     pkts, t = [], [1700000000.0]
 
     # A: a POST loses its middle segment; the next request must stand alone
@@ -103,6 +103,20 @@ def build_pcap(pcap):
     c.send(1, b"\x81\x02hi")
     c.fin()
 
+    # D: a whole request lost (not pipelined): its response comes with an ACK covering it, so
+    # the gap reaches the framer first and that response pairs with no request; the HEAD
+    # that follows still gets a body-less response, nothing is reported broken
+    d = Conn(pkts, 40004, t)
+    d.send(0, b"GET /d1 HTTP/1.1\r\nHost: h\r\n\r\n")
+    d.send(1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    d.send(0, b"GET /lost HTTP/1.1\r\nHost: h\r\n\r\n", lose=True)
+    d.send(1, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlost")
+    d.send(0, b"HEAD /d3 HTTP/1.1\r\nHost: h\r\n\r\n")
+    d.send(1, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n")
+    d.send(0, b"GET /d4 HTTP/1.1\r\nHost: h\r\n\r\n")
+    d.send(1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    d.fin()
+
     wrpcap(pcap, pkts)
 
 
@@ -133,7 +147,7 @@ def main():
     assert r.returncode == 0, r.returncode
     recs = tslib.read_records(out)
     conns = tslib.connections(recs)
-    assert len(conns) == 3, len(conns)
+    assert len(conns) == 4, len(conns)
     by_first = {}
     for cid, cv in conns.items():
         first = cv["requests"][0].split(b"\r\n")[0] if cv["requests"] else b""
@@ -153,6 +167,15 @@ def main():
     assert not cb["exceptions"], cb["exceptions"]
     assert cb["s2c"] == (b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}"
                          b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"), cb["s2c"]
+
+    cd = by_first[b"GET /d1 HTTP/1.1"]
+    assert [r.split(b"\r\n")[0] for r in cd["requests"]] == [b"GET /d1 HTTP/1.1", b"HEAD /d3 HTTP/1.1",
+                                                              b"GET /d4 HTTP/1.1"], cd["requests"]
+    assert len(cd["exceptions"]) == 1 and "client->server" in cd["exceptions"][0], cd["exceptions"]
+    assert cd["s2c"] == (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlost"
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), cd["s2c"]
 
     cc = by_first[b"GET /ws HTTP/1.1"]
     assert len(cc["exceptions"]) == 1 and "101 Switching Protocols" in cc["exceptions"][0]
