@@ -82,6 +82,15 @@ int rfs_version_major(uint32_t id)
 const char *rfs_version_format(uint32_t id, char *buf, size_t len)
 {
     uint32_t v = id & ~0x08000000u;
+    if (!rfs_version_is_opensearch(id) && v >= RFS_INDEX_VERSION_DETACHED) {
+        /* Elasticsearch 8.11+ numbers index versions apart from releases
+         * (8_500_000 up; 9_000_000 up for 9.x): the release is not in the id */
+        if (v < 9000000u)
+            snprintf(buf, len, "8.11+ (index version %u)", v);
+        else
+            snprintf(buf, len, "%u.0+ (index version %u)", v / 1000000u, v);
+        return buf;
+    }
     snprintf(buf, len, "%u.%u.%u", v / 1000000u, v / 10000u % 100u, v / 100u % 100u);
     return buf;
 }

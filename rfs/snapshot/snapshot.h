@@ -57,7 +57,11 @@ const char *rfs_snapshot_state_name(int state);   /* "SUCCESS", ... */
 
 /* Version ids: ES major*1000000 + minor*10000 + revision*100 + build;
  * OpenSearch ids have bit 27 (0x08000000) set. Formats "7.10.2" (also for
- * OpenSearch "2.11.1": see rfs_version_product) into buf; returns buf. */
+ * OpenSearch "2.11.1": see rfs_version_product) into buf; returns buf.
+ * Elasticsearch 8.11+ index versions are numbered apart from releases
+ * (RFS_INDEX_VERSION_DETACHED up): "8.11+ (index version 8500003)",
+ * "9.0+ (index version 9000000)"; the major is right either way. */
+#define RFS_INDEX_VERSION_DETACHED 8500000u
 const char *rfs_version_format(uint32_t id, char *buf, size_t len);
 bool rfs_version_is_opensearch(uint32_t id);
 /* "Elasticsearch" or "OpenSearch". */

@@ -233,6 +233,12 @@ static int test_versions(void)
     SM_CHECK_EQ_INT(v.major, 7);
     SM_CHECK_EQ_INT(v.minor, 10);
     SM_CHECK_EQ_INT(rfs_md_compat_major(&v), 7);
+    /* what rfs_version_format() gives for an Elasticsearch 8.11+ index version */
+    SM_CHECK(!rfs_md_version_parse("8.11+ (index version 8500003)", false, &v));
+    SM_CHECK_EQ_INT(v.major, 8);
+    SM_CHECK_EQ_INT(v.minor, 11);
+    SM_CHECK_EQ_INT(rfs_md_compat_major(&v), 8);
+    SM_CHECK_EQ_STR(v.number, "8.11+ (index version 8500003)");
     SM_CHECK(!rfs_md_version_parse("1.3.14", true, &v));
     SM_CHECK_EQ_INT(rfs_md_compat_major(&v), 7);
     SM_CHECK(!rfs_md_version_parse("2.11.0", true, &v));

@@ -633,6 +633,13 @@ static int test_helpers(void)
     SM_CHECK_EQ_STR(rfs_version_format(2110199 ^ 0x08000000, vb, sizeof(vb)), "2.11.1");
     SM_CHECK(rfs_version_is_opensearch(2110199 ^ 0x08000000));
     SM_CHECK_EQ_INT(rfs_version_major(6082499), 6);
+    /* Elasticsearch index versions: release-numbered up to 8.10, detached from 8.11 on */
+    SM_CHECK_EQ_STR(rfs_version_format(8100099, vb, sizeof(vb)), "8.10.0");
+    SM_CHECK_EQ_STR(rfs_version_format(8500003, vb, sizeof(vb)), "8.11+ (index version 8500003)");
+    SM_CHECK_EQ_INT(rfs_version_major(8500003), 8);
+    SM_CHECK_EQ_STR(rfs_version_format(9000000, vb, sizeof(vb)), "9.0+ (index version 9000000)");
+    SM_CHECK_EQ_INT(rfs_version_major(9000000), 9);
+    SM_CHECK_EQ_STR(rfs_version_format(3000099 ^ 0x08000000, vb, sizeof(vb)), "3.0.0");   /* OpenSearch 3.0 */
     SM_CHECK_EQ_STR(rfs_snapshot_state_name(RFS_SNAP_PARTIAL), "PARTIAL");
     return 0;
 }
