@@ -226,10 +226,11 @@ static void log_stats(const char *what, struct agent_pipeline *pl, const struct 
 static int build_capture_cfg(const struct agent_config *cfg, struct agent_capture_cfg *cc, char *err,
                              size_t errlen);
 
-/* SIGHUP: the server ports are parsed again from the command line, the
- * environment and the config file (as at start) and given to the running
- * capture (agent_capture_set_ports: eBPF port maps, or a new pcap filter).
- * Other settings need a restart. */
+/* SIGHUP: the server ports and the ebpf-socket process filter (--pid,
+ * --cgroup) are parsed again from the command line, the environment and the
+ * config file (as at start) and given to the running capture
+ * (agent_capture_set_ports: eBPF port maps, or a new pcap filter;
+ * agent_capture_set_procs). Other settings need a restart. */
 static void reload_ports(struct ticker *t)
 {
     struct agent_config nc;
@@ -249,6 +250,8 @@ static void reload_ports(struct ticker *t)
         for (size_t i = 0; i < cc.nports && o + 7 < sizeof(list); i++)
             o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%u", i ? "," : "", (unsigned)cc.ports[i]);
         sm_log_info("SIGHUP: now capturing port(s) %s", list);
+        if (agent_capture_set_procs(t->cap, cc.pid, cc.cgroup, err, sizeof(err)) != SM_OK)
+            sm_log_warn("SIGHUP: process filter not changed: %s", err);
     }
     sm_opts_free(agent_opts, &nc);
 }

@@ -307,6 +307,16 @@ void agent_capture_stop(struct agent_capture *cap)
     cap->src.ops->stop(&cap->src);
 }
 
+int agent_capture_set_procs(struct agent_capture *cap, uint32_t pid, const char *cgroup, char *err, size_t errlen)
+{
+    if (cap->src.ops->set_procs)
+        return cap->src.ops->set_procs(&cap->src, pid, cgroup, err, errlen);
+    if (pid || cgroup)
+        return sm_errf(err, errlen, SM_ECONFIG, "capture: --pid and --cgroup go with --engine ebpf-socket "
+                       "(engine %s sees packets, not the processes behind them)", cap->src.ops->name);
+    return SM_OK;
+}
+
 int agent_capture_set_ports(struct agent_capture *cap, const uint16_t *ports, size_t nports, char *err,
                             size_t errlen)
 {

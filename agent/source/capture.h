@@ -89,6 +89,11 @@ void agent_capture_stats(struct agent_capture *cap, struct agent_capture_stats *
  * (err filled). */
 int agent_capture_set_ports(struct agent_capture *cap, const uint16_t *ports, size_t nports, char *err,
                             size_t errlen);
+/* Replaces the process filter of the ebpf-socket engine (pid 0 and cgroup
+ * NULL: every process) while running. Any thread. SM_OK (also for no filter
+ * on an engine without one), SM_ECONFIG (a filter on another engine, a cgroup
+ * that is not one, a pid of no process), SM_EIO (err filled). */
+int agent_capture_set_procs(struct agent_capture *cap, uint32_t pid, const char *cgroup, char *err, size_t errlen);
 /* Delivers buffered bytes, closes open flows with AGENT_CLOSE_SHUTDOWN,
  * closes the source and frees cap. NULL is a no-op. */
 void agent_capture_close(struct agent_capture *cap);

@@ -368,6 +368,56 @@ static int cgroup_resolve(const char *name, const char *path, uint64_t *id, uint
     return SM_OK;
 }
 
+/* The process filter's map fields from --pid/--cgroup (checked: the process
+ * exists, the directory is a cgroup v2 one). */
+static int procs_resolve(const char *name, uint32_t pid, const char *cgroup, struct sm_sock_config *c, char *err,
+                         size_t errlen)
+{
+    c->tgid = pid;
+    c->cgroup_id = 0;
+    c->cgroup_level = 0;
+    if (pid && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return sm_errf(err, errlen, SM_ECONFIG, "%s: --pid %u: no such process", name, pid);
+    if (cgroup) {
+        uint64_t id;
+        uint32_t level;
+        int rc = cgroup_resolve(name, cgroup, &id, &level, err, errlen);
+        if (rc)
+            return rc;
+        c->cgroup_id = id;
+        c->cgroup_level = level;
+    }
+    return SM_OK;
+}
+
+static void procs_log(const char *name, const char *what, const struct sm_sock_config *c, const char *cgroup)
+{
+    char only[PATH_MAX + 96] = "";
+    if (c->tgid)
+        snprintf(only, sizeof(only), ", process %u only", c->tgid);
+    if (cgroup)
+        snprintf(only + strlen(only), sizeof(only) - strlen(only), ", cgroup %s (id %" PRIu64 ", level %u) and below only",
+                 cgroup, (uint64_t)c->cgroup_id, c->cgroup_level);
+    sm_log_info("%s: %s%s", name, what, *only ? only : ", every process");
+}
+
+static int sock_set_procs(struct agent_source *src, uint32_t pid, const char *cgroup, char *err, size_t errlen)
+{
+    struct sock_ctx *ctx = src->ctx;
+    struct sm_sock_config c;
+    uint32_t k = 0;
+    int cfd = bpf_map__fd(ctx->skel->maps.sock_config);
+    if (bpf_map_lookup_elem(cfd, &k, &c) != 0)
+        return agent_ebpf_fail(src->name, "reading sock_config", -errno, AGENT_CAP_BPF, err, errlen);
+    int rc = procs_resolve(src->name, pid, cgroup, &c, err, errlen);
+    if (rc)
+        return rc;
+    if (bpf_map_update_elem(cfd, &k, &c, BPF_ANY) != 0)
+        return agent_ebpf_fail(src->name, "updating sock_config", -errno, AGENT_CAP_BPF, err, errlen);
+    procs_log(src->name, "process filter now", &c, cgroup);
+    return SM_OK;
+}
+
 static int sock_open(struct agent_source *src, const struct agent_source_cfg *cfg, char *err, size_t errlen)
 {
     const unsigned need = AGENT_CAP_BPF | AGENT_CAP_PERFMON;
@@ -376,11 +426,8 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
     src->linktype = AGENT_DLT_RAW;   /* no packets; keeps the driver's link check happy */
     if (cfg->nports > 64)
         return sm_errf(err, errlen, SM_ECONFIG, "%s: at most 64 ports", src->name);
-    uint64_t cgroup_id = 0;
-    uint32_t cgroup_level = 0;
-    if (cfg->pid && kill((pid_t)cfg->pid, 0) != 0 && errno == ESRCH)
-        return sm_errf(err, errlen, SM_ECONFIG, "%s: --pid %u: no such process", src->name, cfg->pid);
-    if (cfg->cgroup && (rc = cgroup_resolve(src->name, cfg->cgroup, &cgroup_id, &cgroup_level, err, errlen)))
+    struct sm_sock_config procs = { 0 };
+    if ((rc = procs_resolve(src->name, cfg->pid, cfg->cgroup, &procs, err, errlen)))
         return rc;
     if ((rc = agent_ebpf_precheck(src->name, need, err, errlen)) != SM_OK)
         return rc;
@@ -404,8 +451,9 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
         rc = agent_ebpf_fail(src->name, "loading the BPF programs", rc, need, err, errlen);
         goto fail;
     }
-    struct sm_sock_config c = { .all_ports = cfg->nports == 0, .wake_shift = agent_ebpf_wake_shift(ring),
-                                .tgid = cfg->pid, .cgroup_id = cgroup_id, .cgroup_level = cgroup_level };
+    struct sm_sock_config c = procs;
+    c.all_ports = cfg->nports == 0;
+    c.wake_shift = agent_ebpf_wake_shift(ring);
     uint32_t k = 0;
     if (bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.sock_config), &k, &c, BPF_ANY) != 0 ||
         (rc = agent_ebpf_ports_set(bpf_map__fd(ctx->skel->maps.ports), cfg->ports, cfg->nports)) != 0) {
@@ -422,13 +470,9 @@ static int sock_open(struct agent_source *src, const struct agent_source_cfg *cf
         goto fail;
     }
     src->ctx = ctx;
-    char only[PATH_MAX + 64] = "";
-    if (cfg->pid)
-        snprintf(only, sizeof(only), ", process %u only", cfg->pid);
-    if (cfg->cgroup)
-        snprintf(only + strlen(only), sizeof(only) - strlen(only), ", cgroup %s (id %" PRIu64 ", level %u) and below only",
-                 cfg->cgroup, cgroup_id, cgroup_level);
-    sm_log_info("%s: raw syscall tracepoints attached, %zu port(s)%s", src->name, cfg->nports, only);
+    char what[96];
+    snprintf(what, sizeof(what), "raw syscall tracepoints attached, %zu port(s)", cfg->nports);
+    procs_log(src->name, what, &c, cfg->cgroup);
     return SM_OK;
 fail:
     sock_free(ctx);
@@ -510,6 +554,7 @@ const struct agent_source_ops agent_source_ebpf_socket = {
     .stats = sock_stats,
     .close = sock_close,
     .set_ports = sock_set_ports,
+    .set_procs = sock_set_procs,
 };
 
 #else

@@ -116,6 +116,9 @@ struct agent_source_ops {
      * while running (pcap: checked here, compiled and set by the capture
      * thread at its next poll). Thread-safe. */
     int  (*set_filter)(struct agent_source *src, const char *filter, char *err, size_t errlen);
+    /* Optional (NULL: not supported): replaces the process filter (pid 0 and
+     * cgroup NULL: none) while running (ebpf-socket). Thread-safe. */
+    int  (*set_procs)(struct agent_source *src, uint32_t pid, const char *cgroup, char *err, size_t errlen);
 };
 
 struct agent_source {

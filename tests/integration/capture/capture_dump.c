@@ -7,6 +7,7 @@
  *       gap N c2s|s2c BYTES WHY
  *       close N fin|rst|idle|shutdown|evicted|replaced
  *       ports N rc=RC ERR             (after a --ports-file reload)
+ *       procs rc=RC ERR               (the same, when the file has "pid N" / "cgroup DIR" lines)
  *   OUT/stats.txt                    name=value counters
  * Usage: capture_dump --engine E (--iface IF | --file F) --out DIR [--port P]...
  *        [--idle-ms N] [--ready-file F] [--max-seconds N] [--ports-file F] [--no-data 1]
@@ -117,17 +118,27 @@ static void *reloader(void *arg)
         uint16_t ports[AGENT_FLOW_MAX_PORTS];
         size_t n = 0;
         FILE *f = fopen(ports_file, "r");
-        char line[64], err[256] = "";
-        uint64_t v;
+        char line[4096], err[256] = "", cgroup[4096] = "";
+        uint64_t v, pid = 0;
+        bool procs = false;
         while (f && n < AGENT_FLOW_MAX_PORTS && fgets(line, sizeof(line), f)) {
             line[strcspn(line, "\r\n")] = 0;
-            if (*line && sm_parse_u64(line, 65535, &v) == SM_OK)
+            if (!strncmp(line, "pid ", 4) && sm_parse_u64(line + 4, UINT32_MAX, &pid) == SM_OK)
+                procs = true;
+            else if (!strncmp(line, "cgroup ", 7)) {
+                snprintf(cgroup, sizeof(cgroup), "%s", line + 7);
+                procs = true;
+            } else if (*line && sm_parse_u64(line, 65535, &v) == SM_OK)
                 ports[n++] = (uint16_t)v;
         }
         if (f)
             fclose(f);
         int rc = agent_capture_set_ports(g_cap, ports, n, err, sizeof(err));
         fprintf(events, "ports %zu rc=%d %s\n", n, rc, err);
+        if (procs) {
+            rc = agent_capture_set_procs(g_cap, (uint32_t)pid, *cgroup ? cgroup : NULL, err, sizeof(err));
+            fprintf(events, "procs rc=%d %s\n", rc, err);
+        }
         char path[4096];
         snprintf(path, sizeof(path), "%s/ports-applied", outdir);
         FILE *a = fopen(path, "w");

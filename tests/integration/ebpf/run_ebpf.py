@@ -10,7 +10,8 @@ server.py, which records every byte it received and sent per connection).
   ports    a port added to the kernel port map while running is captured
            from then on, without restart (both eBPF engines)
   procfilter  ebpf-socket --cgroup DIR (a server in a cgroup below DIR) and
-           --pid (another server) each record only their server's connections
+           --pid (another server) each record only their server's connections;
+           one switched from --pid to --cgroup while running follows
   compat   a server that makes a 32-bit call (int $0x80, ia32 getpid) with a
            64-bit writev's registers on the connection before its real
            write: ebpf-socket records only the real bytes
@@ -424,12 +425,28 @@ def mode_procfilter(work):
         port_in = int(srv_in.stdout.readline())
         srv_out, port_out = start_server(rec_out, "127.0.0.1")
         ports = ["--port", str(port_in), "--port", str(port_out)]
+        pf = os.path.join(work, "procs")
+        with open(pf, "w") as f:
+            f.write("%d\n%d\n" % (port_in, port_out))
         dumps = [Dump(work, "cgroup", ["--engine", "ebpf-socket", "--cgroup", cg] + ports),
                  Dump(work, "pid", ["--engine", "ebpf-socket", "--pid", str(srv_out.pid)] + ports),
-                 Dump(work, "all", ["--engine", "ebpf-socket"] + ports)]
+                 Dump(work, "all", ["--engine", "ebpf-socket"] + ports),
+                 # starts on --pid of the outside server, switched to --cgroup while running
+                 Dump(work, "switch", ["--engine", "ebpf-socket", "--pid", str(srv_out.pid), "--ports-file", pf]
+                      + ports)]
         for d in dumps:
             d.wait_ready()
-        workload(["http://127.0.0.1:%d" % port_in, "http://127.0.0.1:%d" % port_out], work)
+        urls = ["http://127.0.0.1:%d" % port_in, "http://127.0.0.1:%d" % port_out]
+        workload(urls, work)
+        time.sleep(1)
+        first = set(capcommon.recorded(rec_in)) | set(capcommon.recorded(rec_out))
+        with open(pf, "a") as f:
+            f.write("cgroup %s\n" % cg)
+        dumps[3].p.send_signal(signal.SIGUSR1)
+        end = time.time() + 10
+        while not os.path.exists(os.path.join(dumps[3].out, "ports-applied")) and time.time() < end:
+            time.sleep(0.05)
+        workload(urls, work)
         time.sleep(1)
     finally:
         stop_all(dumps)
@@ -459,6 +476,14 @@ def mode_procfilter(work):
     errs += capcommon.compare(r_in, capcommon.read_result(dumps[0].out), "--cgroup")
     errs += capcommon.compare(r_out, capcommon.read_result(dumps[1].out), "--pid")
     errs += capcommon.compare(both, capcommon.read_result(dumps[2].out), "unfiltered")
+    switched = {p: r for p, r in r_out.items() if p in first}
+    switched.update({p: r for p, r in r_in.items() if p not in first})
+    if len(switched) * 2 != len(both):
+        errs.append("rounds: %d of %d connections in the switch's expectation" % (len(switched), len(both)))
+    errs += capcommon.compare(switched, capcommon.read_result(dumps[3].out), "--pid then --cgroup (SIGUSR1)")
+    with open(os.path.join(dumps[3].out, "events.txt")) as f:
+        if "procs rc=0 " not in f.read():
+            errs.append("the switch's process filter was not applied")
     return errs
 
 
