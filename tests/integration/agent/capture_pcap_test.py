@@ -481,7 +481,8 @@ def check_live_reload(tmp, engine):
     """SIGHUP re-reads the server ports from the config file and the running capture applies
     them: with port A configured, requests to B are not recorded; after the file says B and
     SIGHUP, requests to B are and those to A are not. The eBPF engines change their kernel
-    port maps in place, pcap sets a new BPF filter."""
+    port maps in place, pcap sets a new BPF filter; ebpf-socket's process filter (pid) is
+    applied the same way."""
     echo_a, echo_b = start_echo(0, FastEcho), start_echo(0, FastEcho)
     pa, pb, mport = echo_a.server_address[1], echo_b.server_address[1], free_port()
     conf = os.path.join(tmp, "reload-%s.conf" % engine)
@@ -540,6 +541,19 @@ def check_live_reload(tmp, engine):
         get(pb, "/b3")
         wait_requests(4)
         want = {"/a1", "/a2", "/b2", "/b3"}
+        if engine == "ebpf-socket":
+            # the process filter follows SIGHUP too: pid 1 (not our server) records nothing,
+            # then this process (the echo servers are its threads) records again
+            for pid, path in ((1, "/b4"), (os.getpid(), "/b5")):
+                with open(conf, "w") as f:
+                    f.write("port = %d\npid = %d\n" % (pb, pid))
+                agent.send_signal(signal.SIGHUP)
+                assert wait_log("process filter now, process %d only" % pid), \
+                    "%s: process filter not applied: %s" % (engine, "".join(log))
+                time.sleep(0.3)
+                get(pb, path)
+            wait_requests(5)
+            want.add("/b5")
         agent.send_signal(signal.SIGTERM)
         _, err = agent.communicate(timeout=30)
         assert agent.returncode == 0, "agent exit %d: %s" % (agent.returncode, err[-500:])
