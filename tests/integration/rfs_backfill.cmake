@@ -22,5 +22,5 @@ sm_script_test(rfs_backfill_parallel_faults
           BackfillTest.test_oversized_document_to_failures_file
   LABELS integration TIMEOUT 300)
 sm_script_test(rfs_backfill_s3
-  COMMAND /usr/bin/python3 ${_bf} BackfillTest.test_s3_same_as_fs_and_errors
+  COMMAND /usr/bin/python3 ${_bf} BackfillTest.test_s3_same_as_fs_and_errors BackfillTest.test_s3_session_token
   LABELS integration TIMEOUT 300)

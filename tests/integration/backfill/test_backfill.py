@@ -1011,6 +1011,29 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn('no such bucket', err)
 
+    def test_s3_session_token(self):
+        """Temporary credentials: the S3 stand-in requires the session token on every request,
+        signed; with AWS_SESSION_TOKEN set the backfill is exact, without it (or with another
+        token) the stand-in's InvalidToken is reported and nothing is sent."""
+        s3 = S3(self.tmp, ['snaps=' + SNAPS], 'ASIATEMPORARY', 'temp-secret', '--session-token', 'FwoGZXIvYXdzEXAMPLE')
+        self.procs.append(s3)
+        fixture, snap = 'ES_7_10_Single', 'global_state_snapshot'
+        env = {'AWS_ACCESS_KEY_ID': 'ASIATEMPORARY', 'AWS_SECRET_ACCESS_KEY': 'temp-secret', 'AWS_REGION': 'us-east-1'}
+        t = self.target()
+        exp = expected(fixture, snap)
+        t.precreate(exp)
+        for token in (None, 'SomeOtherToken'):
+            e = dict(env, **({'AWS_SESSION_TOKEN': token} if token else {}))
+            rc, _, err = self.backfill(t, 's3://snaps/' + fixture, snap, '--s3-endpoint', s3.url, env=e)
+            self.assertEqual(rc, 1, err)
+            self.assertIn('InvalidToken', err)
+            self.assertNotIn('temp-secret', err)
+        self.assertEqual(t.stats()['bulk']['items'], 0)
+        rc, _, err = self.backfill(t, 's3://snaps/' + fixture, snap, '--s3-endpoint', s3.url,
+                                   env=dict(env, AWS_SESSION_TOKEN='FwoGZXIvYXdzEXAMPLE'))
+        self.assertEqual(rc, 0, err)
+        self.assert_exact(t, exp)
+
     def test_typed_target_and_status_before_setup(self):
         t = self.target('elasticsearch-6.8')
         rc, out, _ = self.run_rfs('backfill-status', '--target', t.url)

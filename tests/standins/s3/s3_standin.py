@@ -12,6 +12,8 @@ Path-style addressing only (http://host:port/bucket/key). Implements:
   SigV4 header auth: 403 InvalidAccessKeyId for an unknown key id,
   403 SignatureDoesNotMatch when the signature or the payload hash is wrong,
   403 AccessDenied when Authorization is missing; 404 NoSuchBucket/NoSuchKey.
+  --session-token T: temporary credentials: 403 InvalidToken unless every
+  request carries x-amz-security-token T (and signs it).
   --slowdown-every N: every Nth object/list request gets 503 SlowDown (retry tests).
   GET /_standin/stats: request counts ({"GET": n, "HEAD": n, "LIST": n,
   "bytes": n, "denied": n}); DELETE /_standin/stats resets them.
@@ -119,6 +121,14 @@ class Handler(BaseHTTPRequestHandler):
         if 'host' not in signed or not amz_date.startswith(date) or payload is None:
             self.error(403, 'AccessDenied', 'missing signed host, x-amz-date or x-amz-content-sha256', path, head)
             return False
+        if self.server.session_token is not None:
+            # temporary credentials: the token must come, signed, with every request
+            if self.headers.get('x-amz-security-token') != self.server.session_token:
+                self.error(403, 'InvalidToken', 'The provided token is malformed or otherwise invalid.', path, head)
+                return False
+            if 'x-amz-security-token' not in signed:
+                self.error(403, 'AccessDenied', 'x-amz-security-token is not signed', path, head)
+                return False
         body_len = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(body_len) if body_len else b''
         if payload != 'UNSIGNED-PAYLOAD' and payload != hashlib.sha256(body).hexdigest():
@@ -285,6 +295,7 @@ def main():
     ap.add_argument('--access-key', default='AKIDSTANDIN')
     ap.add_argument('--secret-key', default='standin-secret')
     ap.add_argument('--no-auth', action='store_true', help='accept unsigned requests')
+    ap.add_argument('--session-token', help='temporary credentials: require this x-amz-security-token, signed')
     ap.add_argument('--region', default='us-east-1')
     ap.add_argument('--page-size', type=int, default=1000, help='largest ListObjectsV2 page')
     ap.add_argument('--slowdown-every', type=int, default=0, help='503 SlowDown on every Nth request')
@@ -298,6 +309,7 @@ def main():
         srv.buckets[name] = os.path.abspath(d)
     srv.access_key = None if a.no_auth else a.access_key
     srv.secret_key = a.secret_key
+    srv.session_token = a.session_token
     srv.region = a.region
     srv.page_size = max(1, a.page_size)
     srv.slowdown_every = max(0, a.slowdown_every)
