@@ -522,6 +522,37 @@ class ReplayE2E(unittest.TestCase):
             standin.terminate()
             standin.wait()
 
+    def test_sigv4_target(self):
+        """The replayer signs every attempt with SigV4 (credentials and session token from the
+        environment), checked by the stand-in like Amazon OpenSearch Service: all requests
+        answered; with a wrong secret each gets the service's 403 in its tuple."""
+        pf = os.path.join(TMP, "port-sigv4")
+        standin, url = start_standin(pf, "--sigv4", "AKIDREPLAY:replay/secret:eu-west-3:es:TokReplay==")
+        try:
+            inp = os.path.join(TMP, "records-sigv4.log")
+            with open(inp, "w") as f:
+                f.write("\n".join(build_records()) + "\n")
+            env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDREPLAY", AWS_SESSION_TOKEN="TokReplay==",
+                       AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
+            for secret, want_403 in (("replay/secret", False), ("wrong-secret-55", True)):
+                tuples = os.path.join(TMP, "tuples-sigv4-" + str(want_403))
+                p = subprocess.run([REPLAY, "--input", inp, "--target", url, "--target-aws-region", "eu-west-3",
+                                    "--speedup-factor", "0", "--tuples-dir", tuples, "--target-gzip"],
+                                   env=dict(env, AWS_SECRET_ACCESS_KEY=secret),
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertNotIn("wrong-secret-55", p.stderr)
+                lines = read_json_lines(os.path.join(tuples, "tuples-*.log"))
+                self.assertEqual(len(lines), 4)
+                codes = [t["targetResponses"][-1]["Status-Code"] for t in lines]
+                if want_403:
+                    self.assertEqual(codes, [403] * 4, codes)
+                else:
+                    self.assertNotIn(403, codes, codes)
+        finally:
+            standin.terminate()
+            standin.wait()
+
     def test_https_target(self):
         """The replayer's own TLS client (OpenSSL in the sender loops) against the stand-in
         serving HTTPS with a certificate made at test time: verification is on by default

@@ -10,10 +10,13 @@ Faults can be injected at run time through /_standin/faults.
 
 import argparse
 import base64
+import calendar
 import copy
 import fnmatch
 import functools
 import gzip
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -28,7 +31,7 @@ import time
 import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 # --------------------------------------------------------------------------
 # Flavors
@@ -2987,6 +2990,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
+        self.raw_body = body                # as sent: what a SigV4 signature covers
         enc = (self.headers.get("Content-Encoding") or "").lower()
         if body and enc in ("gzip", "x-gzip"):
             body = gzip.decompress(body)
@@ -3056,6 +3060,8 @@ class Handler(BaseHTTPRequestHandler):
                         self.finish_response(req, resp, method == "HEAD")
                         srv.log_line(method, self.path, status, len(body), -1, t0, "fault")
                         return
+                if srv.sigv4 and not self.check_sigv4(req):
+                    return
                 if srv.auth and not self.check_auth(req):
                     return
                 resp = self.route(req, item_rule)
@@ -3128,6 +3134,55 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
         except OSError:
             pass
+
+    def check_sigv4(self, req):
+        """AWS SigV4 as Amazon OpenSearch Service checks it (service es or aoss): the
+        signature over the request as sent (path segments encoded once more, sorted query,
+        the signed headers, the SHA-256 of the body bytes as sent), the credential scope,
+        the session token when one is configured, and a clock skew of 15 minutes at most.
+        Refusals are 403 with a {"message": ...} body like the service's."""
+        srv = self.server
+        akid, secret, region, service, token = srv.sigv4
+        h = req.headers.get("authorization", "")
+
+        def deny(msg):
+            resp = Response(403, {"message": msg})
+            n = self.finish_response(req, resp, req.method == "HEAD")
+            srv.log_line(req.method, self.path, 403, len(req.body), n, time.monotonic(), "sigv4")
+            return False
+        if not h.startswith("AWS4-HMAC-SHA256 "):
+            return deny("Missing Authentication Token")
+        fields = {}
+        for part in h[len("AWS4-HMAC-SHA256 "):].split(","):
+            k, _, v = part.strip().partition("=")
+            fields[k] = v
+        cred = fields.get("Credential", "").split("/")
+        if len(cred) != 5 or cred[4] != "aws4_request":
+            return deny("Authorization header requires 'Credential' parameter.")
+        if cred[0] != akid:
+            return deny("The security token included in the request is invalid.")
+        if cred[2] != region or cred[3] != service:
+            return deny("Credential should be scoped to a valid region or service (%s/%s)." % (region, service))
+        amz_date = req.headers.get("x-amz-date", "")
+        try:
+            t = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+        except ValueError:
+            return deny("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+        if abs(time.time() - t) > 900 or not amz_date.startswith(cred[1]):
+            return deny("Signature expired: %s is now earlier or later than the allowed 15 minutes." % amz_date)
+        signed = fields.get("SignedHeaders", "").split(";")
+        if "host" not in signed:
+            return deny("'Host' must be a signed header.")
+        if token is not None and (req.headers.get("x-amz-security-token") != token
+                                  or "x-amz-security-token" not in signed):
+            return deny("The security token included in the request is invalid.")
+        want = sigv4_signature(req.method, self.path, lambda n: self.headers.get_all(n) or [], signed,
+                               getattr(self, "raw_body", b""), amz_date, secret, region, service)
+        if not hmac.compare_digest(want, fields.get("Signature", "")):
+            return deny("The request signature we calculated does not match the signature you provided. "
+                        "Check your AWS Secret Access Key and signing method. Consult the service documentation "
+                        "for details.")
+        return True
 
     def check_auth(self, req):
         srv = self.server
@@ -3540,6 +3595,28 @@ class Handler(BaseHTTPRequestHandler):
         return Response(400, {"error": "no handler found for uri [%s] and method [%s]" % (self.path, m)})
 
 
+def sigv4_signature(method, target, header_values, signed, body, amz_date, secret, region, service):
+    """AWS SigV4 signature (hex) of a request to a service other than S3: target is the path
+    and query as sent, its path segments encoded once more; header_values(name) gives the
+    values of a header; body is the bytes as sent (gzip ones included)."""
+    raw_path, _, raw_query = target.partition("?")
+    cpath = quote(raw_path or "/", safe="/-_.~")
+    pairs = []
+    for q in raw_query.split("&") if raw_query else []:
+        k, _, v = q.partition("=")
+        pairs.append((quote(unquote(k), safe="-_.~"), quote(unquote(v), safe="-_.~")))
+    cquery = "&".join("%s=%s" % kv for kv in sorted(pairs))
+    chdrs = "".join("%s:%s\n" % (n, ",".join(" ".join(v.split()) for v in header_values(n))) for n in signed)
+    creq = "\n".join([method, cpath, cquery, chdrs, ";".join(signed), hashlib.sha256(body).hexdigest()])
+    day = amz_date[:8]
+    scope = "%s/%s/%s/aws4_request" % (day, region, service)
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (day, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -3626,6 +3703,8 @@ def main(argv=None):
     ap.add_argument("--no-compression", action="store_true",
                     help="never gzip responses (by default they are gzipped when the client sends "
                          "Accept-Encoding: gzip, like http.compression=true)")
+    ap.add_argument("--sigv4", metavar="AKID:SECRET:REGION:SERVICE[:TOKEN]",
+                    help="require AWS SigV4 signatures like Amazon OpenSearch Service (service es or aoss)")
     ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args(argv)
@@ -3644,6 +3723,12 @@ def main(argv=None):
     if args.data_dir:
         os.makedirs(args.data_dir, exist_ok=True)
     srv = Server((args.host, args.port), cluster, auth, args.log, args.data_dir, tls)
+    srv.sigv4 = None
+    if args.sigv4:
+        parts = args.sigv4.split(":", 4)
+        if len(parts) < 4:
+            ap.error("--sigv4 AKID:SECRET:REGION:SERVICE[:TOKEN]")
+        srv.sigv4 = (parts[0], parts[1], parts[2], parts[3], parts[4] if len(parts) > 4 else None)
     srv.compression = not args.no_compression
     srv.load()
     port = srv.server_address[1]
