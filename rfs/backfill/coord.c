@@ -58,6 +58,8 @@ int rfs_coord_ensure(struct rfs_coord *co, char *err, size_t errlen)
         { "kind", "keyword" }, { "state", "keyword" }, { "owner", "keyword" }, { "index", "keyword" },
         { "target_index", "keyword" }, { "snapshot", "keyword" }, { "lease_expiry_ms", "long" },
         { "shard", "long" }, { "docs_acked", "long" }, { "est_docs", "long" }, { "error", "text" },
+        { "docs_rejected", "long" }, { "bytes", "long" }, { "takeovers", "long" }, { "started_ms", "long" },
+        { "updated_ms", "long" },
     };
     json_t *props = json_object();
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -187,6 +189,18 @@ int rfs_coord_delete_index(struct rfs_coord *co, char *err, size_t errlen)
     if (rc && status == 404)
         rc = SM_ENOTFOUND;
     json_decref(resp);
+    sm_buf_free(&p);
+    return rc;
+}
+
+int rfs_coord_search_raw(struct rfs_coord *co, json_t *body, json_t **resp, char *err, size_t errlen)
+{
+    *resp = NULL;
+    struct sm_buf p;
+    sm_buf_init(&p, 4096);
+    int rc = index_path(co, "/_search", &p);
+    if (!rc)
+        rc = sm_http_request_json(co->c, "POST", (const char *)p.data, body, resp, NULL, err, errlen);
     sm_buf_free(&p);
     return rc;
 }

@@ -13,7 +13,19 @@
 #include <jansson.h>
 #include <string.h>
 
-#define STATUS_MAX_ITEMS 10000
+#define STATUS_MAX_FAILED 100   /* failed items listed by name */
+
+static uint64_t agg_u64(const json_t *aggs, const char *name)
+{
+    double v = json_number_value(json_object_get(json_object_get(aggs, name), "value"));
+    return v > 0 ? (uint64_t)(v + 0.5) : 0;
+}
+
+static int64_t total_hits(const json_t *resp)
+{
+    const json_t *t = json_object_get(json_object_get(resp, "hits"), "total");
+    return json_is_object(t) ? json_integer_value(json_object_get(t, "value")) : json_integer_value(t);
+}
 
 static void fmt_dur(double s, char *buf, size_t len)
 {
@@ -54,47 +66,57 @@ int rfs_backfill_status(const struct sm_http_opts *target, const char *coord_ind
         err[0] = 0;   /* not complete: no error (it was printed as one when items failed) */
     if (rfs_coord_refresh(&co, err, errlen))
         goto out;
-    json_t *body = json_pack("{s{s{ss}}si}", "query", "term", "kind", "item", "size", STATUS_MAX_ITEMS);
-    rc = rfs_coord_search(&co, body, &hits, err, errlen);
+    /* counted by the target (aggregations), not by reading item documents: any
+     * number of items, and the exit code is right past the 10000 a search returns */
+    uint64_t now = sm_wall_ms();
+    json_t *body = json_pack(
+        "{si sb s{s{ss}} s{s{s{ss si}} s{s{s{s[{s{ss}} {s{s{sI}}}]}}} s{s{ss}} s{s{ss}} s{s{ss}} s{s{ss}} s{s{ss}}"
+        " s{s{s{s{si}}} s{s{s{ss}} s{s{ss}}}}}}",
+        "size", 0, "track_total_hits", 1, "query", "term", "kind", "item", "aggs",
+        "states", "terms", "field", "state", "size", 16,
+        "live", "filter", "bool", "filter", "term", "state", "leased", "range", "lease_expiry_ms", "gt",
+        (json_int_t)now,
+        "acked", "sum", "field", "docs_acked", "rejected", "sum", "field", "docs_rejected",
+        "bytes", "sum", "field", "bytes", "est", "sum", "field", "est_docs", "takeovers", "sum", "field", "takeovers",
+        "started", "filter", "range", "started_ms", "gt", 0, "aggs", "first", "min", "field", "started_ms",
+        "last", "max", "field", "updated_ms");
+    json_t *resp = NULL;
+    rc = body ? rfs_coord_search_raw(&co, body, &resp, err, errlen) : SM_ENOMEM;
     json_decref(body);
     if (rc)
         goto out;
-    uint64_t n = 0, ndone = 0, nleased = 0, navail = 0, nfailed = 0, acked = 0, rejected = 0, bytes = 0, est = 0,
-             est_done = 0, takeovers = 0;
-    int64_t first_start = 0, last_update = 0;
+    const json_t *aggs = json_object_get(resp, "aggregations");
+    uint64_t n = (uint64_t)total_hits(resp), ndone = 0, nleased, nleased_any = 0, navail = 0, nfailed = 0;
     size_t i;
     json_t *h;
-    uint64_t now = sm_wall_ms();
-    json_array_foreach(hits, i, h) {
-        json_t *s = json_object_get(h, "_source");
-        const char *state = json_string_value(json_object_get(s, "state"));
-        n++;
-        uint64_t e = (uint64_t)json_integer_value(json_object_get(s, "est_docs"));
-        est += e;
-        acked += (uint64_t)json_integer_value(json_object_get(s, "docs_acked"));
-        rejected += (uint64_t)json_integer_value(json_object_get(s, "docs_rejected"));
-        bytes += (uint64_t)json_integer_value(json_object_get(s, "bytes"));
-        takeovers += (uint64_t)json_integer_value(json_object_get(s, "takeovers"));
-        int64_t st = json_integer_value(json_object_get(s, "started_ms"));
-        int64_t up = json_integer_value(json_object_get(s, "updated_ms"));
-        if (st && (!first_start || st < first_start))
-            first_start = st;
-        if (st && up > last_update)
-            last_update = up;
+    json_array_foreach(json_object_get(json_object_get(aggs, "states"), "buckets"), i, h) {
+        const char *state = json_string_value(json_object_get(h, "key"));
+        uint64_t count = (uint64_t)json_integer_value(json_object_get(h, "doc_count"));
         if (!state)
             continue;
-        if (!strcmp(state, "done")) {
-            ndone++;
-            est_done += e;
-        } else if (!strcmp(state, "failed")) {
-            nfailed++;
-            est_done += e;
-        } else if (!strcmp(state, "leased") &&
-                   json_integer_value(json_object_get(s, "lease_expiry_ms")) > (json_int_t)now) {
-            nleased++;
-        } else {
-            navail++;
-        }
+        if (!strcmp(state, "done"))
+            ndone = count;
+        else if (!strcmp(state, "failed"))
+            nfailed = count;
+        else if (!strcmp(state, "leased"))
+            nleased_any = count;
+        else
+            navail += count;
+    }
+    nleased = (uint64_t)json_integer_value(json_object_get(json_object_get(aggs, "live"), "doc_count"));
+    navail += nleased_any > nleased ? nleased_any - nleased : 0;   /* expired leases: claimable again */
+    uint64_t acked = agg_u64(aggs, "acked"), rejected = agg_u64(aggs, "rejected"), bytes = agg_u64(aggs, "bytes"),
+             est = agg_u64(aggs, "est"), takeovers = agg_u64(aggs, "takeovers");
+    const json_t *started = json_object_get(aggs, "started");
+    int64_t first_start = (int64_t)agg_u64(started, "first"), last_update = (int64_t)agg_u64(started, "last");
+    json_decref(resp);
+    if (nfailed && !json) {
+        json_t *fq = json_pack("{si s{s{s[{s{ss}}{s{ss}}]}}}", "size", STATUS_MAX_FAILED, "query", "bool", "filter",
+                               "term", "kind", "item", "term", "state", "failed");
+        rc = fq ? rfs_coord_search(&co, fq, &hits, err, errlen) : SM_ENOMEM;
+        json_decref(fq);
+        if (rc)
+            goto out;
     }
     uint64_t left = navail + nleased;
     double secs = first_start ? (double)((done || !left ? last_update : (int64_t)now) - first_start) / 1000.0 : 0;
@@ -141,12 +163,11 @@ int rfs_backfill_status(const struct sm_http_opts *target, const char *coord_ind
         if (takeovers)
             fprintf(out, "takeovers: %" PRIu64 " (leases expired and items resumed by another worker)\n", takeovers);
         json_array_foreach(hits, i, h) {
-            json_t *s = json_object_get(h, "_source");
-            const char *state = json_string_value(json_object_get(s, "state"));
-            const char *e = json_string_value(json_object_get(s, "error"));
-            if (state && !strcmp(state, "failed"))
-                fprintf(out, "failed: %s: %s\n", json_string_value(json_object_get(h, "_id")), e ? e : "?");
+            const char *e = json_string_value(json_object_get(json_object_get(h, "_source"), "error"));
+            fprintf(out, "failed: %s: %s\n", json_string_value(json_object_get(h, "_id")), e ? e : "?");
         }
+        if (nfailed > json_array_size(hits))
+            fprintf(out, "failed: ... and %" PRIu64 " more items\n", nfailed - (uint64_t)json_array_size(hits));
         fprintf(out, "state: %s\n", done ? "complete" : left ? "in progress" : nfailed ? "finished with failures"
                                                                           : "finished");
     }
@@ -156,7 +177,6 @@ int rfs_backfill_status(const struct sm_http_opts *target, const char *coord_ind
         ex = RFS_BACKFILL_EXIT_FAILED;
     else
         ex = RFS_BACKFILL_EXIT_DONE;
-    (void)est_done;
 out:
     json_decref(setup);
     json_decref(done);

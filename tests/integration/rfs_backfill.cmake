@@ -7,6 +7,7 @@ sm_script_test(rfs_backfill_fixtures
           BackfillTest.test_typed_target_and_status_before_setup
           BackfillTest.test_segment_checksums_streamed_exact BackfillTest.test_segment_checksums_damaged_segment
           BackfillTest.test_https_and_basic_auth BackfillTest.test_sigv4_target
+          BackfillTest.test_status_past_10000_items
   LABELS integration TIMEOUT 300)
 sm_script_test(rfs_backfill_crash
   COMMAND /usr/bin/python3 ${_bf} BackfillTest.test_crash_resume_from_checkpoint

@@ -1090,6 +1090,43 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assert_exact(t, exp)
 
+    def test_status_past_10000_items(self):
+        """backfill-status counts with aggregations on the target: past the 10000 documents a
+        search returns, the totals, the items left and the exit code stay right, and failed
+        items are listed (the first 100, then how many more)."""
+        t = self.target()
+        fixture, snap = 'ES_7_10_Single', 'global_state_snapshot'
+        t.precreate(expected(fixture, snap))
+        rc, _, err = self.backfill(t, os.path.join(SNAPS, fixture), snap)
+        self.assertEqual(rc, 0, err)
+        real = len(t.coord_items())
+        lines = []
+        for i in range(10150):
+            state = 'done' if i < 10040 else 'failed' if i < 10145 else 'available'
+            doc = {'kind': 'item', 'state': state, 'index': 'big', 'shard': i, 'est_docs': 10,
+                   'docs_acked': 10 if state == 'done' else 0, 'bytes': 1000 if state == 'done' else 0}
+            if state == 'failed':
+                doc['error'] = 'boom %d' % i
+            lines.append(json.dumps({'index': {'_index': COORD, '_id': 'big~%d~0~0' % i}}))
+            lines.append(json.dumps(doc))
+        st, r = t.raw('POST', '/_bulk?refresh=true', ('\n'.join(lines) + '\n').encode(), 'application/x-ndjson')
+        self.assertEqual(st, 200)
+        self.assertFalse(json.loads(r)['errors'])
+        self.assertEqual(t.json('DELETE', '/%s/_doc/_done' % COORD)[0], 200)
+        rc, out, err = self.run_rfs('backfill-status', '--target', t.url, '--json')
+        self.assertEqual(rc, 3, out + err)            # items left: more to do
+        s = json.loads(out)
+        self.assertEqual(s['items'], real + 10150)
+        self.assertEqual(s['done'], real + 10040)
+        self.assertEqual(s['failed'], 105)
+        self.assertEqual(s['left'], 5)
+        self.assertEqual(s['docs'], sum(len(d) for d in expected(fixture, snap).values()) + 10040 * 10)
+        rc, out, err = self.run_rfs('backfill-status', '--target', t.url)
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn('items: %d total, %d done, 0 in progress, 5 left, 105 failed' % (real + 10150, real + 10040), out)
+        self.assertEqual(out.count('\nfailed: big~'), 100)
+        self.assertIn('failed: ... and 5 more items', out)
+
     def test_typed_target_and_status_before_setup(self):
         t = self.target('elasticsearch-6.8')
         rc, out, _ = self.run_rfs('backfill-status', '--target', t.url)
