@@ -50,7 +50,7 @@ struct bf_shared {
     pthread_mutex_t snap_mu;          /* the snapshot is not thread-safe */
     struct rfs_target_info target;
     struct rfs_bulk_failures failures;
-    char bulk_path[16];
+    char bulk_path[512];
     uint64_t start_ms;
     _Atomic uint64_t docs_acked, docs_rejected, docs_sent, bytes, retried_items, bulk_requests;
     _Atomic uint64_t items_processed, items_done_here, items_failed_here, items_ended;
@@ -1036,6 +1036,32 @@ static void progress_line(struct bf_shared *sh, bool final)
     fflush(cfg->progress);
 }
 
+/* The bulk endpoint with the ingest pipeline choice (rfs_backfill_cfg.ingest_pipeline). */
+static int bulk_path(struct bf_shared *sh, const char *pipeline, char *err, size_t errlen)
+{
+    const char *p = pipeline && *pipeline ? pipeline : "_none";
+    int minor = 0;
+    const char *dot = strchr(sh->target.version, '.');
+    if (dot)
+        minor = atoi(dot + 1);
+    bool knows_none = sh->target.opensearch || sh->target.major > 6 || (sh->target.major == 6 && minor >= 5);
+    if (!strcmp(p, "default") || (!strcmp(p, "_none") && !knows_none)) {   /* before 6.5: no default pipelines */
+        snprintf(sh->bulk_path, sizeof(sh->bulk_path), "/_bulk");
+        return SM_OK;
+    }
+    struct sm_buf b;
+    sm_buf_init(&b, sizeof(sh->bulk_path) - 1);
+    int rc = sm_buf_append_str(&b, "/_bulk?pipeline=");
+    if (!rc)
+        rc = sm_uri_encode(&b, p, strlen(p), false);
+    if (!rc)
+        snprintf(sh->bulk_path, sizeof(sh->bulk_path), "%.*s", (int)b.len, (const char *)b.data);
+    sm_buf_free(&b);
+    if (rc)
+        return sm_errf(err, errlen, SM_ECONFIG, "--ingest-pipeline '%s': name too long", p);
+    return SM_OK;
+}
+
 int rfs_backfill_run(const struct rfs_backfill_cfg *cfg, struct rfs_backfill_summary *sum, char *err, size_t errlen)
 {
     memset(sum, 0, sizeof(*sum));
@@ -1065,9 +1091,11 @@ int rfs_backfill_run(const struct rfs_backfill_cfg *cfg, struct rfs_backfill_sum
         goto out;
     if (rfs_target_info(c, &sh->target, err, errlen))
         goto out;
-    snprintf(sh->bulk_path, sizeof(sh->bulk_path), "/_bulk");
-    sm_log_info("target %s: %s %s (%s)", sm_http_client_url(c), sh->target.opensearch ? "OpenSearch" : "Elasticsearch",
-                sh->target.version, sh->target.typed ? "typed" : "typeless");
+    if (bulk_path(sh, cfg->ingest_pipeline, err, errlen))
+        goto out;
+    sm_log_info("target %s: %s %s (%s), bulk requests to %s", sm_http_client_url(c),
+                sh->target.opensearch ? "OpenSearch" : "Elasticsearch", sh->target.version,
+                sh->target.typed ? "typed" : "typeless", sh->bulk_path);
     struct rfs_coord co = { .c = c, .index = cfg->coord_index, .typed = sh->target.typed };
     if (setup(sh, &co, err, errlen))
         goto out;

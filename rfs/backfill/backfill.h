@@ -51,6 +51,11 @@ struct rfs_backfill_cfg {
     int max_item_attempts;             /* item marked failed after this many failed attempts */
     int bulk_retries;                  /* rounds of bulk retries per batch after the client's own */
     const char *failures_file;         /* NULL: rejected documents only counted and logged */
+    /* ingest pipeline of the bulk requests: NULL or "_none" skips the indices'
+     * default pipelines (the snapshot's documents went through them on the
+     * source) where the target knows `pipeline=_none` (OpenSearch, Elasticsearch
+     * 6.5+); "default" lets them run; any other name runs that pipeline */
+    const char *ingest_pipeline;
     const struct sm_strlist *rename;   /* "old=new" index renames */
     const struct sm_strlist *type_index; /* "index/type=new index": one type of a multi-type index elsewhere */
     const struct rfs_typerules *typerules; /* --metadata-report: type rules and legacy booleans (NULL: none) */

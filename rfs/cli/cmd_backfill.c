@@ -24,7 +24,7 @@
 struct backfill_cli {
     struct sm_http_opts target;
     char *repo, *snapshot, *lucene_dir, *index, *coord_index, *worker_id, *dry_run, *failures_file;
-    char *s3_endpoint, *s3_region, *s3_profile, *metadata_report, *segment_checksums;
+    char *s3_endpoint, *s3_region, *s3_profile, *metadata_report, *segment_checksums, *ingest_pipeline;
     uint64_t s3_readahead;
     struct sm_strlist rename, type_index;
     int64_t workers, inflight, max_item_attempts, bulk_retries;
@@ -64,6 +64,9 @@ static const struct sm_opt backfill_opts[] = {
       "connection errors, after the HTTP client's own retries", NULL, 0, "N" },
     { "failures-file", SM_OPT_STR, OFF(failures_file), NULL, "append rejected documents with the reason (NDJSON)",
       NULL, 0, "FILE" },
+    { "ingest-pipeline", SM_OPT_STR, OFF(ingest_pipeline), "_none", "_none: documents go in as the snapshot holds "
+      "them, the indices' default pipelines skipped (they ran on the source; a final pipeline still runs); "
+      "default: let the default pipelines run; NAME: run this pipeline on every document", NULL, 0, "NAME" },
     { "index-rename", SM_OPT_KV, OFF(rename), NULL, "write index OLD as NEW (repeatable)", NULL, 0, "OLD=NEW" },
     { "type-index", SM_OPT_KV, OFF(type_index), NULL, "send documents of TYPE in multi-type index INDEX (ES <= 6) "
       "to NEWINDEX (repeatable; the \"split\" strategy of the metadata migration)", NULL, 0, "INDEX/TYPE=NEWINDEX" },
@@ -169,7 +172,7 @@ int rfs_cmd_backfill(int argc, char **argv)
         .inflight = (int)cfg.inflight, .batch_docs = cfg.batch_docs, .batch_bytes = cfg.batch_bytes,
         .lease_ms = cfg.lease_ms, .checkpoint_ms = cfg.checkpoint_ms, .poll_ms = cfg.poll_ms ? cfg.poll_ms : 1000,
         .split_docs = cfg.split_docs, .max_item_attempts = (int)cfg.max_item_attempts,
-        .bulk_retries = (int)cfg.bulk_retries, .failures_file = cfg.failures_file, .rename = &cfg.rename, .type_index = &cfg.type_index,
+        .bulk_retries = (int)cfg.bulk_retries, .failures_file = cfg.failures_file, .ingest_pipeline = cfg.ingest_pipeline, .rename = &cfg.rename, .type_index = &cfg.type_index,
         .typerules = tr,
         .allow_untested = cfg.allow_untested, .verify_crc = cfg.verify_crc, .no_wait = cfg.no_wait,
         .segment_checksums = crc_mode,

@@ -20,7 +20,7 @@ sm_script_test(rfs_backfill_parallel_faults
           BackfillTest.test_mapping_rejection_in_failures_file BackfillTest.test_unreadable_shard_fails_item
           BackfillTest.test_missing_shard_metadata_others_go_on BackfillTest.test_source_types_like_docs
           BackfillTest.test_write_blocked_index_fails_item_not_documents
-          BackfillTest.test_oversized_document_to_failures_file
+          BackfillTest.test_oversized_document_to_failures_file BackfillTest.test_ingest_pipelines
   LABELS integration TIMEOUT 300)
 sm_script_test(rfs_backfill_s3
   COMMAND /usr/bin/python3 ${_bf} BackfillTest.test_s3_same_as_fs_and_errors BackfillTest.test_s3_session_token

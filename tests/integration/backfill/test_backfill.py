@@ -932,6 +932,43 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertEqual(json.loads(out)['docs_rejected'], len(recs))
 
+    def test_ingest_pipelines(self):
+        """The snapshot's documents already went through the source's ingest pipelines: by default
+        the bulk requests say pipeline=_none, so an index whose index.default_pipeline is not on
+        the target (the stand-in has no pipelines, like a cluster they were not migrated to)
+        still gets every document; --ingest-pipeline default lets the default pipeline run (here:
+        every document rejected, "pipeline with id [enrich] does not exist", in the failures
+        file); --ingest-pipeline NAME runs NAME; a final pipeline runs whatever is asked."""
+        fixture, snap = 'OS_2_11_Deletes_w_Soft_Multi_Seg', 'rfs_snapshot'
+        exp = expected(fixture, snap)
+        repo = os.path.join(SNAPS, fixture)
+        ndocs = len(exp['test-index'])
+
+        def target_with(settings):
+            t = self.target()
+            st, r = t.json('PUT', '/test-index', {'settings': settings, 'mappings': {'dynamic': False}})
+            self.assertEqual(st, 200, r)
+            return t
+
+        t = target_with({'index.default_pipeline': 'enrich'})
+        rc, _, err = self.backfill(t, repo, snap, '--index', 'test-index')
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(t.docs('test-index'), exp['test-index'])
+        for settings, extra, missing in (({'index.default_pipeline': 'enrich'}, ['--ingest-pipeline', 'default'],
+                                          'enrich'),
+                                         ({}, ['--ingest-pipeline', 'geo/ip v2'], 'geo/ip v2'),
+                                         ({'index.final_pipeline': 'audit'}, [], 'audit')):
+            t = target_with(settings)
+            fails = os.path.join(self.tmp, 'failures-%s.ndjson' % missing.replace('/', '_').replace(' ', '_'))
+            rc, _, err = self.backfill(t, repo, snap, '--index', 'test-index', '--failures-file', fails, *extra)
+            self.assertEqual(rc, 1, err)
+            with open(fails) as f:
+                recs = [json.loads(line) for line in f]
+            self.assertEqual(len(recs), ndocs, missing)
+            self.assertTrue(all(r['error']['reason'] == 'pipeline with id [%s] does not exist' % missing
+                                for r in recs), recs[0])
+            self.assertEqual(t.docs('test-index'), {})
+
     def test_write_blocked_index_fails_item_not_documents(self):
         """A block on the target index (index.blocks.write: 403; the flood-stage disk block
         read_only_allow_delete: 429 on OpenSearch) is not the documents' fault: the items fail

@@ -640,6 +640,22 @@ class Api:
                 return not neg
         return False
 
+    def check_pipelines(self, idx, requested):
+        """Ingest pipelines: the stand-in has none (no _ingest API), so a document that would
+        go through one fails as on a cluster without it: the request's `pipeline`, else the
+        index's `index.default_pipeline` (`_none` skips only that one), then its
+        `index.final_pipeline`, which always runs."""
+        names = []
+        if requested is not None and requested != "_none":
+            names.append(requested)
+        elif requested is None and idx.settings.get("index.default_pipeline") not in (None, "_none"):
+            names.append(idx.settings["index.default_pipeline"])
+        if idx.settings.get("index.final_pipeline") not in (None, "_none"):
+            names.append(idx.settings["index.final_pipeline"])
+        if names:
+            raise ApiError(400, err_obj("illegal_argument_exception",
+                                        "pipeline with id [%s] does not exist" % names[0]))
+
     def write_index(self, name, req=None):
         """Index for a write to `name`: concrete index, alias write index, or auto-create."""
         idx = self.c.indices.get(name)
@@ -1710,11 +1726,12 @@ class Api:
         op = op_type or req.param("op_type") or "index"
         routing = req.param("routing")
         if_seq, if_term, version, vtype = self.occ_params(req)
-        req.param("pipeline")
+        pipeline = req.param("pipeline")
         req.param("timeout")
         with self.c.lock:
             idx = self.write_index(index, req)
             self.resolve_type(idx, req_type)
+            self.check_pipelines(idx, pipeline)
             res, status = self.do_index(idx, doc_id, text, parsed, routing, op,
                                         if_seq, if_term, version, vtype)
         if self.refresh_flag(req):
@@ -1817,7 +1834,7 @@ class Api:
         lines = body.split(b"\n")
         default_routing = req.param("routing")
         refresh = self.refresh_flag(req)
-        req.param("pipeline")
+        bulk_pipeline = req.param("pipeline")
         req.param("timeout")
         req.param("wait_for_active_shards")
         item_rule = faults
@@ -1918,6 +1935,7 @@ class Api:
                     version = meta.get("version", meta.get("_version"))
                     vtype = meta.get("version_type", meta.get("_version_type"))
                     if op in ("index", "create"):
+                        self.check_pipelines(idx, meta.get("pipeline", bulk_pipeline))
                         try:
                             text = src.decode("utf-8")
                         except UnicodeDecodeError as e:
