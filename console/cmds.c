@@ -338,6 +338,7 @@ int console_cmd_backfill(struct console_cfg *cfg, int argc, char **argv)
     snprintf(n, sizeof(n), "%lld", (long long)cfg->backfill_workers);
     push2(&a, "--workers", n);
     push2(&a, "--segment-checksums", cfg->backfill_segment_checksums);
+    push2(&a, "--ingest-pipeline", cfg->backfill_ingest_pipeline);
     push2(&a, "--failures-file", console_path(cfg, "backfill-failures.ndjson"));
     const char *mdrep = console_path(cfg, "metadata-migrate.json");
     if (access(mdrep, R_OK) == 0)        /* type rules of 'searchmig metadata migrate' */

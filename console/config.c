@@ -28,6 +28,10 @@ const struct sm_opt console_opts[] = {
     { "backfill-segment-checksums", SM_OPT_STR, OFF(backfill_segment_checksums), "first",
       "first|streamed|off: when each segment's stored-fields CRC32 is checked (searchmig-rfs backfill --segment-checksums)",
       NULL, 0, "MODE" },
+    { "backfill-ingest-pipeline", SM_OPT_STR, OFF(backfill_ingest_pipeline), "_none",
+      "_none|default|NAME: the ingest pipeline of the backfill's bulk requests (searchmig-rfs backfill "
+      "--ingest-pipeline; _none: the indices' default pipelines are skipped, they ran on the source)",
+      NULL, 0, "NAME" },
     { "replay-speedup", SM_OPT_DOUBLE, OFF(replay_speedup), "1", "replay speed relative to the source (0 = as fast as possible)", NULL, 0, "F" },
     { "replay-workers", SM_OPT_INT, OFF(replay_workers), "256", "requests the replayer has in flight at once (searchmig-replay --workers)", NULL, 0, "N" },
     { "remove-types", SM_OPT_BOOL, OFF(remove_types), "false", "remove mapping types when replaying (Elasticsearch 6 sources to typeless targets)", NULL, 0, NULL },

@@ -25,6 +25,7 @@ struct console_cfg {
     char *work_dir;             /* pids, logs, tuples, reports */
     int64_t backfill_workers;
     char *backfill_segment_checksums;   /* searchmig-rfs backfill --segment-checksums */
+    char *backfill_ingest_pipeline;     /* searchmig-rfs backfill --ingest-pipeline */
     double replay_speedup;
     int64_t replay_workers;
     bool remove_types;
