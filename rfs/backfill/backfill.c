@@ -579,7 +579,8 @@ static bool pos_before(size_t seg, int doc, size_t eseg, int edoc)
 }
 
 /* A document that could not be turned into a bulk line. */
-static void reject_local(struct bf_worker *w, const char *index, const struct rfs_esdoc *d, const char *why)
+static void reject_local_as(struct bf_worker *w, const char *index, const struct rfs_esdoc *d, const char *type,
+                            const char *why)
 {
     struct rfs_bulk_failures *fl = &w->sh->failures;
     static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -592,7 +593,7 @@ static void reject_local(struct bf_worker *w, const char *index, const struct rf
         sm_log_warn("index %s: document %s not sent: %s", index, d->id, why);
     if (fl->f) {
         json_t *rec = json_pack("{ss ss# si s{ss ss}}", "index", index, "id", d->id, d->id_len, "status", 0, "error",
-                                "type", "source_conversion", "reason", why);
+                                "type", type, "reason", why);
         char *s = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         rfs_bulk_failures_put(fl, s, s ? strlen(s) : 0);
         free(s);
@@ -600,6 +601,11 @@ static void reject_local(struct bf_worker *w, const char *index, const struct rf
     }
     w->rejected++;
     atomic_fetch_add(&w->sh->docs_rejected, 1);
+}
+
+static void reject_local(struct bf_worker *w, const char *index, const struct rfs_esdoc *d, const char *why)
+{
+    reject_local_as(w, index, d, "source_conversion", why);
 }
 
 /* Reading options for an item whose range starts at document start_doc of
@@ -660,6 +666,8 @@ static const char *process_item(struct bf_worker *w)
         rc = rfs_es_iter_open(li, w->ck_seg, w->ck_doc, &it, err, sizeof(err));
     if (!rc && end_doc == 0)
         rfs_es_iter_limit(it, end_seg);   /* the range ends with a segment: the next one is not opened */
+    if (!rc)
+        rfs_es_iter_yield_sourceless(it, true);   /* each one into the failures file, not skipped unseen */
     struct rfs_bulk_doc_opts dopts = { .index = tindex };
     const char *ltype = ii ? legacy_type(ii) : NULL;
     struct obatch *oh = NULL, *ot = NULL;
@@ -686,7 +694,10 @@ static const char *process_item(struct bf_worker *w)
         }
         char tbuf[256], ibuf[600], derr[512];
         doc_opts(cfg, sh->target.typed, index, tindex, ltype, doc, tbuf, ibuf, &dopts);
-        if (rfs_bulk_add(b, &dopts, doc, derr, sizeof(derr)))
+        if (!doc->source)
+            reject_local_as(w, index, doc, "no_source", "no _source stored (disabled or excluded in the index "
+                            "mapping): the document cannot be re-indexed from the snapshot");
+        else if (rfs_bulk_add(b, &dopts, doc, derr, sizeof(derr)))
             reject_local(w, index, doc, derr);
         else if (coerce(cfg, &dopts, b, derr, sizeof(derr)))
             reject_local(w, index, doc, derr);
@@ -1243,6 +1254,8 @@ int rfs_backfill_dry_run(const struct rfs_backfill_cfg *cfg, const char *path, b
             rc = rfs_lucene_open(sd, &lo, &li, sub, sizeof(sub));
         if (!rc)
             rc = rfs_es_iter_open(li, it->start_seg, it->start_doc, &iter, sub, sizeof(sub));
+        if (!rc)
+            rfs_es_iter_yield_sourceless(iter, true);
         struct rfs_bulk_doc_opts dopts = { .index = target_index_name(cfg, it->index) };
         const char *ltype = ii ? legacy_type(ii) : NULL;
         while (!rc) {
@@ -1254,6 +1267,12 @@ int rfs_backfill_dry_run(const struct rfs_backfill_cfg *cfg, const char *path, b
             char tbuf[256], ibuf[600];
             doc_opts(cfg, typed, it->index, target_index_name(cfg, it->index), ltype, doc, tbuf, ibuf, &dopts);
             char derr[512];
+            if (!doc->source) {
+                fprintf(stderr, "index %s: document %s not written: no _source stored (disabled or excluded in the "
+                        "index mapping)\n", it->index, doc->id);
+                sum->docs_rejected++;
+                continue;
+            }
             if (rfs_bulk_add(&b, &dopts, doc, derr, sizeof(derr)) || coerce(cfg, &dopts, &b, derr, sizeof(derr))) {
                 fprintf(stderr, "index %s: document %s not converted: %s\n", it->index, doc->id, derr);
                 sum->docs_rejected++;

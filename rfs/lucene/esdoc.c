@@ -164,6 +164,7 @@ struct rfs_es_iter {
     struct rfs_lucene_iter *lit;
     struct rfs_esdoc doc;
     struct rfs_es_iter_stats stats;
+    bool yield_sourceless;
     char idbuf[ES_ID_BUF];
 };
 
@@ -201,7 +202,10 @@ int rfs_es_iter_next(struct rfs_es_iter *it, const struct rfs_esdoc **out, char 
             return rc;
         if (!it->doc.source) {
             it->stats.no_source++;
-            continue;
+            if (!it->yield_sourceless)
+                continue;
+            *out = &it->doc;
+            return SM_OK;
         }
         if (it->doc.recovery_source)
             it->stats.recovery_source++;
@@ -209,6 +213,11 @@ int rfs_es_iter_next(struct rfs_es_iter *it, const struct rfs_esdoc **out, char 
         *out = &it->doc;
         return SM_OK;
     }
+}
+
+void rfs_es_iter_yield_sourceless(struct rfs_es_iter *it, bool on)
+{
+    it->yield_sourceless = on;
 }
 
 void rfs_es_iter_limit(struct rfs_es_iter *it, size_t end_seg)

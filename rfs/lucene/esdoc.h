@@ -79,6 +79,9 @@ int rfs_es_iter_open(struct rfs_lucene_index *idx, size_t seg, int doc, struct r
                      char *err, size_t errlen);
 /* See rfs_lucene_iter_limit. */
 void rfs_es_iter_limit(struct rfs_es_iter *it, size_t end_seg);
+/* Also yield documents with an id but no source (source NULL; still counted
+ * in no_source), for callers that must account for each of them. */
+void rfs_es_iter_yield_sourceless(struct rfs_es_iter *it, bool on);
 /* See rfs_lucene_iter_finish_checksum. */
 int rfs_es_iter_finish_checksum(struct rfs_es_iter *it, char *err, size_t errlen);
 /* *out = next document (borrowed until the next call), or NULL at the end. */

@@ -744,7 +744,8 @@ class BackfillTest(unittest.TestCase):
     def test_source_types_like_docs(self):
         """SMILE, CBOR, LZF and JSON sources (a Lucene 8 index written by real Lucene with
         tests/integration/rfs/SourceTypes.java) land on the target exactly as `docs` writes them;
-        the YAML one is in the failures file."""
+        the YAML one is in the failures file, and so is the one without _source (not skipped
+        unseen)."""
         jars = '/usr/share/java/lucene-core-8.7.0.jar'
         if not shutil.which('javac') or not os.path.exists(jars):
             self.skipTest('javac or liblucene8-java missing')
@@ -778,7 +779,9 @@ class BackfillTest(unittest.TestCase):
         self.assertEqual(t.docs('src'), want)
         with open(fails) as f:
             recs = [json.loads(line) for line in f]
-        self.assertEqual([(r['id'], r['error']['type']) for r in recs], [('yaml-doc', 'source_conversion')])
+        self.assertEqual([(r['id'], r['error']['type']) for r in recs],
+                         [('yaml-doc', 'source_conversion'), ('nosource-doc', 'no_source')])
+        self.assertIn('cannot be re-indexed', recs[1]['error']['reason'])
 
     def outage(self, *extra):
         """Backfills ES_1_7_5 through an OutageProxy that refuses connections

@@ -1,5 +1,6 @@
 // Writes a small Lucene 8 index whose documents store _source in SMILE, CBOR,
-// JSON (with newlines), YAML and LZF-compressed JSON (ES 1.x `compress`), with ES 6+ Uid-encoded _id (0xFF + UTF-8),
+// JSON (with newlines), YAML and LZF-compressed JSON (ES 1.x `compress`), and one without _source,
+// with ES 6+ Uid-encoded _id (0xFF + UTF-8),
 // so `searchmig-rfs docs --lucene-dir` can be checked end to end.
 // usage: SourceTypes DIR HEX_SMILE HEX_CBOR HEX_LZF
 import java.nio.charset.StandardCharsets;
@@ -21,13 +22,15 @@ public class SourceTypes {
     }
 
     static void add(IndexWriter w, String id, byte[] source) throws Exception {
+        // source null: an _id without _source (the index mapping disabled or excluded it)
         byte[] ib = id.getBytes(StandardCharsets.UTF_8);
         byte[] uid = new byte[ib.length + 1];
         uid[0] = (byte) 0xff;
         System.arraycopy(ib, 0, uid, 1, ib.length);
         Document d = new Document();
         d.add(new StoredField("_id", new BytesRef(uid)));
-        d.add(new StoredField("_source", new BytesRef(source)));
+        if (source != null)
+            d.add(new StoredField("_source", new BytesRef(source)));
         w.addDocument(d);
     }
 
@@ -40,6 +43,7 @@ public class SourceTypes {
             add(w, "json-doc", "{\"x\":\r\n 1}".getBytes(StandardCharsets.UTF_8));
             add(w, "yaml-doc", "---\nx: 1\n".getBytes(StandardCharsets.UTF_8));
             add(w, "lzf-doc", unhex(args[3]));
+            add(w, "nosource-doc", null);
             w.commit();
         }
     }

@@ -49,6 +49,8 @@ try:
         errors.append('exit code %d, want 1 (YAML refused)' % p.returncode)
     if b'yaml-doc' not in p.stderr or b'NOT written' not in p.stderr:
         errors.append('YAML document not reported: %r' % p.stderr)
+    if b'1 live documents have no _source' not in p.stderr:
+        errors.append('the document without _source not reported: %r' % p.stderr)
     if got.get('lzf-doc') != '{"lzf":1}':
         errors.append('LZF source: %r' % got.get('lzf-doc'))
     if sorted(got) != ['cbor-doc', 'json-doc', 'lzf-doc', 'smile-doc']:
