@@ -282,6 +282,13 @@ static void root_meta(struct rfs_md_ctx *ctx, const char *type, json_t *m)
             json_object_set_new(src, "enabled", json_boolean(v));
             rfs_md_change(ctx, "%s: _source.enabled \"%s\" -> %s", type, v ? "true" : "false", v ? "true" : "false");
         }
+        /* what the backfill can copy depends on it (docs/backfill.md, "Per-item results") */
+        if (json_is_false(json_object_get(src, "enabled")))
+            rfs_md_note(ctx->item, "%s: _source disabled: the backfill cannot copy these documents (each goes to its "
+                        "failures file as no_source); only replayed traffic fills such an index", type);
+        else if (json_array_size(json_object_get(src, "includes")) || json_array_size(json_object_get(src, "excludes")))
+            rfs_md_note(ctx->item, "%s: _source includes/excludes: the backfill copies only the stored part of each "
+                        "document", type);
     }
     if (json_object_get(m, "_parent"))
         rfs_md_problem(ctx->item, "%s: _parent (parent/child) has no equivalent without a join field; not migrated",
