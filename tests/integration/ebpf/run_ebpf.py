@@ -439,7 +439,8 @@ def mode_procfilter(work):
         urls = ["http://127.0.0.1:%d" % port_in, "http://127.0.0.1:%d" % port_out]
         workload(urls, work)
         time.sleep(1)
-        first = set(capcommon.recorded(rec_in)) | set(capcommon.recorded(rec_out))
+        # client ports of the first round, per server (the two servers' clients may share ports)
+        first_in, first_out = set(capcommon.recorded(rec_in)), set(capcommon.recorded(rec_out))
         with open(pf, "a") as f:
             f.write("cgroup %s\n" % cg)
         dumps[3].p.send_signal(signal.SIGUSR1)
@@ -469,18 +470,30 @@ def mode_procfilter(work):
         if r.returncode == 0 or want not in r.stderr:
             errs.append("%s: exit %d, expected an error with '%s': %s" % (args, r.returncode, want, r.stderr.strip()))
     r_in, r_out = capcommon.recorded(rec_in), capcommon.recorded(rec_out)
-    both = dict(r_in)
-    both.update(r_out)
     if not r_in or not r_out:
         return ["the servers recorded %d and %d connections" % (len(r_in), len(r_out))]
-    errs += capcommon.compare(r_in, capcommon.read_result(dumps[0].out), "--cgroup")
-    errs += capcommon.compare(r_out, capcommon.read_result(dumps[1].out), "--pid")
-    errs += capcommon.compare(both, capcommon.read_result(dumps[2].out), "unfiltered")
-    switched = {p: r for p, r in r_out.items() if p in first}
-    switched.update({p: r for p, r in r_in.items() if p not in first})
-    if len(switched) * 2 != len(both):
-        errs.append("rounds: %d of %d connections in the switch's expectation" % (len(switched), len(both)))
-    errs += capcommon.compare(switched, capcommon.read_result(dumps[3].out), "--pid then --cgroup (SIGUSR1)")
+
+    def check(d, want_in, want_out, label):
+        """A dump's connections, split by server port (client ports repeat across the two),
+        against what each server recorded."""
+        got = capcommon.read_result(d.out)
+        part_in = {k: c for k, c in got.items() if c["sport"] == port_in}
+        part_out = {k: c for k, c in got.items() if c["sport"] == port_out}
+        e = []
+        if len(part_in) + len(part_out) != len(got):
+            e.append("%s: connections to neither server" % label)
+        return e + capcommon.compare(want_in, part_in, label + " (cgroup server)") + \
+            capcommon.compare(want_out, part_out, label + " (other server)")
+
+    errs += check(dumps[0], r_in, {}, "--cgroup")
+    errs += check(dumps[1], {}, r_out, "--pid")
+    errs += check(dumps[2], r_in, r_out, "unfiltered")
+    sw_in = {p: r for p, r in r_in.items() if p not in first_in}
+    sw_out = {p: r for p, r in r_out.items() if p in first_out}
+    if not sw_in or not sw_out or len(sw_in) + len(sw_out) != (len(r_in) + len(r_out)) // 2:
+        errs.append("rounds: %d + %d of %d connections in the switch's expectation"
+                    % (len(sw_in), len(sw_out), len(r_in) + len(r_out)))
+    errs += check(dumps[3], sw_in, sw_out, "--pid then --cgroup (SIGUSR1)")
     with open(os.path.join(dumps[3].out, "events.txt")) as f:
         if "procs rc=0 " not in f.read():
             errs.append("the switch's process filter was not applied")
