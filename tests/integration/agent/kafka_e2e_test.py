@@ -29,28 +29,6 @@ def skip(why):
     sys.exit(77)
 
 
-def kcat_records(boot, expect):
-    """Reads the topic: (partition, key, value) in partition order."""
-    r = subprocess.run(["kcat", "-C", "-b", boot, "-t", TOPIC, "-e", "-q", "-o", "beginning",
-                        "-f", "%p\\n%k\\n%S\\n%s"], capture_output=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    out, i, recs = r.stdout, 0, []
-    while i < len(out):
-        nl = out.index(b"\n", i)
-        part = int(out[i:nl])
-        i = nl + 1
-        nl = out.index(b"\n", i)
-        key = out[i:nl].decode()
-        i = nl + 1
-        nl = out.index(b"\n", i)
-        size = int(out[i:nl])
-        i = nl + 1
-        recs.append((part, key, out[i:i + size]))
-        i += size
-    assert len(recs) == expect, "%d records in the topic, expected %d" % (len(recs), expect)
-    return recs
-
-
 def summary(conns):
     return sorted((c["c2s"], c["s2c"], c["eoms"], c["closes"], len(c["exceptions"])) for c in conns.values())
 
@@ -71,29 +49,19 @@ def main():
         assert r.returncode == 0, r.stderr
         file_recs = tslib.read_records(out)
 
-        ks = subprocess.Popen([STANDIN, "--brokers", "1", "--topic", TOPIC + ":3", "--exit-on-eof",
-                               "--die-with-parent"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = ks.stdout.readline().decode().strip()
-        if not line.startswith("bootstrap="):
-            skip("stand-in did not start: " + line)
-        boot = line[len("bootstrap="):]
+        ks, boot = tslib.kafka_standin(STANDIN, TOPIC)
+        if not boot:
+            skip("stand-in did not start: " + ks.first_line)
         r = subprocess.run([AGENT, *common, "--kafka-brokers", boot, "--spool-dir", os.path.join(tmp, "spool")],
                            capture_output=True, text=True, timeout=120)
         sys.stderr.write(r.stderr)
         assert r.returncode == 0, r.returncode
         assert "records_dropped=0" in r.stderr
 
-        recs = kcat_records(boot, len(file_recs))
-        parsed = []
-        parts = {}
-        for part, key, value in recs:
-            ts = tslib.parse_ts(value)
-            assert ts["connectionId"] == key, "Kafka key is not the connectionId"
-            parts.setdefault(key, set()).add(part)
-            parsed.append((value, ts))
-        assert all(len(p) == 1 for p in parts.values()), "a connection spread over partitions"
+        recs = tslib.kcat_records(boot, TOPIC)
+        assert len(recs) == len(file_recs), "%d records in the topic, expected %d" % (len(recs), len(file_recs))
         # in partition order each connection's records are 1..n (checked by tslib)
-        kconns = tslib.connections(parsed)
+        kconns = tslib.connections(tslib.kafka_parsed(recs))
         fconns = tslib.connections(file_recs)
         assert summary(kconns) == summary(fconns), "Kafka records differ from the file's"
         print("kafka: %d records of %d connections in the topic, identical to the file output" %

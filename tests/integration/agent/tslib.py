@@ -1,8 +1,10 @@
 """Minimal TrafficStream reader for the agent's integration tests: base64 lines
 (optionally gzip) decoded with a small protobuf wire-format parser (stdlib
-only), and per-connection request/response bytes rebuilt from the records."""
+only), per-connection request/response bytes rebuilt from the records, and the
+Kafka side of the tests (the sm-kafka-standin process, the topic read with kcat)."""
 import base64
 import gzip
+import subprocess
 
 
 def _varint(b, i):
@@ -147,3 +149,49 @@ def connections(records):
                     unterminated = False
         conns[cid] = c
     return conns
+
+
+def kafka_standin(standin, topic):
+    """Starts sm-kafka-standin: one broker, topic with 3 partitions, gone with the test
+    (stdin EOF, parent death). (process, bootstrap servers); bootstrap is None, and the
+    line it printed is in process.first_line, when it did not start."""
+    ks = subprocess.Popen([standin, "--brokers", "1", "--topic", topic + ":3", "--exit-on-eof",
+                           "--die-with-parent"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    ks.first_line = ks.stdout.readline().decode().strip()
+    if not ks.first_line.startswith("bootstrap="):
+        return ks, None
+    return ks, ks.first_line[len("bootstrap="):]
+
+
+def kcat_records(boot, topic):
+    """Every record of the topic read with kcat: [(partition, key, value)] in partition order."""
+    r = subprocess.run(["kcat", "-C", "-b", boot, "-t", topic, "-e", "-q", "-o", "beginning",
+                        "-f", "%p\\n%k\\n%S\\n%s"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out, i, recs = r.stdout, 0, []
+    while i < len(out):
+        nl = out.index(b"\n", i)
+        part = int(out[i:nl])
+        i = nl + 1
+        nl = out.index(b"\n", i)
+        key = out[i:nl].decode()
+        i = nl + 1
+        nl = out.index(b"\n", i)
+        size = int(out[i:nl])
+        i = nl + 1
+        recs.append((part, key, out[i:i + size]))
+        i += size
+    return recs
+
+
+def kafka_parsed(recs):
+    """[(value, parsed TrafficStream)] of kcat_records() in their order, checking that
+    the key is the connectionId and that each connection is in one partition."""
+    parts, parsed = {}, []
+    for part, key, value in recs:
+        ts = parse_ts(value)
+        assert ts["connectionId"] == key, "Kafka key is not the connectionId"
+        parts.setdefault(key, set()).add(part)
+        parsed.append((value, ts))
+    assert all(len(p) == 1 for p in parts.values()), "a connection spread over partitions"
+    return parsed

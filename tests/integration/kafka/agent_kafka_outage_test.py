@@ -85,27 +85,6 @@ def burst(port, phase):
             assert r.read() == ("hello from /%s/%d\n" % (phase, i)).encode()
 
 
-def kcat_values(boot):
-    """(partition, key, value) of every record in the topic."""
-    r = subprocess.run(["kcat", "-C", "-b", boot, "-t", TOPIC, "-e", "-q", "-o", "beginning",
-                        "-f", "%p\\n%k\\n%S\\n%s"], capture_output=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    out, i, recs = r.stdout, 0, []
-    while i < len(out):
-        nl = out.index(b"\n", i)
-        part = int(out[i:nl])
-        i = nl + 1
-        nl = out.index(b"\n", i)
-        key = out[i:nl].decode()
-        i = nl + 1
-        nl = out.index(b"\n", i)
-        size = int(out[i:nl])
-        i = nl + 1
-        recs.append((part, key, out[i:i + size]))
-        i += size
-    return recs
-
-
 def start_agent(port, boot, spool, *extra):
     """The agent capturing lo for port into Kafka, metrics on a port it picks itself
     (read from its log line). (process, stderr lines, metrics port); process None
@@ -146,12 +125,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sm-agent-outage-")
     ks = agent = srv = None
     try:
-        ks = subprocess.Popen([STANDIN, "--brokers", "1", "--topic", TOPIC + ":3", "--exit-on-eof",
-                               "--die-with-parent"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = ks.stdout.readline().decode().strip()
-        if not line.startswith("bootstrap="):
-            skip("stand-in did not start: " + line)
-        boot = line[len("bootstrap="):]
+        ks, boot = tslib.kafka_standin(STANDIN, TOPIC)
+        if not boot:
+            skip("stand-in did not start: " + ks.first_line)
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)   # port 0: no race with other tests
         port = srv.server_address[1]
         threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -212,7 +188,7 @@ def main():
         sys.stderr.write(err)
         assert agent.returncode == 0, "restarted agent exit %d" % agent.returncode
 
-        recs = kcat_values(boot)
+        recs = tslib.kcat_records(boot, TOPIC)
         # duplicates (a resend of a record Kafka already had) are allowed by the
         # at-least-once spool but must be exact copies; count them and leave them out
         unique, dups = [], 0
@@ -224,15 +200,8 @@ def main():
             seen_values.add(value)
             unique.append((part, key, value))
         assert len(unique) == records, "%d distinct records in the topic, the agent wrote %d" % (len(unique), records)
-        parts = {}
-        parsed = []
-        for part, key, value in sorted(unique, key=lambda r: r[0]):   # stable: partition order kept
-            ts = tslib.parse_ts(value)
-            assert ts["connectionId"] == key, "Kafka key is not the connectionId"
-            parts.setdefault(key, set()).add(part)
-            parsed.append((value, ts))
-        assert all(len(p) == 1 for p in parts.values()), "a connection spread over partitions"
-        conns = tslib.connections(parsed)   # checks each connection's record order
+        # sorted is stable: the partition order kept; connections() checks each one's record order
+        conns = tslib.connections(tslib.kafka_parsed(sorted(unique, key=lambda r: r[0])))
         uris = []
         for c in conns.values():
             assert c["closes"] == 1 and not c["exceptions"], c

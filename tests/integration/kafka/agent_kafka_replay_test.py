@@ -19,6 +19,7 @@ import time
 sys.dont_write_bytecode = True
 SRC = os.environ.get("SM_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration", "agent"))
+import tslib  # noqa: E402
 try:
     import crafted_pcap_test  # noqa: E402
 except ImportError:
@@ -71,12 +72,9 @@ def main():
         r = subprocess.run([AGENT, *common, "--output", out], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
 
-        ks = subprocess.Popen([STANDIN, "--brokers", "1", "--topic", TOPIC + ":3", "--exit-on-eof",
-                               "--die-with-parent"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        ks, boot = tslib.kafka_standin(STANDIN, TOPIC)
         procs.append(ks)
-        line = ks.stdout.readline().decode().strip()
-        assert line.startswith("bootstrap="), line
-        boot = line[len("bootstrap="):]
+        assert boot, ks.first_line
         r = subprocess.run([AGENT, *common, "--kafka-brokers", boot, "--spool-dir", os.path.join(tmp, "spool")],
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
