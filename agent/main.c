@@ -425,9 +425,9 @@ static int build_capture_cfg(const struct agent_config *cfg, struct agent_captur
     cc->tc_attach = cfg->tc_attach;
     if (cfg->pid < 0 || cfg->pid > INT32_MAX)
         return sm_errf(err, errlen, SM_ECONFIG, "--pid %" PRId64 ": not a process id", cfg->pid);
-    if ((cfg->pid || cfg->cgroup) && strcmp(cc->engine, "ebpf-socket"))
-        return sm_errf(err, errlen, SM_ECONFIG, "--pid and --cgroup go with --engine ebpf-socket (engine %s sees "
-                       "packets, not the processes behind them)", cc->engine);
+    int rc = agent_capture_check_procs(cc->engine, (uint32_t)cfg->pid, cfg->cgroup, err, errlen);
+    if (rc != SM_OK)
+        return rc;
     cc->pid = (uint32_t)cfg->pid;
     cc->cgroup = cfg->cgroup;
     cc->pcap_path = cfg->pcap;

@@ -209,11 +209,10 @@ int agent_capture_open(const struct agent_capture_cfg *cfg, const struct agent_s
         return sm_errf(err, errlen, SM_ECONFIG, "capture: engine %s filters by port only (no --host or "
                        "--bpf-filter)", ops->name);
     }
-    if ((cfg->pid || cfg->cgroup) && strcmp(ops->name, "ebpf-socket")) {
+    if ((rc = agent_capture_check_procs(ops->name, cfg->pid, cfg->cgroup, err, errlen)) != SM_OK) {
         if (cfg->pcap_fp)
             fclose(cfg->pcap_fp);
-        return sm_errf(err, errlen, SM_ECONFIG, "capture: --pid and --cgroup go with --engine ebpf-socket "
-                       "(engine %s sees packets, not the processes behind them)", ops->name);
+        return rc;
     }
     struct agent_capture *cap = sm_calloc(1, sizeof(*cap));
     if (!cap) {
@@ -307,14 +306,19 @@ void agent_capture_stop(struct agent_capture *cap)
     cap->src.ops->stop(&cap->src);
 }
 
+int agent_capture_check_procs(const char *engine, uint32_t pid, const char *cgroup, char *err, size_t errlen)
+{
+    if ((pid || cgroup) && strcmp(engine, "ebpf-socket"))
+        return sm_errf(err, errlen, SM_ECONFIG, "capture: --pid and --cgroup go with --engine ebpf-socket "
+                       "(engine %s sees packets, not the processes behind them)", engine);
+    return SM_OK;
+}
+
 int agent_capture_set_procs(struct agent_capture *cap, uint32_t pid, const char *cgroup, char *err, size_t errlen)
 {
     if (cap->src.ops->set_procs)
         return cap->src.ops->set_procs(&cap->src, pid, cgroup, err, errlen);
-    if (pid || cgroup)
-        return sm_errf(err, errlen, SM_ECONFIG, "capture: --pid and --cgroup go with --engine ebpf-socket "
-                       "(engine %s sees packets, not the processes behind them)", cap->src.ops->name);
-    return SM_OK;
+    return agent_capture_check_procs(cap->src.ops->name, pid, cgroup, err, errlen);
 }
 
 int agent_capture_set_ports(struct agent_capture *cap, const uint16_t *ports, size_t nports, char *err,

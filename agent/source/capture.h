@@ -89,6 +89,9 @@ void agent_capture_stats(struct agent_capture *cap, struct agent_capture_stats *
  * (err filled). */
 int agent_capture_set_ports(struct agent_capture *cap, const uint16_t *ports, size_t nports, char *err,
                             size_t errlen);
+/* SM_OK when a process filter (pid, cgroup; 0/NULL: none) suits engine: only
+ * ebpf-socket has one. Else SM_ECONFIG, err saying so. */
+int agent_capture_check_procs(const char *engine, uint32_t pid, const char *cgroup, char *err, size_t errlen);
 /* Replaces the process filter of the ebpf-socket engine (pid 0 and cgroup
  * NULL: every process) while running. Any thread. SM_OK (also for no filter
  * on an engine without one), SM_ECONFIG (a filter on another engine, a cgroup

@@ -310,21 +310,39 @@ static void sock_free(struct sock_ctx *ctx)
     sm_free(ctx);
 }
 
+/* The run-time settings (map sock_config, key 0), read and written back whole
+ * by the changes made while running. */
+static int config_get(struct agent_source *src, struct sm_sock_config *c, char *err, size_t errlen)
+{
+    struct sock_ctx *ctx = src->ctx;
+    uint32_t k = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(ctx->skel->maps.sock_config), &k, c) != 0)
+        return agent_ebpf_fail(src->name, "reading sock_config", -errno, AGENT_CAP_BPF, err, errlen);
+    return SM_OK;
+}
+
+static int config_put(struct agent_source *src, const struct sm_sock_config *c, char *err, size_t errlen)
+{
+    struct sock_ctx *ctx = src->ctx;
+    uint32_t k = 0;
+    if (bpf_map_update_elem(bpf_map__fd(ctx->skel->maps.sock_config), &k, c, BPF_ANY) != 0)
+        return agent_ebpf_fail(src->name, "updating sock_config", -errno, AGENT_CAP_BPF, err, errlen);
+    return SM_OK;
+}
+
 static int sock_set_ports(struct agent_source *src, const uint16_t *ports, size_t nports, char *err,
                           size_t errlen)
 {
     struct sock_ctx *ctx = src->ctx;
     struct sm_sock_config c;
-    uint32_t k = 0;
-    int cfd = bpf_map__fd(ctx->skel->maps.sock_config);
-    if (bpf_map_lookup_elem(cfd, &k, &c) != 0)
-        return agent_ebpf_fail(src->name, "reading sock_config", -errno, AGENT_CAP_BPF, err, errlen);
-    int rc = agent_ebpf_ports_set(bpf_map__fd(ctx->skel->maps.ports), ports, nports);
+    int rc = config_get(src, &c, err, errlen);
     if (rc)
+        return rc;
+    if ((rc = agent_ebpf_ports_set(bpf_map__fd(ctx->skel->maps.ports), ports, nports)))
         return agent_ebpf_fail(src->name, "updating the ports map", rc, AGENT_CAP_BPF, err, errlen);
     c.all_ports = nports == 0;
-    if (bpf_map_update_elem(cfd, &k, &c, BPF_ANY) != 0)
-        return agent_ebpf_fail(src->name, "updating sock_config", -errno, AGENT_CAP_BPF, err, errlen);
+    if ((rc = config_put(src, &c, err, errlen)))
+        return rc;
     sm_log_info("%s: now capturing %zu port(s)%s", src->name, nports, nports ? "" : " (all TCP)");
     return SM_OK;
 }
@@ -403,17 +421,14 @@ static void procs_log(const char *name, const char *what, const struct sm_sock_c
 
 static int sock_set_procs(struct agent_source *src, uint32_t pid, const char *cgroup, char *err, size_t errlen)
 {
-    struct sock_ctx *ctx = src->ctx;
     struct sm_sock_config c;
-    uint32_t k = 0;
-    int cfd = bpf_map__fd(ctx->skel->maps.sock_config);
-    if (bpf_map_lookup_elem(cfd, &k, &c) != 0)
-        return agent_ebpf_fail(src->name, "reading sock_config", -errno, AGENT_CAP_BPF, err, errlen);
-    int rc = procs_resolve(src->name, pid, cgroup, &c, err, errlen);
+    int rc = config_get(src, &c, err, errlen);
+    if (!rc)
+        rc = procs_resolve(src->name, pid, cgroup, &c, err, errlen);
+    if (!rc)
+        rc = config_put(src, &c, err, errlen);
     if (rc)
         return rc;
-    if (bpf_map_update_elem(cfd, &k, &c, BPF_ANY) != 0)
-        return agent_ebpf_fail(src->name, "updating sock_config", -errno, AGENT_CAP_BPF, err, errlen);
     procs_log(src->name, "process filter now", &c, cgroup);
     return SM_OK;
 }
