@@ -9,6 +9,7 @@ backfill-status exit codes, a target outage (connections refused) ridden through
 
 Needs SM_SOURCE_DIR and SM_BINARY_DIR (set by ctest)."""
 import base64
+import functools
 import glob
 import hashlib
 import http.client
@@ -38,8 +39,10 @@ EXPECTED = os.path.join(SRC, 'tests', 'fixtures', 'expected')
 COORD = '.searchmig_backfill'
 
 
+@functools.lru_cache(maxsize=None)
 def standin_module():
-    """The target stand-in as a module (its SigV4 signer, for the helper's own requests)."""
+    """The target stand-in as a module (its SigV4 signer, for the helper's own requests),
+    loaded once."""
     import importlib.util
     spec = importlib.util.spec_from_file_location('target_standin', TARGET)
     mod = importlib.util.module_from_spec(spec)
