@@ -202,24 +202,23 @@ int rfs_coord_search_raw(struct rfs_coord *co, json_t *body, json_t **resp, char
     if (!rc)
         rc = sm_http_request_json(co->c, "POST", (const char *)p.data, body, resp, NULL, err, errlen);
     sm_buf_free(&p);
+    if (rc) {
+        json_decref(*resp);
+        *resp = NULL;
+    }
     return rc;
 }
 
 int rfs_coord_search(struct rfs_coord *co, json_t *body, json_t **hits, char *err, size_t errlen)
 {
     *hits = NULL;
-    struct sm_buf p;
-    sm_buf_init(&p, 4096);
-    int rc = index_path(co, "/_search", &p);
     json_t *resp = NULL;
-    if (!rc)
-        rc = sm_http_request_json(co->c, "POST", (const char *)p.data, body, &resp, NULL, err, errlen);
+    int rc = rfs_coord_search_raw(co, body, &resp, err, errlen);
     if (!rc) {
         json_t *h = json_object_get(json_object_get(resp, "hits"), "hits");
         *hits = json_is_array(h) ? json_incref(h) : json_array();
     }
     json_decref(resp);
-    sm_buf_free(&p);
     return rc;
 }
 

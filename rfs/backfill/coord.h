@@ -42,7 +42,7 @@ int rfs_coord_refresh(struct rfs_coord *co, char *err, size_t errlen);
 int rfs_coord_delete_index(struct rfs_coord *co, char *err, size_t errlen);
 /* _search with body; *hits = hits.hits array (new reference). */
 int rfs_coord_search(struct rfs_coord *co, json_t *body, json_t **hits, char *err, size_t errlen);
-/* The same, the whole response (aggregations, hits.total). */
+/* The same, the whole response (aggregations, hits.total); *resp NULL on error. */
 int rfs_coord_search_raw(struct rfs_coord *co, json_t *body, json_t **resp, char *err, size_t errlen);
 /* _count with query (borrowed). */
 int rfs_coord_count(struct rfs_coord *co, json_t *query, int64_t *count, char *err, size_t errlen);
